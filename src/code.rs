@@ -1,0 +1,204 @@
+//! The source's secret code: making one, and reading one back however it was typed.
+//!
+//! A code is [`WORDS`] words drawn with the operating system's CSPRNG from a diceware list of
+//! 7,776 words, so it carries 7 × log2(7776) ≈ 90.5 bits. The list follows the page language:
+//! the EFF large list in English (from the `diceware_wordlists` crate), and in French a list
+//! derived from Debian's `wfrench` by `scripts/make-french-wordlist.py` (see
+//! `wordlists/PROVENANCE.md`).
+//!
+//! A typed code is *normalized* before use: split on any white space, lower-cased, accents
+//! folded (é → e). The French list has no two words that fold to the same letters, so folding
+//! loses nothing. The normalized form is what the key derivation sees; the code itself is never
+//! stored, logged or put in a cookie, and every copy of it is zeroized.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use rand::seq::SliceRandom;
+use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+use zeroize::Zeroizing;
+
+use crate::i18n::Lang;
+
+/// Words in a code.
+pub const WORDS: usize = 7;
+
+/// Longest input we even look at; a real code is well under half of this.
+pub const MAX_INPUT_BYTES: usize = 512;
+
+const FRENCH: &str = include_str!("../wordlists/fr.txt");
+
+/// The word list for a language.
+pub fn wordlist(lang: Lang) -> &'static [&'static str] {
+    static FR: OnceLock<Vec<&'static str>> = OnceLock::new();
+    match lang {
+        Lang::En => diceware_wordlists::Wordlist::EffLong.get_list(),
+        Lang::Fr => FR.get_or_init(|| FRENCH.lines().filter(|w| !w.is_empty()).collect()),
+    }
+}
+
+/// Every word of every list, folded: what a typed word must be one of.
+fn known_words() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        [Lang::En, Lang::Fr]
+            .into_iter()
+            .flat_map(|l| wordlist(l).iter())
+            .map(|w| fold(w).to_string())
+            .collect()
+    })
+}
+
+/// A freshly generated code, as shown to the source once.
+pub struct Code(Zeroizing<String>);
+
+impl Code {
+    /// Draws a new code from the list of `lang`.
+    pub fn generate(lang: Lang) -> Code {
+        let list = wordlist(lang);
+        let mut rng = rand::rngs::OsRng;
+        let mut s = Zeroizing::new(String::with_capacity(WORDS * 10));
+        for i in 0..WORDS {
+            if i > 0 {
+                s.push(' ');
+            }
+            // `choose` on a non-empty slice always returns a word.
+            s.push_str(list.choose(&mut rng).copied().unwrap_or("lanterne"));
+        }
+        Code(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form the key derivation uses.
+    pub fn normalized(&self) -> Result<NormalizedCode, CodeError> {
+        normalize(&self.0)
+    }
+}
+
+/// A code reduced to its canonical form: lower-case folded words joined by single spaces.
+pub struct NormalizedCode(Zeroizing<String>);
+
+impl NormalizedCode {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// Why a typed code cannot be a code. Sources only ever see the generic login failure; these
+/// let the server skip the costly derivation for input that cannot match.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("the code is too long")]
+    TooLong,
+    #[error("a code has {WORDS} words")]
+    WrongWordCount,
+    #[error("a word is not in any list")]
+    UnknownWord,
+}
+
+/// Lower-cases and strips accents from one word.
+fn fold(word: &str) -> Zeroizing<String> {
+    Zeroizing::new(
+        word.nfd()
+            .filter(|c| !is_combining_mark(*c))
+            .flat_map(char::to_lowercase)
+            .collect(),
+    )
+}
+
+/// Turns what a source typed into the canonical code, or says why it cannot be one.
+pub fn normalize(input: &str) -> Result<NormalizedCode, CodeError> {
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(CodeError::TooLong);
+    }
+    let mut out = Zeroizing::new(String::with_capacity(input.len()));
+    let mut count = 0;
+    for word in input.split_whitespace() {
+        count += 1;
+        if count > WORDS {
+            return Err(CodeError::WrongWordCount);
+        }
+        let folded = fold(word);
+        if !known_words().contains(folded.as_str()) {
+            return Err(CodeError::UnknownWord);
+        }
+        if count > 1 {
+            out.push(' ');
+        }
+        out.push_str(&folded);
+    }
+    if count != WORDS {
+        return Err(CodeError::WrongWordCount);
+    }
+    Ok(NormalizedCode(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_have_7776_distinct_folded_words() {
+        for lang in [Lang::En, Lang::Fr] {
+            let list = wordlist(lang);
+            assert_eq!(list.len(), 7776, "{lang:?}");
+            let folded: HashSet<_> = list.iter().map(|w| fold(w).to_string()).collect();
+            assert_eq!(folded.len(), 7776, "{lang:?} has words that fold together");
+        }
+    }
+
+    #[test]
+    fn generated_codes_have_seven_words_and_at_least_90_bits() {
+        for lang in [Lang::En, Lang::Fr] {
+            let code = Code::generate(lang);
+            assert_eq!(code.as_str().split(' ').count(), WORDS);
+            let bits = WORDS as f64 * (wordlist(lang).len() as f64).log2();
+            assert!(bits >= 90.0, "{bits}");
+            assert!(code.normalized().is_ok());
+        }
+        assert_ne!(
+            Code::generate(Lang::En).as_str(),
+            Code::generate(Lang::En).as_str()
+        );
+    }
+
+    #[test]
+    fn case_spaces_and_accents_do_not_matter() {
+        let fr = wordlist(Lang::Fr);
+        let accented = fr.iter().find(|w| !w.is_ascii()).unwrap();
+        let words = [accented, fr[1], fr[2], fr[3], fr[4], fr[5], fr[6]];
+        let clean = words.map(|w| w.to_string()).join(" ");
+        let messy = format!(
+            "  {}\t{}\n {}  {} {} {} {} ",
+            fold(accented).to_uppercase(),
+            words[1].to_uppercase(),
+            words[2],
+            words[3],
+            words[4],
+            words[5],
+            words[6]
+        );
+        assert_eq!(
+            normalize(&clean).unwrap().as_bytes(),
+            normalize(&messy).unwrap().as_bytes()
+        );
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_code() {
+        assert_eq!(normalize("").err(), Some(CodeError::WrongWordCount));
+        let six = wordlist(Lang::En)[..6].join(" ");
+        assert_eq!(normalize(&six).err(), Some(CodeError::WrongWordCount));
+        let eight = wordlist(Lang::En)[..8].join(" ");
+        assert_eq!(normalize(&eight).err(), Some(CodeError::WrongWordCount));
+        let bad = format!("{six} zzzzqqq");
+        assert_eq!(normalize(&bad).err(), Some(CodeError::UnknownWord));
+        assert_eq!(
+            normalize(&"a".repeat(10_000)).err(),
+            Some(CodeError::TooLong)
+        );
+    }
+}

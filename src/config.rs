@@ -1,0 +1,260 @@
+//! Settings for a running drop box, as plain structs with defaults.
+//!
+//! Every setting has a safe default, so `lanterne serve` needs no file. A TOML file
+//! (`--config`) may override any of them, then command-line flags override the file.
+//! [`Config::validate`] runs once at start; the rest of the program trusts what it checked.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration was refused. Each message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error(
+        "refusing to listen on {0}: it is not a loopback address. Sources should reach the box \
+         through Tor; pass --allow-public-listen if you really mean it"
+    )]
+    PublicListen(SocketAddr),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The whole configuration of `lanterne serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP listener binds. Loopback unless `allow_public_listen` is set.
+    pub listen: SocketAddr,
+    /// Allow `listen` to be a non-loopback address.
+    pub allow_public_listen: bool,
+    /// Where ciphertext, the staging area and the instance secret live.
+    pub data_dir: PathBuf,
+    /// Folder of reviewers' age recipients files (`*.txt`).
+    pub keys_dir: PathBuf,
+    pub limits: Limits,
+    pub kdf: KdfConfig,
+    pub sessions: SessionConfig,
+    pub http: HttpConfig,
+}
+
+/// What one submission may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Total plaintext bytes of all files plus the message, per submission.
+    pub max_submission_bytes: u64,
+    /// Files per submission.
+    pub max_files: usize,
+    /// Characters of message per submission.
+    pub max_message_chars: usize,
+}
+
+/// The key derivation from a source's code, and how much of it may run at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KdfConfig {
+    /// argon2id memory cost in KiB (at least 65536, i.e. 64 MiB).
+    pub memory_kib: u32,
+    /// argon2id passes.
+    pub iterations: u32,
+    /// Derivations running at the same time; each holds `memory_kib` of memory.
+    pub max_concurrent: usize,
+    /// Derivations allowed to wait for a slot; beyond that the box answers "busy".
+    pub max_waiting: usize,
+    /// Sustained rate of code derivations (logins and new codes) per minute, all sources
+    /// together: there are no per-client limits because the box never sees who a client is.
+    pub per_minute: u32,
+    /// Derivations allowed in a burst above the sustained rate.
+    pub burst: u32,
+}
+
+/// Source sessions (a random cookie mapped to server-side state).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A session ends after this many seconds without a request.
+    pub idle_timeout_secs: u64,
+    /// Sessions held in memory at most.
+    pub max_sessions: usize,
+}
+
+/// Time and size limits of the HTTP layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Time allowed to send the request line and headers.
+    pub header_timeout_secs: u64,
+    /// Time a request other than an upload may take in total.
+    pub request_timeout_secs: u64,
+    /// During an upload, the longest silence between two pieces of the body. Uploads over Tor
+    /// are slow but steady, so the limit is on silence, not on total time.
+    pub upload_idle_timeout_secs: u64,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allow_public_listen: false,
+            data_dir: PathBuf::from("data"),
+            keys_dir: PathBuf::from("keys"),
+            limits: Limits::default(),
+            kdf: KdfConfig::default(),
+            sessions: SessionConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_submission_bytes: 2 * 1024 * 1024 * 1024,
+            max_files: 50,
+            max_message_chars: 100_000,
+        }
+    }
+}
+
+impl Default for KdfConfig {
+    fn default() -> Self {
+        KdfConfig {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            max_concurrent: 2,
+            max_waiting: 64,
+            per_minute: 120,
+            burst: 30,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout_secs: 2 * 60 * 60,
+            max_sessions: 10_000,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_timeout_secs: 30,
+            request_timeout_secs: 60,
+            upload_idle_timeout_secs: 120,
+            max_connections: 512,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file. Missing settings keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error is a message for the user.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Checks the settings once, at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.listen.ip().is_loopback() && !self.allow_public_listen {
+            return Err(ConfigError::PublicListen(self.listen));
+        }
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.kdf.memory_kib < 64 * 1024 {
+            return bad(
+                "kdf.memory_kib must be at least 65536 (64 MiB): codes must be costly to guess",
+            );
+        }
+        if self.kdf.iterations == 0 || self.kdf.max_concurrent == 0 || self.kdf.per_minute == 0 {
+            return bad("kdf.iterations, kdf.max_concurrent and kdf.per_minute must be at least 1");
+        }
+        if self.kdf.burst == 0 {
+            return bad("kdf.burst must be at least 1");
+        }
+        if self.limits.max_files == 0 || self.limits.max_submission_bytes == 0 {
+            return bad("limits.max_files and limits.max_submission_bytes must be at least 1");
+        }
+        if self.sessions.idle_timeout_secs == 0 || self.sessions.max_sessions == 0 {
+            return bad("sessions.idle_timeout_secs and sessions.max_sessions must be at least 1");
+        }
+        let h = &self.http;
+        if h.header_timeout_secs == 0
+            || h.request_timeout_secs == 0
+            || h.upload_idle_timeout_secs == 0
+            || h.max_connections == 0
+        {
+            return bad("the http timeouts and http.max_connections must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl HttpConfig {
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+    pub fn upload_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_idle_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn file_overrides_only_what_it_names() {
+        let c = Config::from_toml("[limits]\nmax_files = 3\n").unwrap();
+        assert_eq!(c.limits.max_files, 3);
+        assert_eq!(c.limits.max_message_chars, 100_000);
+        assert_eq!(c.kdf.memory_kib, 65536);
+    }
+
+    #[test]
+    fn refuses_unknown_keys_weak_kdf_and_public_listen() {
+        assert!(Config::from_toml("lisen = \"127.0.0.1:1\"").is_err());
+        let mut c = Config::default();
+        c.kdf.memory_kib = 1024;
+        assert!(c.validate().is_err());
+        let mut c = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::PublicListen(_))));
+        c.allow_public_listen = true;
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,49 @@
+//! `lanterne demo`: a first run with nothing to set up.
+//!
+//! Makes a throwaway reviewer identity and a config under `./demo/`, then the caller serves
+//! with it. The identity sits next to the server, which is exactly what a real deployment must
+//! never do, so this says so loudly.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::keys;
+
+/// Where the demo keeps its files.
+pub struct Demo {
+    pub identity: PathBuf,
+    pub config: Config,
+}
+
+/// Prepares (or reuses) the demo folder and returns its config.
+pub fn prepare(dir: &Path) -> io::Result<Demo> {
+    let keys_dir = dir.join("keys");
+    std::fs::create_dir_all(&keys_dir)?;
+    let identity = dir.join("reviewer-identity.txt");
+    let recipients = keys_dir.join("demo-reviewer.txt");
+    if !identity.exists() {
+        let recipient = keys::new_identity_file(&identity).map_err(io::Error::other)?;
+        std::fs::write(&recipients, format!("# demo reviewer\n{recipient}\n"))?;
+    }
+    let config = Config {
+        data_dir: dir.join("data"),
+        keys_dir,
+        ..Config::default()
+    };
+    Ok(Demo { identity, config })
+}
+
+/// The warning printed before a demo serves.
+pub fn banner(demo: &Demo) -> String {
+    let line = "=".repeat(72);
+    format!(
+        "{line}\n  DEMO MODE: NOT FOR REAL SOURCES\n\
+         \n  The reviewer identity that decrypts everything is on this machine:\n    {}\n\
+         \n  Decrypt a stored file with:  age -d -i {} FILE.age\n\
+         \n  A real box keeps reviewer identities offline (`lanterne keys new`),\n  \
+         and only their public recipients in keys/.\n{line}",
+        demo.identity.display(),
+        demo.identity.display(),
+    )
+}

@@ -1,0 +1,26 @@
+//! lanterne: a drop box that encrypts every submission on arrival to offline reviewers.
+//!
+//! The data path, in the order bytes travel:
+//!
+//! 1. [`web::upload`] reads the multipart request as a stream of chunks;
+//! 2. [`ingest`] feeds each chunk into age streaming encryption ([`seal`]);
+//! 3. the ciphertext goes into a temporary file in the staging area ([`store`]);
+//! 4. on commit every file is fsynced and the whole submission is renamed into place
+//!    atomically, and only then is the source told it arrived.
+//!
+//! Around that path: [`code`] makes and reads the source's secret code, [`source_key`] turns
+//! it into a lookup id and an age identity, [`i18n`] holds the page texts, and [`config`] the
+//! settings. [`web`] is the only module that speaks HTTP; the crypto ([`seal`], [`source_key`])
+//! and storage ([`store`]) modules never see a request.
+
+pub mod code;
+pub mod config;
+pub mod demo;
+pub mod i18n;
+pub mod ingest;
+pub mod keys;
+pub mod manifest;
+pub mod seal;
+pub mod source_key;
+pub mod store;
+pub mod web;

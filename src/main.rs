@@ -1,0 +1,183 @@
+//! The `lanterne` command: serve the drop box, make reviewer keys, or run a demo.
+//!
+//! This file only parses arguments and wires the pieces together; each subcommand's work lives
+//! in the library (`lanterne::web`, `lanterne::keys`, `lanterne::demo`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lanterne::config::Config;
+use lanterne::web::{self, AppState};
+
+// Every heap buffer is zeroed when freed, so plaintext that passes through third-party buffers
+// (hyper, multer, age's chunk buffer) does not linger in freed memory. 1Password's small
+// wrapper was chosen so this project holds no `unsafe` of its own.
+#[global_allocator]
+static ALLOC: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
+#[derive(Parser)]
+#[command(
+    name = "lanterne",
+    version,
+    about = "A secure drop box for sources, over Tor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the drop box.
+    Serve(ServeArgs),
+    /// Manage reviewer keys (run these on the offline machine).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Run a throwaway demo box with a generated reviewer key under ./demo/.
+    Demo {
+        /// Folder for the demo's key, recipients and data.
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML config file; flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data folder (default ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Folder of reviewers' recipients files, *.txt (default ./keys).
+    #[arg(long)]
+    keys_dir: Option<PathBuf>,
+    /// Allow listening on a non-loopback address.
+    #[arg(long)]
+    allow_public_listen: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new reviewer identity (mode 0600) and print its recipient.
+    New {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve_config(args).and_then(run_server),
+        Command::Keys {
+            command: KeysCommand::New { out },
+        } => lanterne::keys::new_identity_file(&out)
+            .map(|recipient| println!("{recipient}"))
+            .map_err(Into::into),
+        Command::Demo { dir, listen } => lanterne::demo::prepare(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot prepare the demo folder {}: {e}", dir.display()))
+            .and_then(|mut demo| {
+                eprintln!("{}", lanterne::demo::banner(&demo));
+                if let Some(l) = listen {
+                    demo.config.listen = l;
+                }
+                run_server(demo.config)
+            }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lanterne: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, without timestamps (the box keeps no precise times), at `info` unless
+/// `LANTERNE_LOG` says otherwise.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LANTERNE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("lanterne=info,warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(k) = args.keys_dir {
+        config.keys_dir = k;
+    }
+    config.allow_public_listen |= args.allow_public_listen;
+    Ok(config)
+}
+
+fn run_server(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let http = config.http.clone();
+        let state = AppState::open(config)?;
+        tracing::info!(
+            reviewers = state.recipients.names().len(),
+            "encrypting every submission to the reviewers' keys"
+        );
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        let bound = listener.local_addr()?;
+        println!("listening on http://{bound}");
+        let app = web::router(state);
+        tokio::select! {
+            () = web::serve(listener, app, &http) => {}
+            () = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

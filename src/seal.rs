@@ -1,0 +1,242 @@
+//! age encryption: the reviewers' recipients, and sealing a byte stream to them.
+//!
+//! This is the only module that encrypts. It knows nothing of HTTP or of the data dir: it turns
+//! a writer into an age writer addressed to the reviewers (and, for replies, to a source).
+//! The server holds only recipients (public keys), so nothing here can decrypt a submission.
+//!
+//! Recipients files use age's `-R` format: one recipient per line, `#` comments and blank lines
+//! ignored. X25519 recipients (`age1…`) always work; with the `plugin` feature, plugin recipients
+//! (`age1pq1…` through `age-plugin-pq`, for example) work where the plugin binary is installed.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use age::stream::StreamWriter;
+
+/// Why the reviewers' recipients could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipientsError {
+    #[error("cannot read the keys folder {path}: {source}")]
+    ReadDir { path: PathBuf, source: io::Error },
+    #[error("cannot read recipients file {path}: {source}")]
+    ReadFile { path: PathBuf, source: io::Error },
+    #[error(
+        "no reviewer recipients found in {0}. Create a reviewer key on the offline machine with \
+         `lanterne keys new --out reviewer.key` and copy the recipient it prints into {0}/NAME.txt"
+    )]
+    None(PathBuf),
+    #[error("{path} line {line}: {message}")]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "these recipients cannot be used together in one age file ({0}); post-quantum and \
+         X25519 recipients must not be mixed"
+    )]
+    Incompatible(String),
+}
+
+/// A recipient the box can encrypt to.
+type Boxed = Box<dyn age::Recipient + Send + Sync>;
+
+/// The reviewers' recipients, loaded once at start.
+pub struct Recipients {
+    list: Vec<Boxed>,
+    /// The recipient strings, for logs and the start-up banner.
+    names: Vec<String>,
+}
+
+impl std::fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recipients")
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+impl Recipients {
+    /// Loads every `*.txt` file of `dir`, in name order. Fails if there is no recipient or if
+    /// they cannot share a file.
+    pub fn load_dir(dir: &Path) -> Result<Recipients, RecipientsError> {
+        let read_dir = std::fs::read_dir(dir).map_err(|source| RecipientsError::ReadDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut paths: Vec<PathBuf> = read_dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "txt") && p.is_file())
+            .collect();
+        paths.sort();
+        let mut all = Recipients {
+            list: Vec::new(),
+            names: Vec::new(),
+        };
+        for path in paths {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| RecipientsError::ReadFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            all.add_text(&text, &path)?;
+        }
+        if all.list.is_empty() {
+            return Err(RecipientsError::None(dir.to_owned()));
+        }
+        // Validated once here: a set that age refuses to combine fails now, not per upload.
+        all.encryptor(None)
+            .map_err(|e| RecipientsError::Incompatible(e.to_string()))?;
+        Ok(all)
+    }
+
+    /// Adds the recipients of one file's text.
+    fn add_text(&mut self, text: &str, path: &Path) -> Result<(), RecipientsError> {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let recipient = parse_recipient(line).map_err(|message| RecipientsError::BadLine {
+                path: path.to_owned(),
+                line: i + 1,
+                message,
+            })?;
+            self.list.push(recipient);
+            self.names.push(line.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The recipient strings, as written in the keys folder.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// An encryptor to every reviewer, plus `extra` (a source, for replies).
+    pub fn encryptor(
+        &self,
+        extra: Option<&age::x25519::Recipient>,
+    ) -> Result<age::Encryptor, age::EncryptError> {
+        let reviewers = self.list.iter().map(|r| r.as_ref() as &dyn age::Recipient);
+        let extra = extra.map(|r| r as &dyn age::Recipient);
+        age::Encryptor::with_recipients(reviewers.chain(extra))
+    }
+
+    /// Wraps `out` so that what is written to it is encrypted to every reviewer.
+    /// The caller must call [`StreamWriter::finish`], or the file is truncated.
+    pub fn seal<W: Write>(&self, out: W) -> io::Result<StreamWriter<W>> {
+        self.encryptor(None)
+            .map_err(io::Error::other)?
+            .wrap_output(out)
+    }
+
+    /// Encrypts a whole small buffer (a manifest, a reply) to the reviewers and `extra`.
+    pub fn seal_bytes(
+        &self,
+        plaintext: &[u8],
+        extra: Option<&age::x25519::Recipient>,
+    ) -> io::Result<Vec<u8>> {
+        let enc = self.encryptor(extra).map_err(io::Error::other)?;
+        let mut out = Vec::with_capacity(plaintext.len() + 512);
+        let mut w = enc.wrap_output(&mut out)?;
+        w.write_all(plaintext)?;
+        w.finish()?;
+        Ok(out)
+    }
+}
+
+/// Parses one recipient line.
+fn parse_recipient(s: &str) -> Result<Boxed, String> {
+    if let Ok(r) = s.parse::<age::x25519::Recipient>() {
+        return Ok(Box::new(r));
+    }
+    parse_plugin_recipient(s)
+}
+
+#[cfg(feature = "plugin")]
+fn parse_plugin_recipient(s: &str) -> Result<Boxed, String> {
+    let r: age::plugin::Recipient = s
+        .parse()
+        .map_err(|_| "not an age X25519 or plugin recipient".to_owned())?;
+    let name = r.plugin().to_owned();
+    let plugin = age::plugin::RecipientPluginV1::new(&name, &[r], &[], age::NoCallbacks)
+        .map_err(|e| format!("plugin recipient needs `age-plugin-{name}` on PATH: {e}"))?;
+    Ok(Box::new(plugin))
+}
+
+#[cfg(not(feature = "plugin"))]
+fn parse_plugin_recipient(_: &str) -> Result<Boxed, String> {
+    Err("not an age X25519 recipient (plugin recipients need the `plugin` feature)".to_owned())
+}
+
+/// Why an age file could not be opened with an identity.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("not a readable age file for this key: {0}")]
+    Decrypt(#[from] age::DecryptError),
+    #[error("the decrypted content is damaged or too large: {0}")]
+    Read(io::Error),
+}
+
+/// Decrypts a small age file in memory with one identity, refusing more than `max` bytes of
+/// plaintext. The plaintext lives in a zeroizing buffer.
+pub fn open_small(
+    ciphertext: &[u8],
+    identity: &dyn age::Identity,
+    max: u64,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
+    use std::io::Read;
+    let decryptor = age::Decryptor::new_buffered(ciphertext)?;
+    let reader = decryptor.decrypt(std::iter::once(identity))?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    let mut limited = reader.take(max + 1);
+    limited.read_to_end(&mut out).map_err(OpenError::Read)?;
+    if out.len() as u64 > max {
+        return Err(OpenError::Read(io::Error::other("larger than allowed")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use age::secrecy::ExposeSecret;
+
+    fn write_keys(dir: &Path, text: &str) {
+        std::fs::write(dir.join("team.txt"), text).unwrap();
+    }
+
+    #[test]
+    fn loads_comments_and_several_recipients_and_each_can_decrypt() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = age::x25519::Identity::generate();
+        let b = age::x25519::Identity::generate();
+        write_keys(
+            dir.path(),
+            &format!("# team\n\n{}\n  {}  \n", a.to_public(), b.to_public()),
+        );
+        std::fs::write(dir.path().join("notes.md"), "ignored").unwrap();
+        let r = Recipients::load_dir(dir.path()).unwrap();
+        assert_eq!(r.names().len(), 2);
+        let sealed = r.seal_bytes(b"hello", None).unwrap();
+        for id in [&a, &b] {
+            assert_eq!(&open_small(&sealed, id, 100).unwrap()[..], b"hello");
+        }
+        assert!(open_small(&sealed, &age::x25519::Identity::generate(), 100).is_err());
+        assert!(open_small(&sealed, &a, 2).is_err());
+        let _ = a.to_string().expose_secret().len();
+    }
+
+    #[test]
+    fn empty_folder_and_bad_lines_have_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Recipients::load_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("lanterne keys new"), "{err}");
+        write_keys(dir.path(), "# ok\nnot-a-key\n");
+        let err = Recipients::load_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let err = Recipients::load_dir(&dir.path().join("missing")).unwrap_err();
+        assert!(matches!(err, RecipientsError::ReadDir { .. }));
+    }
+}

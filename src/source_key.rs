@@ -1,0 +1,226 @@
+//! From a source's code to what the box needs: a lookup id and an age identity.
+//!
+//! argon2id(normalized code, instance secret) gives a 32-byte master secret (64 MiB or more of
+//! memory, so every guess is costly). HKDF-SHA256 splits it into:
+//! - the **lookup id**, which names the source's folder on disk, and
+//! - a 32-byte **X25519 secret**, which becomes an age identity (bech32 with the HRP
+//!   `AGE-SECRET-KEY-`, the same encoding `age-keygen` writes).
+//!
+//! The box stores the lookup id and the identity's public recipient, never the identity. It
+//! derives the identity again at each login, uses it to read replies, and drops it: every
+//! intermediate secret is zeroized.
+//!
+//! Derivations are the expensive, memory-hungry step a flood of logins would aim at, so
+//! [`Deriver`] bounds how many run at once, how many wait, and how many start per minute.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::code::NormalizedCode;
+use crate::config::KdfConfig;
+
+const LOOKUP_INFO: &[u8] = b"lanterne v1 lookup id";
+const IDENTITY_INFO: &[u8] = b"lanterne v1 x25519 identity";
+
+/// Names a source's folder. Derived from the code; reveals nothing about it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LookupId([u8; 32]);
+
+impl LookupId {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<LookupId> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(LookupId(out))
+    }
+}
+
+impl std::fmt::Debug for LookupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupId(…)")
+    }
+}
+
+/// What a code derives to.
+pub struct SourceKeys {
+    pub lookup: LookupId,
+    /// The source's age identity. `x25519_dalek`'s secret zeroizes itself on drop.
+    pub identity: age::x25519::Identity,
+}
+
+impl SourceKeys {
+    pub fn recipient(&self) -> age::x25519::Recipient {
+        self.identity.to_public()
+    }
+}
+
+/// Why a derivation did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveError {
+    #[error("too many code attempts right now; wait a minute and try again")]
+    RateLimited,
+    #[error("the box is busy; try again in a moment")]
+    Busy,
+    #[error("key derivation failed: {0}")]
+    Internal(String),
+}
+
+/// The pure derivation: same code and secret, same keys.
+pub fn derive(
+    code: &NormalizedCode,
+    instance_secret: &[u8; 32],
+    memory_kib: u32,
+    iterations: u32,
+) -> Result<SourceKeys, DeriveError> {
+    let params = Params::new(memory_kib, iterations, 1, Some(32))
+        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut master = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(code.as_bytes(), instance_secret, master.as_mut())
+        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+
+    let hk = Hkdf::<Sha256>::from_prk(master.as_ref())
+        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+    let mut lookup = [0u8; 32];
+    let mut secret = Zeroizing::new([0u8; 32]);
+    hk.expand(LOOKUP_INFO, &mut lookup)
+        .and_then(|()| hk.expand(IDENTITY_INFO, secret.as_mut()))
+        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+
+    Ok(SourceKeys {
+        lookup: LookupId(lookup),
+        identity: identity_from_bytes(&secret)?,
+    })
+}
+
+/// Encodes 32 secret bytes the way `age-keygen` writes a key, and parses that back. The age
+/// crate has no constructor from bytes, and this keeps the key readable by every age tool.
+fn identity_from_bytes(secret: &[u8; 32]) -> Result<age::x25519::Identity, DeriveError> {
+    let hrp =
+        bech32::Hrp::parse("AGE-SECRET-KEY-").map_err(|e| DeriveError::Internal(e.to_string()))?;
+    let encoded = Zeroizing::new(
+        bech32::encode_upper::<bech32::Bech32>(hrp, secret)
+            .map_err(|e| DeriveError::Internal(e.to_string()))?,
+    );
+    encoded
+        .parse()
+        .map_err(|e: &str| DeriveError::Internal(e.to_owned()))
+}
+
+/// Runs derivations for the web pages, within bounds.
+pub struct Deriver {
+    instance_secret: Arc<Zeroizing<[u8; 32]>>,
+    memory_kib: u32,
+    iterations: u32,
+    running: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    rate: DefaultDirectRateLimiter,
+}
+
+impl Deriver {
+    pub fn new(instance_secret: Zeroizing<[u8; 32]>, cfg: &KdfConfig) -> Deriver {
+        let per_minute = NonZeroU32::new(cfg.per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);
+        Deriver {
+            instance_secret: Arc::new(instance_secret),
+            memory_kib: cfg.memory_kib,
+            iterations: cfg.iterations,
+            running: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: cfg.max_waiting,
+            rate: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
+        }
+    }
+
+    /// Derives the keys of `code` on a blocking thread, once a slot is free.
+    pub async fn derive(&self, code: NormalizedCode) -> Result<SourceKeys, DeriveError> {
+        if self.rate.check().is_err() {
+            return Err(DeriveError::RateLimited);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(DeriveError::Busy);
+        }
+        let permit = self.running.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = permit.map_err(|e| DeriveError::Internal(e.to_string()))?;
+        let secret = self.instance_secret.clone();
+        let (m, t) = (self.memory_kib, self.iterations);
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            derive(&code, &secret, m, t)
+        })
+        .await
+        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::{normalize, Code};
+    use crate::i18n::Lang;
+    use age::secrecy::ExposeSecret;
+
+    #[test]
+    fn same_code_same_keys_other_code_or_secret_other_keys() {
+        let code = Code::generate(Lang::En);
+        let secret = [7u8; 32];
+        let a = derive(&code.normalized().unwrap(), &secret, 65536, 1).unwrap();
+        let b = derive(
+            &normalize(&code.as_str().to_uppercase()).unwrap(),
+            &secret,
+            65536,
+            1,
+        )
+        .unwrap();
+        assert!(a.lookup == b.lookup);
+        assert_eq!(a.recipient().to_string(), b.recipient().to_string());
+        let c = derive(&code.normalized().unwrap(), &[8u8; 32], 65536, 1).unwrap();
+        assert!(a.lookup != c.lookup);
+        let other = derive(
+            &Code::generate(Lang::Fr).normalized().unwrap(),
+            &secret,
+            65536,
+            1,
+        )
+        .unwrap();
+        assert!(a.lookup != other.lookup);
+    }
+
+    #[test]
+    fn identity_encoding_matches_the_age_spec_example() {
+        // C2SP age spec: the X25519 identity whose 32 bytes are all 0x42.
+        let id = identity_from_bytes(&[0x42; 32]).unwrap();
+        assert_eq!(
+            id.to_string().expose_secret(),
+            "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"
+        );
+        assert_eq!(
+            id.to_public().to_string(),
+            "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
+        );
+    }
+
+    #[test]
+    fn lookup_id_hex_round_trips_and_rejects_garbage() {
+        let id = LookupId([3; 32]);
+        assert!(LookupId::from_hex(&id.to_hex()) == Some(id));
+        assert!(LookupId::from_hex("../../etc").is_none());
+        assert!(LookupId::from_hex("ab").is_none());
+    }
+}

@@ -1,0 +1,432 @@
+//! The data dir: where ciphertext lives, and how it gets there without ever being half-written.
+//!
+//! ```text
+//! DATA/
+//!   instance.key                    32 random bytes: the argon2 salt of this box (0600)
+//!   staging/                        uploads in flight; emptied at every start
+//!   sources/<lookup id>/
+//!     recipient                     the source's age recipient (public)
+//!     submissions/<id>/manifest.age the message, file names, types, sizes, day (encrypted)
+//!     submissions/<id>/<id>.age     one per uploaded file (encrypted)
+//!     replies/r<seq>-<id>.age       replies from reviewers (encrypted to source and reviewers)
+//! ```
+//!
+//! A submission is built in its own folder under `staging/`; every file in it is fsynced, then
+//! the folder is renamed into `submissions/` in one step and the parent fsynced. So a crash
+//! leaves either the whole submission or only staging debris, which [`Store::open`] clears.
+//! All names are random, and every modification time is set to the Unix epoch, so the tree shows
+//! neither what a file was nor when it came. This module never sees plaintext.
+
+use std::fs::{self, File, FileTimes, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::source_key::LookupId;
+
+const STAGING: &str = "staging";
+const SOURCES: &str = "sources";
+const SUBMISSIONS: &str = "submissions";
+const REPLIES: &str = "replies";
+const RECIPIENT: &str = "recipient";
+const INSTANCE_KEY: &str = "instance.key";
+
+/// A fresh random name: 128 bits, hex.
+pub fn random_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// The data dir of a running box.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the data dir, and removes staging debris a crash left.
+    pub fn open(root: &Path) -> io::Result<Store> {
+        for dir in [root.to_owned(), root.join(STAGING), root.join(SOURCES)] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
+        }
+        let store = Store {
+            root: root.to_owned(),
+        };
+        let removed = store.sweep_staging()?;
+        if removed > 0 {
+            tracing::info!(removed, "cleared unfinished uploads from staging");
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn sweep_staging(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for entry in fs::read_dir(self.root.join(STAGING))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                fs::remove_dir_all(&path)?;
+            } else {
+                fs::remove_file(&path)?;
+            }
+            n += 1;
+        }
+        fsync_dir(&self.root.join(STAGING))?;
+        Ok(n)
+    }
+
+    /// The box's instance secret, created on first start.
+    pub fn instance_secret(&self) -> io::Result<Zeroizing<[u8; 32]>> {
+        let path = self.root.join(INSTANCE_KEY);
+        let mut secret = Zeroizing::new([0u8; 32]);
+        match File::open(&path) {
+            Ok(mut f) => {
+                let mut buf = Zeroizing::new(Vec::new());
+                f.read_to_end(&mut buf)?;
+                if buf.len() != 32 {
+                    return Err(io::Error::other(format!(
+                        "{} is damaged: it must hold exactly 32 bytes",
+                        path.display()
+                    )));
+                }
+                secret.copy_from_slice(&buf);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                rand::rngs::OsRng.fill_bytes(secret.as_mut());
+                let staged = self.root.join(STAGING).join(random_id());
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&staged)?;
+                f.write_all(secret.as_ref())?;
+                f.sync_all()?;
+                fs::rename(&staged, &path)?;
+                fsync_dir(&self.root)?;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(secret)
+    }
+
+    /// A new empty folder under staging for one submission.
+    pub fn stage(&self) -> io::Result<Staged> {
+        let path = self.root.join(STAGING).join(random_id());
+        fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Staged {
+            path,
+            committed: false,
+        })
+    }
+
+    fn source_dir(&self, lookup: &LookupId) -> PathBuf {
+        self.root.join(SOURCES).join(lookup.to_hex())
+    }
+
+    /// The stored recipient of a source, if the source exists.
+    pub fn source_recipient(&self, lookup: &LookupId) -> io::Result<Option<String>> {
+        match fs::read_to_string(self.source_dir(lookup).join(RECIPIENT)) {
+            Ok(s) => Ok(Some(s.trim().to_owned())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a source's folder with its recipient, atomically. A no-op if it exists.
+    pub fn ensure_source(&self, lookup: &LookupId, recipient: &str) -> io::Result<()> {
+        let dest = self.source_dir(lookup);
+        if dest.exists() {
+            return Ok(());
+        }
+        let staged = self.stage()?;
+        for sub in [SUBMISSIONS, REPLIES] {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(staged.path.join(sub))?;
+        }
+        write_durable(&staged.path.join(RECIPIENT), recipient.as_bytes())?;
+        match staged.commit_to(&dest) {
+            Ok(()) => {}
+            // Two first submissions raced: the other one made the folder, which is all we want.
+            Err(_) if dest.join(RECIPIENT).exists() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        normalize_times(&dest)?;
+        normalize_times(&self.root.join(SOURCES))
+    }
+
+    /// Moves a finished submission into a source's folder: the step that makes it durable.
+    pub fn commit_submission(&self, staged: Staged, lookup: &LookupId) -> io::Result<String> {
+        let id = random_id();
+        let parent = self.source_dir(lookup).join(SUBMISSIONS);
+        for entry in fs::read_dir(&staged.path)? {
+            normalize_times(&entry?.path())?;
+        }
+        normalize_times(&staged.path)?;
+        staged.commit_to(&parent.join(&id))?;
+        normalize_times(&parent)?;
+        Ok(id)
+    }
+
+    /// Submission ids of a source.
+    pub fn submissions(&self, lookup: &LookupId) -> io::Result<Vec<String>> {
+        list_names(&self.source_dir(lookup).join(SUBMISSIONS))
+    }
+
+    /// The folder of one submission.
+    pub fn submission_dir(&self, lookup: &LookupId, id: &str) -> Option<PathBuf> {
+        valid_name(id).then(|| self.source_dir(lookup).join(SUBMISSIONS).join(id))
+    }
+
+    /// Reply ids of a source, oldest first.
+    pub fn replies(&self, lookup: &LookupId) -> io::Result<Vec<String>> {
+        let mut ids: Vec<String> = list_names(&self.source_dir(lookup).join(REPLIES))?
+            .into_iter()
+            .filter_map(|n| n.strip_suffix(".age").map(str::to_owned))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Reads one reply's ciphertext, refusing files over `max` bytes.
+    pub fn read_reply(&self, lookup: &LookupId, id: &str, max: u64) -> io::Result<Vec<u8>> {
+        let path = self.reply_path(lookup, id)?;
+        let mut buf = Vec::new();
+        File::open(path)?.take(max + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > max {
+            return Err(io::Error::other("reply larger than allowed"));
+        }
+        Ok(buf)
+    }
+
+    /// Stores an already-encrypted reply atomically and returns its id.
+    pub fn put_reply(&self, lookup: &LookupId, ciphertext: &[u8]) -> io::Result<String> {
+        let dir = self.source_dir(lookup).join(REPLIES);
+        let next = self
+            .replies(lookup)?
+            .iter()
+            .filter_map(|id| id.strip_prefix('r')?.split('-').next()?.parse::<u64>().ok())
+            .max()
+            .map_or(1, |n| n + 1);
+        let id = format!("r{next:06}-{}", random_id());
+        let staged = self.root.join(STAGING).join(random_id());
+        write_durable(&staged, ciphertext)?;
+        normalize_times(&staged)?;
+        fs::rename(&staged, dir.join(format!("{id}.age")))?;
+        fsync_dir(&dir)?;
+        normalize_times(&dir)?;
+        Ok(id)
+    }
+
+    /// Deletes a reply. Returns whether it existed.
+    pub fn delete_reply(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
+        let path = self.reply_path(lookup, id)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let dir = self.source_dir(lookup).join(REPLIES);
+        fsync_dir(&dir)?;
+        normalize_times(&dir)?;
+        Ok(true)
+    }
+
+    fn reply_path(&self, lookup: &LookupId, id: &str) -> io::Result<PathBuf> {
+        if !valid_name(id) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad reply id"));
+        }
+        Ok(self
+            .source_dir(lookup)
+            .join(REPLIES)
+            .join(format!("{id}.age")))
+    }
+}
+
+/// A submission being built under `staging/`. Dropped without commit, it removes itself and
+/// every partial ciphertext in it.
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new temporary file inside this folder (mode 0600, removed unless persisted).
+    pub fn tempfile(&self) -> io::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix(".part-")
+            .tempfile_in(&self.path)
+    }
+
+    /// Fsyncs `file` and gives it its final name inside this folder.
+    pub fn keep(&self, file: tempfile::NamedTempFile, name: &str) -> io::Result<()> {
+        file.as_file().sync_all()?;
+        file.persist(self.path.join(name)).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Fsyncs this folder and renames it to `dest`, then fsyncs `dest`'s parent.
+    fn commit_to(mut self, dest: &Path) -> io::Result<()> {
+        fsync_dir(&self.path)?;
+        fs::rename(&self.path, dest)?;
+        self.committed = true;
+        if let Some(parent) = dest.parent() {
+            fsync_dir(parent)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            if let Err(e) = fs::remove_dir_all(&self.path) {
+                tracing::warn!(error = %e, "could not remove an unfinished upload; it goes at next start");
+            }
+        }
+    }
+}
+
+/// Names we create are lower-case hex with an optional `r000001-` prefix; anything else from
+/// outside is refused before it reaches a path.
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'r' || b == b'-')
+}
+
+fn list_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            for entry in rd {
+                if let Some(name) = entry?.file_name().to_str() {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Writes a new file (0600) and fsyncs it. The caller renames it into place.
+fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Makes a rename or removal in `dir` durable.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Sets access and modification times to the Unix epoch, so they say nothing.
+/// (The inode change time cannot be set from user space; see SECURITY.md.)
+pub fn normalize_times(path: &Path) -> io::Result<()> {
+    let times = FileTimes::new()
+        .set_accessed(UNIX_EPOCH)
+        .set_modified(UNIX_EPOCH);
+    File::open(path)?.set_times(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn open_clears_staging_debris_and_keeps_the_instance_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let secret = store.instance_secret().unwrap();
+        let staged = store.stage().unwrap();
+        let mut t = staged.tempfile().unwrap();
+        t.write_all(b"partial").unwrap();
+        std::mem::forget(t);
+        std::mem::forget(staged);
+        assert_eq!(fs::read_dir(dir.path().join(STAGING)).unwrap().count(), 1);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join(STAGING)).unwrap().count(), 0);
+        assert_eq!(*store.instance_secret().unwrap(), *secret);
+        let mode = fs::metadata(dir.path().join(INSTANCE_KEY))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn dropped_staging_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let staged = store.stage().unwrap();
+        let t = staged.tempfile().unwrap();
+        staged.keep(t, "a.age").unwrap();
+        drop(staged);
+        assert_eq!(fs::read_dir(dir.path().join(STAGING)).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn submissions_and_replies_land_with_epoch_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lookup = LookupId::from_hex(&"ab".repeat(32)).unwrap();
+        store.ensure_source(&lookup, "age1example").unwrap();
+        store.ensure_source(&lookup, "age1example").unwrap();
+        assert_eq!(
+            store.source_recipient(&lookup).unwrap().as_deref(),
+            Some("age1example")
+        );
+        let staged = store.stage().unwrap();
+        let mut t = staged.tempfile().unwrap();
+        t.write_all(b"ciphertext").unwrap();
+        staged.keep(t, "f.age").unwrap();
+        let id = store.commit_submission(staged, &lookup).unwrap();
+        let sub = store.submission_dir(&lookup, &id).unwrap();
+        assert_eq!(fs::read(sub.join("f.age")).unwrap(), b"ciphertext");
+        for p in [sub.join("f.age"), sub.clone(), store.source_dir(&lookup)] {
+            assert_eq!(
+                fs::metadata(&p).unwrap().modified().unwrap(),
+                UNIX_EPOCH,
+                "{p:?}"
+            );
+        }
+        let r1 = store.put_reply(&lookup, b"one").unwrap();
+        let r2 = store.put_reply(&lookup, b"two").unwrap();
+        assert_eq!(
+            store.replies(&lookup).unwrap(),
+            vec![r1.clone(), r2.clone()]
+        );
+        assert_eq!(store.read_reply(&lookup, &r2, 10).unwrap(), b"two");
+        assert!(store.read_reply(&lookup, &r2, 2).is_err());
+        assert!(store.delete_reply(&lookup, &r1).unwrap());
+        assert!(!store.delete_reply(&lookup, &r1).unwrap());
+        assert!(store.delete_reply(&lookup, "../recipient").is_err());
+        assert_eq!(store.replies(&lookup).unwrap(), vec![r2]);
+    }
+}

@@ -1,0 +1,191 @@
+//! The HTTP face of the box: routes, security headers, and the connection loop.
+//!
+//! This is the only module that speaks HTTP. It turns requests into calls on [`crate::ingest`],
+//! [`crate::store`] and [`crate::source_key`], and their results into pages. It never logs a
+//! peer address, a user agent, a path with a secret or a precise time.
+//!
+//! [`serve`] runs over any [`Incoming`] source of connections, so the same app serves a
+//! loopback TCP listener and, later, onion-service streams.
+
+mod pages;
+mod session;
+mod source;
+mod upload;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::{Config, HttpConfig};
+use crate::seal::Recipients;
+use crate::source_key::Deriver;
+use crate::store::Store;
+
+pub use session::Sessions;
+
+/// Everything a request handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub recipients: Arc<Recipients>,
+    pub deriver: Arc<Deriver>,
+    pub sessions: Arc<Sessions>,
+}
+
+impl AppState {
+    /// Opens the data dir, loads the recipients and prepares the key derivation.
+    pub fn open(config: Config) -> anyhow::Result<AppState> {
+        let store = Store::open(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!("cannot open data dir {}: {e}", config.data_dir.display())
+        })?;
+        let recipients = Recipients::load_dir(&config.keys_dir)?;
+        let deriver = Deriver::new(store.instance_secret()?, &config.kdf);
+        let sessions = Sessions::new(&config.sessions);
+        Ok(AppState {
+            config: Arc::new(config),
+            store: Arc::new(store),
+            recipients: Arc::new(recipients),
+            deriver: Arc::new(deriver),
+            sessions: Arc::new(sessions),
+        })
+    }
+}
+
+/// Headers on every response. The CSP allows only same-origin CSS: no script can run.
+const SECURITY_HEADERS: [(&str, &str); 8] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    ("cross-origin-embedder-policy", "require-corp"),
+];
+
+/// The application: every route, with the hardening layers.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    // The exact limits are enforced by `ingest` with a clear page; this is only a backstop on
+    // the raw body, with room for the multipart framing.
+    let body_cap =
+        usize::try_from(limits.max_submission_bytes.saturating_add(1 << 20)).unwrap_or(usize::MAX);
+    let timeout = TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        state.config.http.request_timeout(),
+    );
+
+    let timed = Router::new()
+        .route("/", get(pages::index))
+        .route("/code", post(source::new_code))
+        .route("/login", get(pages::login_form).post(source::login))
+        .route("/reply/delete", post(source::delete_reply))
+        .route("/logout", post(source::logout))
+        .route("/static/style.css", get(pages::style))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(timeout);
+    // Uploads are bounded by silence between chunks (see `upload`), not by total time.
+    let uploads = Router::new().route(
+        "/submit",
+        get(pages::submit_form)
+            .layer(timeout)
+            .post(upload::submit)
+            .layer(DefaultBodyLimit::max(body_cap)),
+    );
+
+    let mut app = timed
+        .merge(uploads)
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::method_not_allowed)
+        .layer(middleware::from_fn(only_get_post_head))
+        .with_state(state);
+    for (name, value) in SECURITY_HEADERS {
+        app = app.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    app
+}
+
+/// Refuses every method but GET, POST and HEAD, on every path.
+async fn only_get_post_head(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::POST | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let mut resp = (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response();
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, HEAD"));
+    resp
+}
+
+/// A source of incoming connections: a TCP listener today, onion streams tomorrow.
+pub trait Incoming: Send + 'static {
+    type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+    /// The next connection. Errors are logged and the loop goes on.
+    fn accept(&mut self) -> impl Future<Output = io::Result<Self::Io>> + Send;
+}
+
+impl Incoming for tokio::net::TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn accept(&mut self) -> io::Result<Self::Io> {
+        // The peer address is dropped here, unread: the box never knows who connects.
+        let (stream, _) = tokio::net::TcpListener::accept(self).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+/// Serves `app` on every connection from `incoming`, HTTP/1.1 only, until the task is dropped.
+pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig) {
+    let slots = Arc::new(Semaphore::new(http.max_connections));
+    let header_timeout = http.header_timeout();
+    loop {
+        let io = match incoming.accept().await {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Over the connection cap, close at once rather than queue: a flood must not grow memory.
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("connection refused: at max_connections");
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(64 * 1024)
+                // No `Date` header: the server's clock would help tell this box apart.
+                .auto_date_header(false)
+                .serve_connection(TokioIo::new(io), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

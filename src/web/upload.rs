@@ -1,0 +1,226 @@
+//! POST /submit: the multipart form, streamed into [`crate::ingest`].
+//!
+//! The form's first field must be the CSRF token, so a forged request is refused before any
+//! file byte is read. Then each `files` part is streamed chunk by chunk into the ingest (which
+//! encrypts as it goes), and the `message` part is read with a hard cap. The limit on time is
+//! on silence: a part that sends nothing for `upload_idle_timeout_secs` ends the upload, so a
+//! slow but live Tor upload always finishes. Any failure drops the ingest, which removes every
+//! partial ciphertext; "received" is shown only after the commit made the submission durable.
+
+use std::future::Future;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use zeroize::Zeroizing;
+
+use super::pages::{Chrome, Notice, Visit};
+use super::source::post_visit;
+use super::AppState;
+use crate::i18n::Tr;
+use crate::ingest::{Ingest, IngestError};
+
+#[derive(Template)]
+#[template(path = "submitted.html")]
+struct SubmittedPage {
+    t: Tr,
+    c: Chrome,
+    files: u64,
+}
+
+/// Why reading the form stopped, besides the ingest's own errors.
+enum Stop {
+    Ingest(IngestError),
+    Multipart(MultipartError),
+    Idle,
+    BadField,
+    BadText,
+}
+
+impl From<IngestError> for Stop {
+    fn from(e: IngestError) -> Self {
+        Stop::Ingest(e)
+    }
+}
+
+impl From<MultipartError> for Stop {
+    fn from(e: MultipartError) -> Self {
+        Stop::Multipart(e)
+    }
+}
+
+/// Awaits `fut` unless the client stays silent longer than `idle`.
+async fn within<T>(
+    idle: Duration,
+    fut: impl Future<Output = Result<T, MultipartError>>,
+) -> Result<T, Stop> {
+    match tokio::time::timeout(idle, fut).await {
+        Ok(r) => r.map_err(Stop::Multipart),
+        Err(_) => Err(Stop::Idle),
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let idle = state.config.http.upload_idle_timeout();
+    let Ok(mut multipart) = multipart else {
+        return fail_page(&state, &headers, Stop::BadField);
+    };
+    // A declared length over the cap is refused before reading anything.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let cap = state.config.limits.max_submission_bytes;
+    if declared.is_some_and(|n| n > cap.saturating_add(1 << 20)) {
+        return fail_page(&state, &headers, Stop::Ingest(IngestError::TooLarge(cap)));
+    }
+
+    // The CSRF token comes first.
+    let csrf = match within(idle, multipart.next_field()).await {
+        Ok(Some(field)) if field.name() == Some("csrf") => {
+            match read_text(field, idle, 256).await {
+                Ok(s) => s,
+                Err(stop) => return fail_page(&state, &headers, stop),
+            }
+        }
+        Ok(_) => Zeroizing::new(String::new()),
+        Err(stop) => return fail_page(&state, &headers, stop),
+    };
+    let v = match post_visit(&state, &headers, &csrf) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(source) = v.active.session.source.clone() else {
+        return v.notice(Notice::SessionEnded);
+    };
+
+    let ingest = match Ingest::new(
+        state.store.clone(),
+        state.recipients.clone(),
+        state.config.limits.clone(),
+    ) {
+        Ok(i) => i,
+        Err(e) => return stop_page(&v, Stop::Ingest(e)),
+    };
+    let ingest = match receive(ingest, &mut multipart, &state, idle).await {
+        Ok(i) => i,
+        Err(stop) => return stop_page(&v, stop),
+    };
+    let committed =
+        tokio::task::spawn_blocking(move || ingest.commit(&source.lookup, &source.recipient)).await;
+    match committed {
+        Ok(Ok(receipt)) => {
+            tracing::info!(files = receipt.files, "submission stored");
+            let page = SubmittedPage {
+                t: v.tr(),
+                c: v.chrome("/submit"),
+                files: receipt.files as u64,
+            };
+            v.render(StatusCode::OK, &page)
+        }
+        Ok(Err(e)) => stop_page(&v, Stop::Ingest(e)),
+        Err(e) => {
+            tracing::error!(error = %e, "commit task failed");
+            stop_page(
+                &v,
+                Stop::Ingest(IngestError::Io(std::io::Error::other("commit failed"))),
+            )
+        }
+    }
+}
+
+/// Reads every remaining part into the ingest.
+async fn receive(
+    mut ingest: Ingest,
+    multipart: &mut Multipart,
+    state: &AppState,
+    idle: Duration,
+) -> Result<Ingest, Stop> {
+    // UTF-8 takes at most 4 bytes a character; the ingest then counts characters exactly.
+    let message_cap = state.config.limits.max_message_chars.saturating_mul(4);
+    while let Some(mut field) = within(idle, multipart.next_field()).await? {
+        match field.name() {
+            Some("files") => {
+                let name = field.file_name().unwrap_or("").to_owned();
+                let ctype = field.content_type().unwrap_or("").to_owned();
+                let mut started = false;
+                while let Some(chunk) = within(idle, field.chunk()).await? {
+                    if !started {
+                        ingest.begin_file(&name, &ctype)?;
+                        started = true;
+                    }
+                    ingest.write(&chunk)?;
+                }
+                // A browser sends an empty, nameless part when no file was chosen.
+                if !started && !name.is_empty() {
+                    ingest.begin_file(&name, &ctype)?;
+                    started = true;
+                }
+                if started {
+                    ingest.end_file()?;
+                }
+            }
+            Some("message") => {
+                let text = read_text(field, idle, message_cap).await?;
+                ingest.set_message(text)?;
+            }
+            _ => return Err(Stop::BadField),
+        }
+    }
+    Ok(ingest)
+}
+
+/// Reads a text part of at most `cap` bytes into a zeroizing string.
+async fn read_text(
+    mut field: Field<'_>,
+    idle: Duration,
+    cap: usize,
+) -> Result<Zeroizing<String>, Stop> {
+    let mut buf = Zeroizing::new(Vec::new());
+    while let Some(chunk) = within(idle, field.chunk()).await? {
+        if buf.len() + chunk.len() > cap {
+            return Err(Stop::BadText);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let text = std::str::from_utf8(&buf).map_err(|_| Stop::BadText)?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// A failure before the session was checked.
+fn fail_page(state: &AppState, headers: &HeaderMap, stop: Stop) -> Response {
+    match super::pages::visit(state, headers, None) {
+        Ok(v) => stop_page(&v, stop),
+        Err(r) => r,
+    }
+}
+
+/// The page for a stopped upload. Nothing of it was kept.
+fn stop_page(v: &Visit, stop: Stop) -> Response {
+    use IngestError as E;
+    let notice = match stop {
+        Stop::Ingest(E::TooLarge(_)) => Notice::TooLarge,
+        Stop::Ingest(E::TooManyFiles(_)) => Notice::TooManyFiles,
+        Stop::Ingest(E::MessageTooLong(_)) | Stop::BadText => Notice::MessageTooLong,
+        Stop::Ingest(E::Empty) => Notice::Empty,
+        Stop::Ingest(E::DiskFull) => {
+            tracing::error!("disk full: a submission was refused");
+            Notice::DiskFull
+        }
+        Stop::Ingest(E::Io(e)) => {
+            tracing::error!(error = %e, "storage error during a submission");
+            Notice::Internal
+        }
+        Stop::Multipart(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Notice::TooLarge,
+        Stop::Multipart(_) | Stop::BadField => Notice::BadForm,
+        Stop::Idle => Notice::Idle,
+    };
+    v.notice(notice)
+}

@@ -1,0 +1,107 @@
+//! The command line: keys, start-up checks, and the demo.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+#[test]
+fn keys_new_writes_a_private_identity_the_age_cli_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.txt");
+    let out = Command::new(BIN)
+        .args(["keys", "new", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let recipient = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let y = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&key)
+        .output()
+        .expect("age-keygen installed");
+    assert_eq!(String::from_utf8(y.stdout).unwrap().trim(), recipient);
+    let again = Command::new(BIN)
+        .args(["keys", "new", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+}
+
+#[test]
+fn serve_refuses_to_start_without_keys_or_on_a_public_address() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--keys-dir")
+            .arg(dir.path().join("keys"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no reviewer recipients") && err.contains("lanterne keys new"),
+        "{err}"
+    );
+    let out = run(&["--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}
+
+#[test]
+fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path().join("demo"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async { reqwest::get(&base).await.unwrap().status().as_u16() });
+    assert_eq!(status, 200);
+    let _ = child.kill();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let _ = child.wait();
+    assert!(err.contains("DEMO MODE"), "{err}");
+    let identity = dir.path().join("demo/reviewer-identity.txt");
+    assert!(identity.exists());
+    // The generated recipient is the demo key's public half.
+    let keys = std::fs::read_to_string(dir.path().join("demo/keys/demo-reviewer.txt")).unwrap();
+    let y = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&identity)
+        .output()
+        .unwrap();
+    assert!(keys.contains(String::from_utf8(y.stdout).unwrap().trim()));
+}

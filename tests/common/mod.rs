@@ -1,0 +1,379 @@
+//! Test harness: runs the real `lanterne` binary on a loopback port and drives it over HTTP
+//! like a source's browser would (cookies, forms, multipart), and decrypts what it stored with
+//! the stock `age` CLI. Every server gets its own temp folder, data dir and TMPDIR.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
+
+/// A running box and everything around it.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub identity: PathBuf,
+    pub recipient: String,
+    child: Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Server {
+    /// Starts a box with a fresh reviewer key and the given extra TOML config.
+    pub fn start(extra_config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = dir.path().join("reviewer.key");
+        let out = Command::new(BIN)
+            .args(["keys", "new", "--out"])
+            .arg(&identity)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "keys new failed: {out:?}");
+        let recipient = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        std::fs::write(
+            dir.path().join("keys/reviewer.txt"),
+            format!("{recipient}\n"),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("lanterne.toml"), extra_config).unwrap();
+        let mut s = Server {
+            dir,
+            base: String::new(),
+            identity,
+            recipient,
+            child: Command::new("true").spawn().unwrap(),
+            stderr: None,
+        };
+        s.launch();
+        s
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
+    }
+
+    /// (Re)starts the process on a new port with the same folders.
+    pub fn launch(&mut self) {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(self.dir.path().join("lanterne.toml"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(self.data())
+            .arg("--keys-dir")
+            .arg(self.dir.path().join("keys"))
+            .env("TMPDIR", self.tmp())
+            .env("LANTERNE_LOG", "lanterne=debug,warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        self.stderr = Some(std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(err), &mut s);
+            s
+        }));
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        self.base = addr.to_owned();
+        self.child = child;
+    }
+
+    /// Stops the process and returns what it logged.
+    pub fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A new browser: its own cookie jar.
+    pub fn browser(&self) -> Browser {
+        Browser::new(self)
+    }
+
+    /// Every source folder.
+    pub fn sources(&self) -> Vec<PathBuf> {
+        list(&self.data().join("sources"))
+    }
+
+    /// Every submission folder of every source.
+    pub fn submissions(&self) -> Vec<PathBuf> {
+        self.sources()
+            .iter()
+            .flat_map(|s| list(&s.join("submissions")))
+            .collect()
+    }
+
+    pub fn staging_entries(&self) -> usize {
+        list(&self.data().join("staging")).len()
+    }
+
+    /// Decrypts a stored file with the Debian `age` CLI and the reviewer identity.
+    pub fn age_decrypt(&self, file: &Path) -> Vec<u8> {
+        age_cli_decrypt(&self.identity, file)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// Runs `age -d -i IDENTITY FILE`. The stock CLI must be installed (Debian package `age`).
+pub fn age_cli_decrypt(identity: &Path, file: &Path) -> Vec<u8> {
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(file)
+        .output()
+        .expect("the `age` CLI must be installed (apt-get install age)");
+    assert!(
+        out.status.success(),
+        "age -d failed on {file:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Encrypts with the `age` CLI to the given recipients.
+pub fn age_cli_encrypt(recipients: &[&str], plaintext: &[u8], out: &Path) {
+    use std::io::Write;
+    let mut cmd = Command::new("age");
+    for r in recipients {
+        cmd.arg("-r").arg(r);
+    }
+    let mut child = cmd
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the `age` CLI must be installed");
+    child.stdin.take().unwrap().write_all(plaintext).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in list(dir) {
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// True if any file under `dir` contains `needle`.
+pub fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    walk(dir).into_iter().find(|p| {
+        std::fs::read(p)
+            .map(|b| b.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+    })
+}
+
+/// A response, read whole.
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        between(&self.body, "name=\"csrf\" value=\"", "\"")
+            .unwrap_or_else(|| panic!("no csrf token in page:\n{}", self.body))
+    }
+
+    /// The code shown on the new-code page.
+    pub fn code(&self) -> String {
+        between(&self.body, "id=\"source-code\">", "</p>")
+            .unwrap_or_else(|| panic!("no code in page:\n{}", self.body))
+    }
+}
+
+pub fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(s[from..from + len].to_owned())
+}
+
+/// A file to upload.
+pub struct Upload<'a> {
+    pub name: &'a str,
+    pub mime: &'a str,
+    pub bytes: Vec<u8>,
+}
+
+/// A source's browser: cookies on, redirects off.
+pub struct Browser {
+    base: String,
+    pub client: reqwest::Client,
+    pub accept_language: &'static str,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser {
+            base: server.base.clone(),
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+            accept_language: "en-US,en;q=0.5",
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn run(&self, req: reqwest::RequestBuilder) -> Page {
+        self.rt.block_on(async {
+            let resp = req
+                .header("accept-language", self.accept_language)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp.text().await.unwrap();
+            Page {
+                status,
+                headers,
+                body,
+            }
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Page {
+        self.run(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    pub fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.run(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .form(fields),
+        )
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> Page {
+        self.run(self.client.request(method, format!("{}{path}", self.base)))
+    }
+
+    /// Landing page, then "get a code". Returns the code page.
+    pub fn new_code(&self) -> Page {
+        let home = self.get("/");
+        assert_eq!(home.status, 200);
+        let page = self.post_form("/code", &[("csrf", &home.csrf())]);
+        assert_eq!(page.status, 200, "{}", page.body);
+        page
+    }
+
+    /// Submits files and a message with the CSRF token of `form_page`.
+    pub fn submit(&self, form_page: &Page, files: &[Upload], message: &str) -> Page {
+        self.submit_with(Some(&form_page.csrf()), files, message)
+    }
+
+    pub fn submit_with(&self, csrf: Option<&str>, files: &[Upload], message: &str) -> Page {
+        use reqwest::multipart::{Form, Part};
+        let mut form = Form::new();
+        if let Some(c) = csrf {
+            form = form.text("csrf", c.to_owned());
+        }
+        for f in files {
+            form = form.part(
+                "files",
+                Part::bytes(f.bytes.clone())
+                    .file_name(f.name.to_owned())
+                    .mime_str(f.mime)
+                    .unwrap(),
+            );
+        }
+        form = form.text("message", message.to_owned());
+        self.run(
+            self.client
+                .post(format!("{}/submit", self.base))
+                .multipart(form),
+        )
+    }
+
+    /// Login page, then the code. Returns the answer page.
+    pub fn login(&self, code: &str) -> Page {
+        let form = self.get("/login");
+        self.post_form("/login", &[("csrf", &form.csrf()), ("code", code)])
+    }
+}
+
+/// Bytes that cannot occur by chance: a canary to look for on disk.
+pub fn canary(tag: &str) -> Vec<u8> {
+    let mut b = [0u8; 16];
+    getrandom_fill(&mut b);
+    format!("CANARY-{tag}-{}", hex(&b)).into_bytes()
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(buf)
+        .unwrap();
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Random-looking bytes of a given size containing a canary.
+pub fn file_with_canary(tag: &str, size: usize) -> (Vec<u8>, Vec<u8>) {
+    let c = canary(tag);
+    let mut bytes = vec![0u8; size];
+    getrandom_fill(&mut bytes);
+    let at = size / 2;
+    bytes[at..at + c.len()].copy_from_slice(&c);
+    (bytes, c)
+}
