@@ -45,6 +45,29 @@ pub struct Config {
     pub kdf: KdfConfig,
     pub sessions: SessionConfig,
     pub http: HttpConfig,
+    pub onion: OnionConfig,
+}
+
+/// The embedded onion service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnionConfig {
+    /// Publish the onion service (`--no-onion` turns it off).
+    pub enabled: bool,
+    /// The service's nickname: names its key in `DATA/tor/state`.
+    pub nickname: String,
+    /// An arti TOML fragment describing another Tor network (`--tor-network`).
+    pub tor_network: Option<PathBuf>,
+}
+
+impl Default for OnionConfig {
+    fn default() -> Self {
+        OnionConfig {
+            enabled: true,
+            nickname: "lanterne".to_owned(),
+            tor_network: None,
+        }
+    }
 }
 
 /// What one submission may hold.
@@ -114,6 +137,7 @@ impl Default for Config {
             kdf: KdfConfig::default(),
             sessions: SessionConfig::default(),
             http: HttpConfig::default(),
+            onion: OnionConfig::default(),
         }
     }
 }

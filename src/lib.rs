@@ -11,7 +11,8 @@
 //! Around that path: [`code`] makes and reads the source's secret code, [`source_key`] turns
 //! it into a lookup id and an age identity, [`i18n`] holds the page texts, and [`config`] the
 //! settings. [`web`] is the only module that speaks HTTP; the crypto ([`seal`], [`source_key`])
-//! and storage ([`store`]) modules never see a request.
+//! and storage ([`store`]) modules never see a request. [`onion`] publishes the same app as a
+//! Tor onion service with an in-process arti client.
 
 pub mod code;
 pub mod config;
@@ -20,6 +21,8 @@ pub mod i18n;
 pub mod ingest;
 pub mod keys;
 pub mod manifest;
+pub mod onion;
+pub mod review;
 pub mod seal;
 pub mod source_key;
 pub mod store;

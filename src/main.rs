@@ -38,7 +38,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Run a throwaway demo box with a generated reviewer key under ./demo/.
+    /// Print the onion address without starting the server (creates the key on first use).
+    OnionAddress {
+        /// TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data folder (default ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run a throwaway demo box with a generated reviewer key under ./demo/ (loopback only,
+    /// unless --onion).
     Demo {
         /// Folder for the demo's key, recipients and data.
         #[arg(long, default_value = "demo")]
@@ -46,10 +56,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Also publish the demo as an onion service on the Tor network.
+        #[arg(long)]
+        onion: bool,
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Default)]
 struct ServeArgs {
     /// TOML config file; flags below override it.
     #[arg(long)]
@@ -66,6 +79,13 @@ struct ServeArgs {
     /// Allow listening on a non-loopback address.
     #[arg(long)]
     allow_public_listen: bool,
+    /// Do not publish the embedded onion service (serve loopback only).
+    #[arg(long)]
+    no_onion: bool,
+    /// An arti TOML fragment describing another Tor network (authorities, fallback caches,
+    /// path rules), e.g. a private test network.
+    #[arg(long, value_name = "FILE")]
+    tor_network: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -87,13 +107,26 @@ fn main() -> ExitCode {
         } => lanterne::keys::new_identity_file(&out)
             .map(|recipient| println!("{recipient}"))
             .map_err(Into::into),
-        Command::Demo { dir, listen } => lanterne::demo::prepare(&dir)
+        Command::OnionAddress { config, data_dir } => {
+            let args = ServeArgs {
+                config,
+                data_dir,
+                ..ServeArgs::default()
+            };
+            serve_config(args).and_then(|c| {
+                let url = lanterne::onion::address(&c.onion, &c.data_dir)?;
+                println!("{url}");
+                Ok(())
+            })
+        }
+        Command::Demo { dir, listen, onion } => lanterne::demo::prepare(&dir)
             .map_err(|e| anyhow::anyhow!("cannot prepare the demo folder {}: {e}", dir.display()))
             .and_then(|mut demo| {
                 eprintln!("{}", lanterne::demo::banner(&demo));
                 if let Some(l) = listen {
                     demo.config.listen = l;
                 }
+                demo.config.onion.enabled = onion;
                 run_server(demo.config)
             }),
     };
@@ -134,6 +167,12 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
         config.keys_dir = k;
     }
     config.allow_public_listen |= args.allow_public_listen;
+    if args.no_onion {
+        config.onion.enabled = false;
+    }
+    if let Some(n) = args.tor_network {
+        config.onion.tor_network = Some(n);
+    }
     Ok(config)
 }
 
@@ -145,6 +184,8 @@ fn run_server(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let listen = config.listen;
         let http = config.http.clone();
+        let onion_cfg = config.onion.clone();
+        let data_dir = config.data_dir.clone();
         let state = AppState::open(config)?;
         tracing::info!(
             reviewers = state.recipients.names().len(),
@@ -154,12 +195,30 @@ fn run_server(config: Config) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let bound = listener.local_addr()?;
-        println!("listening on http://{bound}");
         let app = web::router(state);
+        // The onion service serves the same app; it stays up as long as this `onion` lives.
+        let (onion, onion_streams) = if onion_cfg.enabled {
+            let (onion, incoming) = lanterne::onion::launch(&onion_cfg, &data_dir)?;
+            tracing::info!("publishing the onion service; bootstrapping Tor");
+            (Some(onion), Some(incoming))
+        } else {
+            tracing::info!("onion service off (--no-onion): loopback only");
+            (None, None)
+        };
+        let serve_onion = async {
+            if let Some(incoming) = onion_streams {
+                web::serve(incoming, app.clone(), &http).await;
+                tracing::error!("the onion service stopped; still serving loopback");
+            }
+            std::future::pending::<()>().await
+        };
+        println!("listening on http://{bound}");
         tokio::select! {
-            () = web::serve(listener, app, &http) => {}
+            () = web::serve(listener, app.clone(), &http) => {}
+            () = serve_onion => {}
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
+        drop(onion);
         Ok(())
     })
 }

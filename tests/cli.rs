@@ -44,6 +44,7 @@ fn serve_refuses_to_start_without_keys_or_on_a_public_address() {
     let run = |extra: &[&str]| {
         Command::new(BIN)
             .arg("serve")
+            .arg("--no-onion")
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .arg("--keys-dir")
@@ -104,4 +105,66 @@ fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
         .output()
         .unwrap();
     assert!(keys.contains(String::from_utf8(y.stdout).unwrap().trim()));
+}
+
+#[test]
+fn onion_address_is_stable_and_needs_no_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = Command::new(BIN)
+            .args(["onion-address", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let a = run();
+    assert_eq!(a, run());
+    let host = a
+        .strip_prefix("http://")
+        .unwrap()
+        .strip_suffix(".onion")
+        .unwrap();
+    assert_eq!(host.len(), 56);
+    assert!(host
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+}
+
+#[test]
+fn an_unreachable_tor_network_never_stops_the_box() {
+    // Authorities on loopback ports where nothing listens: Tor can never bootstrap.
+    let dir = tempfile::tempdir().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let fragment = format!(
+        r#"[tor_network]
+fallback_caches = [{{ rsa_identity = "0000000000000000000000000000000000000000", ed_identity = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", orports = ["127.0.0.1:{port}"] }}]
+[tor_network.authorities]
+v3idents = ["0000000000000000000000000000000000000001"]
+uploads = [["127.0.0.1:{port}"]]
+downloads = [["127.0.0.1:{port}"]]
+votes = [["127.0.0.1:{port}"]]
+[address_filter]
+allow_local_addrs = true
+"#
+    );
+    std::fs::write(dir.path().join("dead.toml"), fragment).unwrap();
+    let net = dir.path().join("dead.toml");
+    let mut server = Server::start_with("", &["--tor-network", net.to_str().unwrap()]);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(server.alive());
+    let b = server.browser();
+    let page = b.new_code();
+    assert_eq!(b.submit(&page, &[], "still works").status, 200);
+    assert!(server.alive());
+    let logs = server.stop();
+    assert!(logs.contains("Tor bootstrap"), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
 }

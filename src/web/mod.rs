@@ -141,28 +141,36 @@ async fn only_get_post_head(req: Request, next: Next) -> Response {
 /// A source of incoming connections: a TCP listener today, onion streams tomorrow.
 pub trait Incoming: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
-    /// The next connection. Errors are logged and the loop goes on.
-    fn accept(&mut self) -> impl Future<Output = io::Result<Self::Io>> + Send;
+    /// The next connection; `None` once there will be no more. Errors are logged and the loop
+    /// goes on.
+    fn accept(&mut self) -> impl Future<Output = Option<io::Result<Self::Io>>> + Send;
 }
 
 impl Incoming for tokio::net::TcpListener {
     type Io = tokio::net::TcpStream;
-    async fn accept(&mut self) -> io::Result<Self::Io> {
+    async fn accept(&mut self) -> Option<io::Result<Self::Io>> {
         // The peer address is dropped here, unread: the box never knows who connects.
-        let (stream, _) = tokio::net::TcpListener::accept(self).await?;
-        let _ = stream.set_nodelay(true);
-        Ok(stream)
+        Some(
+            tokio::net::TcpListener::accept(self)
+                .await
+                .map(|(stream, _)| {
+                    let _ = stream.set_nodelay(true);
+                    stream
+                }),
+        )
     }
 }
 
-/// Serves `app` on every connection from `incoming`, HTTP/1.1 only, until the task is dropped.
+/// Serves `app` on every connection from `incoming`, HTTP/1.1 only, until `incoming` ends or
+/// the task is dropped.
 pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig) {
     let slots = Arc::new(Semaphore::new(http.max_connections));
     let header_timeout = http.header_timeout();
     loop {
         let io = match incoming.accept().await {
-            Ok(io) => io,
-            Err(e) => {
+            None => return,
+            Some(Ok(io)) => io,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;

@@ -17,6 +17,9 @@ pub struct Server {
     pub base: String,
     pub identity: PathBuf,
     pub recipient: String,
+    /// Flags added to `serve` (by default `--no-onion`: tests never reach the real Tor).
+    pub serve_args: Vec<String>,
+    stdout: Option<std::sync::mpsc::Receiver<String>>,
     child: Child,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
@@ -24,6 +27,11 @@ pub struct Server {
 impl Server {
     /// Starts a box with a fresh reviewer key and the given extra TOML config.
     pub fn start(extra_config: &str) -> Server {
+        Server::start_with(extra_config, &["--no-onion"])
+    }
+
+    /// Starts a box with extra `serve` flags instead of `--no-onion`.
+    pub fn start_with(extra_config: &str, serve_args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let identity = dir.path().join("reviewer.key");
         let out = Command::new(BIN)
@@ -46,6 +54,8 @@ impl Server {
             base: String::new(),
             identity,
             recipient,
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            stdout: None,
             child: Command::new("true").spawn().unwrap(),
             stderr: None,
         };
@@ -65,6 +75,7 @@ impl Server {
     pub fn launch(&mut self) {
         let mut child = Command::new(BIN)
             .arg("serve")
+            .args(&self.serve_args)
             .arg("--config")
             .arg(self.dir.path().join("lanterne.toml"))
             .arg("--listen")
@@ -79,10 +90,20 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        stdout.read_line(&mut line).unwrap();
+        // Later stdout lines (the onion address) are collected for `stdout_lines`.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in stdout.lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        self.stdout = Some(rx);
         let err = child.stderr.take().unwrap();
         self.stderr = Some(std::thread::spawn(move || {
             let mut s = String::new();
@@ -107,13 +128,35 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// Waits up to `timeout` for a stdout line starting with `prefix`; returns the rest.
+    pub fn wait_stdout(&self, prefix: &str, timeout: Duration) -> Option<String> {
+        let rx = self.stdout.as_ref()?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return Some(rest.to_owned());
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Whether the server process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
     /// A new browser: its own cookie jar.
     pub fn browser(&self) -> Browser {
-        Browser::new(self)
+        Browser::new(&self.base, None)
     }
 
     /// Every source folder.
@@ -254,10 +297,15 @@ pub struct Browser {
 }
 
 impl Browser {
-    fn new(server: &Server) -> Browser {
+    /// A browser for `base`, through a proxy such as `socks5h://127.0.0.1:9050` if given.
+    pub fn new(base: &str, proxy: Option<&str>) -> Browser {
+        let mut builder = reqwest::Client::builder();
+        if let Some(p) = proxy {
+            builder = builder.proxy(reqwest::Proxy::all(p).unwrap());
+        }
         Browser {
-            base: server.base.clone(),
-            client: reqwest::Client::builder()
+            base: base.trim_end_matches('/').to_owned(),
+            client: builder
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(120))

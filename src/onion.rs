@@ -1,0 +1,284 @@
+//! The onion service: lanterne publishes itself on Tor with an in-process arti client.
+//!
+//! No other program is needed: `lanterne serve` starts arti, publishes a v3 onion service whose
+//! key lives in `DATA/tor/state` (so the address survives restarts), and hands the service's
+//! incoming streams to the same HTTP app that serves loopback, through [`web::Incoming`]. Only
+//! port 80 is answered; a stream to any other port closes its circuit, as C tor does.
+//!
+//! If Tor cannot be reached, arti keeps retrying in the background and the box keeps serving
+//! loopback; progress and publication are logged. `--tor-network FILE` swaps the public Tor
+//! network for another (an arti TOML fragment: authorities, fallback caches, path rules), which
+//! is how the tests run against a private network on 127.0.0.1.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arti_client::config::onion_service::OnionServiceConfigBuilder;
+use arti_client::config::{CfgPath, TorClientConfigBuilder};
+use arti_client::{BootstrapBehavior, DataStream, TorClient, TorClientConfig};
+use futures_util::{Stream, StreamExt};
+use safelog::DisplayRedacted;
+use tor_cell::relaycell::msg::Connected;
+use tor_hsservice::status::State;
+use tor_hsservice::{HsId, RunningOnionService, StreamRequest};
+use tor_keymgr::KeystoreSelector;
+use tor_proto::stream::IncomingStreamRequest;
+use tor_rtcompat::PreferredRuntime;
+
+use crate::config::OnionConfig;
+use crate::web::Incoming;
+
+/// The only port served over the onion.
+pub const PORT: u16 = 80;
+
+/// Why the onion service could not be set up. (An unreachable network is not an error.)
+#[derive(Debug, thiserror::Error)]
+pub enum OnionError {
+    #[error("cannot read the Tor network file {path}: {source}")]
+    ReadNetwork { path: PathBuf, source: io::Error },
+    #[error("the Tor network file {path} is not a valid arti config fragment: {message}")]
+    ParseNetwork { path: PathBuf, message: String },
+    #[error("invalid Tor configuration: {0}")]
+    Config(String),
+    #[error("Tor could not start: {0}")]
+    Tor(String),
+}
+
+/// Where arti keeps its state (including the onion service key) and cache.
+pub fn tor_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tor")
+}
+
+/// Parses a `--tor-network` fragment: the arti settings that describe a Tor network.
+pub fn parse_network(text: &str) -> Result<TorClientConfigBuilder, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The arti client configuration: the chosen network, storage under the data dir.
+pub fn client_config(cfg: &OnionConfig, data_dir: &Path) -> Result<TorClientConfig, OnionError> {
+    let mut builder = match &cfg.tor_network {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| OnionError::ReadNetwork {
+                path: path.clone(),
+                source,
+            })?;
+            parse_network(&text).map_err(|message| OnionError::ParseNetwork {
+                path: path.clone(),
+                message,
+            })?
+        }
+        None => TorClientConfigBuilder::default(),
+    };
+    let dir = tor_dir(data_dir);
+    builder
+        .storage()
+        .state_dir(CfgPath::new_literal(dir.join("state")))
+        .cache_dir(CfgPath::new_literal(dir.join("cache")));
+    builder
+        .build()
+        .map_err(|e| OnionError::Config(e.to_string()))
+}
+
+fn service_config(cfg: &OnionConfig) -> Result<tor_hsservice::OnionServiceConfig, OnionError> {
+    let nickname = cfg
+        .nickname
+        .parse()
+        .map_err(|e| OnionError::Config(format!("onion.nickname: {e}")))?;
+    OnionServiceConfigBuilder::default()
+        .nickname(nickname)
+        .build()
+        .map_err(|e| OnionError::Config(e.to_string()))
+}
+
+/// `http://<address>.onion`, unredacted: this is for the operator's eyes.
+pub fn url(id: &HsId) -> String {
+    format!("http://{}", id.display_unredacted())
+}
+
+/// The service's address, generating its key if this is the first run. Does not touch the
+/// network (`lanterne onion-address`).
+pub fn address(cfg: &OnionConfig, data_dir: &Path) -> Result<String, OnionError> {
+    std::fs::create_dir_all(tor_dir(data_dir))
+        .map_err(|e| OnionError::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+    let client_cfg = client_config(cfg, data_dir)?;
+    let service =
+        TorClient::<PreferredRuntime>::create_onion_service(&client_cfg, service_config(cfg)?)
+            .map_err(|e| OnionError::Tor(e.to_string()))?;
+    let id = service
+        .generate_identity_key(KeystoreSelector::Primary)
+        .map_err(|e| OnionError::Tor(e.to_string()))?;
+    Ok(url(&id))
+}
+
+/// A running onion service: keep it alive as long as it should be reachable.
+pub struct Onion {
+    pub client: Arc<TorClient<PreferredRuntime>>,
+    pub service: Arc<RunningOnionService>,
+    pub url: String,
+}
+
+/// Starts arti and the onion service. Returns at once; bootstrap and publication go on in the
+/// background, logged, and `onion address: URL` is printed on stdout once published.
+pub fn launch(cfg: &OnionConfig, data_dir: &Path) -> Result<(Onion, OnionIncoming), OnionError> {
+    std::fs::create_dir_all(tor_dir(data_dir))
+        .map_err(|e| OnionError::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+    let client = TorClient::builder()
+        .config(client_config(cfg, data_dir)?)
+        .bootstrap_behavior(BootstrapBehavior::OnDemand)
+        .create_unbootstrapped()
+        .map_err(|e| OnionError::Tor(e.to_string()))?;
+    let (service, requests) = client
+        .launch_onion_service(service_config(cfg)?)
+        .map_err(|e| OnionError::Tor(e.to_string()))?
+        .ok_or_else(|| OnionError::Config("the onion service is disabled".into()))?;
+    let id = service
+        .onion_address()
+        .ok_or_else(|| OnionError::Tor("the onion service has no key".into()))?;
+    let url = url(&id);
+    tokio::spawn(keep_bootstrapping(client.clone()));
+    tokio::spawn(report_publication(service.clone(), url.clone()));
+    let incoming = OnionIncoming {
+        requests: Box::pin(tor_hsservice::handle_rend_requests(requests)),
+    };
+    Ok((
+        Onion {
+            client,
+            service,
+            url,
+        },
+        incoming,
+    ))
+}
+
+/// Bootstraps, logging progress; if Tor is unreachable, says so and tries again, forever.
+async fn keep_bootstrapping(client: Arc<TorClient<PreferredRuntime>>) {
+    let mut events = client.bootstrap_events();
+    tokio::spawn(async move {
+        let mut last_tenth = -1;
+        while let Some(status) = events.next().await {
+            let tenth = (status.as_frac() * 10.0).floor() as i32;
+            if tenth != last_tenth {
+                last_tenth = tenth;
+                tracing::info!("Tor bootstrap: {status}");
+            }
+        }
+    });
+    let mut wait = Duration::from_secs(5);
+    loop {
+        match client.bootstrap().await {
+            Ok(()) => {
+                tracing::info!("Tor bootstrap complete");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot reach the Tor network yet ({e}); retrying in {}s",
+                    wait.as_secs()
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(300));
+            }
+        }
+    }
+}
+
+/// Logs each change of the service's state and prints the address once it is published.
+async fn report_publication(service: Arc<RunningOnionService>, url: String) {
+    let mut events = service.status_events();
+    let mut printed = false;
+    let mut last = None;
+    while let Some(status) = events.next().await {
+        let state = status.state();
+        if last != Some(state) {
+            last = Some(state);
+            tracing::info!(?state, "onion service state");
+        }
+        // DegradedUnreachable means some descriptor upload failed; on a young network that
+        // happens while the service is already reachable, so it counts as published too.
+        let published = matches!(
+            state,
+            State::Running | State::DegradedReachable | State::DegradedUnreachable
+        );
+        if published && !printed {
+            printed = true;
+            println!("onion address: {url}");
+            tracing::info!("onion service published");
+        }
+    }
+}
+
+/// The onion service's incoming streams, as connections for [`crate::web::serve`].
+pub struct OnionIncoming {
+    requests: Pin<Box<dyn Stream<Item = StreamRequest> + Send>>,
+}
+
+impl Incoming for OnionIncoming {
+    type Io = DataStream;
+
+    async fn accept(&mut self) -> Option<io::Result<DataStream>> {
+        loop {
+            let request = self.requests.next().await?;
+            let port_ok =
+                matches!(request.request(), IncomingStreamRequest::Begin(b) if b.port() == PORT);
+            if !port_ok {
+                // As C tor does for a port it does not serve: close the whole circuit.
+                let _ = request.shutdown_circuit();
+                continue;
+            }
+            return Some(
+                request
+                    .accept(Connected::new_empty())
+                    .await
+                    .map_err(io::Error::other),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_network_fragment_parses_and_garbage_does_not() {
+        let fragment = r#"
+[tor_network]
+fallback_caches = [{ rsa_identity = "0000000000000000000000000000000000000000", ed_identity = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", orports = ["127.0.0.1:1"] }]
+[tor_network.authorities]
+v3idents = ["0000000000000000000000000000000000000001"]
+uploads = [["127.0.0.1:2"]]
+downloads = [["127.0.0.1:2"]]
+votes = [["127.0.0.1:2"]]
+[path_rules]
+ipv4_subnet_family_prefix = 33
+ipv6_subnet_family_prefix = 129
+[address_filter]
+allow_local_addrs = true
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("net.toml"), fragment).unwrap();
+        let cfg = OnionConfig {
+            tor_network: Some(dir.path().join("net.toml")),
+            ..OnionConfig::default()
+        };
+        client_config(&cfg, dir.path()).unwrap();
+        assert!(parse_network("[tor_network]\nfallback_caches = 3\n").is_err());
+        assert!(parse_network("not toml [").is_err());
+    }
+
+    #[test]
+    fn the_address_is_stable_and_needs_no_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = OnionConfig::default();
+        let a = address(&cfg, dir.path()).unwrap();
+        let b = address(&cfg, dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert!(a.starts_with("http://") && a.ends_with(".onion"), "{a}");
+        assert_eq!(a.len(), "http://".len() + 56 + ".onion".len());
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(address(&cfg, other.path()).unwrap(), a);
+    }
+}

@@ -1,0 +1,1 @@
+//! Offline reviewer commands (placeholder; being written).
