@@ -46,6 +46,35 @@ pub struct Config {
     pub sessions: SessionConfig,
     pub http: HttpConfig,
     pub onion: OnionConfig,
+    pub reviewer: ReviewerConfig,
+}
+
+/// The reviewer interface: a separate listener, never on the sources' onion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewerConfig {
+    /// Serve the reviewer API at all.
+    pub enabled: bool,
+    /// Where it listens (`--reviewer-listen`). Loopback unless `allow_public_listen` is set.
+    pub listen: SocketAddr,
+    /// Submissions are deleted this many days after they arrived.
+    pub retention_days: u32,
+    /// Largest reply a reviewer may push, in bytes of ciphertext.
+    pub max_reply_bytes: u64,
+    /// Failed credential checks allowed per minute before every request gets 429.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for ReviewerConfig {
+    fn default() -> Self {
+        ReviewerConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            retention_days: 90,
+            max_reply_bytes: 2 * 1024 * 1024,
+            auth_failures_per_minute: 20,
+        }
+    }
 }
 
 /// The embedded onion service.
@@ -138,6 +167,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             http: HttpConfig::default(),
             onion: OnionConfig::default(),
+            reviewer: ReviewerConfig::default(),
         }
     }
 }
@@ -205,8 +235,10 @@ impl Config {
 
     /// Checks the settings once, at start.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.listen.ip().is_loopback() && !self.allow_public_listen {
-            return Err(ConfigError::PublicListen(self.listen));
+        for addr in [self.listen, self.reviewer.listen] {
+            if !addr.ip().is_loopback() && !self.allow_public_listen {
+                return Err(ConfigError::PublicListen(addr));
+            }
         }
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.kdf.memory_kib < 64 * 1024 {
@@ -222,6 +254,9 @@ impl Config {
         }
         if self.limits.max_files == 0 || self.limits.max_submission_bytes == 0 {
             return bad("limits.max_files and limits.max_submission_bytes must be at least 1");
+        }
+        if self.reviewer.retention_days == 0 || self.reviewer.max_reply_bytes < 1024 {
+            return bad("reviewer.retention_days must be at least 1 and reviewer.max_reply_bytes at least 1024");
         }
         if self.sessions.idle_timeout_secs == 0 || self.sessions.max_sessions == 0 {
             return bad("sessions.idle_timeout_secs and sessions.max_sessions must be at least 1");

@@ -14,15 +14,19 @@
 //! and storage ([`store`]) modules never see a request. [`onion`] publishes the same app as a
 //! Tor onion service with an in-process arti client.
 
+pub mod api;
 pub mod code;
 pub mod config;
 pub mod demo;
+pub mod designation;
 pub mod i18n;
 pub mod ingest;
 pub mod keys;
 pub mod manifest;
 pub mod onion;
+pub mod remote;
 pub mod review;
+pub mod reviewers;
 pub mod seal;
 pub mod source_key;
 pub mod store;

@@ -38,6 +38,45 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage reviewer workstations' fetch credentials (run on the server).
+    Reviewers {
+        #[command(subcommand)]
+        command: ReviewersCommand,
+    },
+    /// Copy new ciphertext from the server into a bundle folder (networked workstation).
+    Fetch {
+        /// The reviewer API, e.g. http://127.0.0.1:8081.
+        #[arg(long)]
+        server: String,
+        /// The credential file from `lanterne reviewers add`.
+        #[arg(long)]
+        credential: PathBuf,
+        /// The bundle folder to write or extend.
+        #[arg(long)]
+        out: PathBuf,
+        /// Ask the server to delete what was fetched and verified.
+        #[arg(long)]
+        ack: bool,
+        /// A proxy such as socks5h://127.0.0.1:9050 (to reach an onion).
+        #[arg(long)]
+        proxy: Option<String>,
+    },
+    /// Upload replies encrypted by `lanterne review reply` (networked workstation).
+    Push {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        credential: PathBuf,
+        /// The folder `review reply` wrote to.
+        replies: PathBuf,
+        #[arg(long)]
+        proxy: Option<String>,
+    },
+    /// Offline reviewer commands: open a bundle, write replies. They never touch the network.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
     /// Print the onion address without starting the server (creates the key on first use).
     OnionAddress {
         /// TOML config file.
@@ -79,6 +118,9 @@ struct ServeArgs {
     /// Allow listening on a non-loopback address.
     #[arg(long)]
     allow_public_listen: bool,
+    /// Address of the reviewer API (default 127.0.0.1:8081).
+    #[arg(long, value_name = "ADDR")]
+    reviewer_listen: Option<SocketAddr>,
     /// Do not publish the embedded onion service (serve loopback only).
     #[arg(long)]
     no_onion: bool,
@@ -86,6 +128,51 @@ struct ServeArgs {
     /// path rules), e.g. a private test network.
     #[arg(long, value_name = "FILE")]
     tor_network: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// Decrypt every new submission of a bundle into DIR/<designation>/<submission>/.
+    Open {
+        bundle: PathBuf,
+        /// Your age identity file (passphrase-protected ones ask for the passphrase, or read
+        /// LANTERNE_IDENTITY_PASSPHRASE).
+        #[arg(long)]
+        identity: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Encrypt a reply to a source (and to every reviewer) for `lanterne push`.
+    Reply {
+        bundle: PathBuf,
+        /// The source's designation, e.g. brave-otter-4127.
+        #[arg(long)]
+        source: String,
+        /// A UTF-8 text file with the reply.
+        #[arg(long)]
+        message: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReviewersCommand {
+    /// Create a credential for a workstation; writes it to --out (mode 0600).
+    Add {
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Data folder (default ./data).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Revoke a workstation's credential.
+    Remove {
+        name: String,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +194,55 @@ fn main() -> ExitCode {
         } => lanterne::keys::new_identity_file(&out)
             .map(|recipient| println!("{recipient}"))
             .map_err(Into::into),
+        Command::Review { command } => review(command),
+        Command::Reviewers { command } => match command {
+            ReviewersCommand::Add {
+                name,
+                out,
+                data_dir,
+            } => lanterne::reviewers::add(&data_dir, &name, &out)
+                .map(|()| println!("credential for {name} written to {}", out.display()))
+                .map_err(Into::into),
+            ReviewersCommand::Remove { name, data_dir } => {
+                lanterne::reviewers::remove(&data_dir, &name)
+                    .map(|()| println!("credential for {name} revoked"))
+                    .map_err(Into::into)
+            }
+        },
+        Command::Fetch {
+            server,
+            credential,
+            out,
+            ack,
+            proxy,
+        } => client_runtime().and_then(|rt| {
+            let cred = lanterne::reviewers::read(&credential)?;
+            let report = rt.block_on(lanterne::remote::fetch(
+                &server,
+                &cred,
+                &out,
+                ack,
+                proxy.as_deref(),
+            ))?;
+            println!("{report}");
+            Ok(())
+        }),
+        Command::Push {
+            server,
+            credential,
+            replies,
+            proxy,
+        } => client_runtime().and_then(|rt| {
+            let cred = lanterne::reviewers::read(&credential)?;
+            let report = rt.block_on(lanterne::remote::push(
+                &server,
+                &cred,
+                &replies,
+                proxy.as_deref(),
+            ))?;
+            println!("pushed {} repl(ies)", report.sent);
+            Ok(())
+        }),
         Command::OnionAddress { config, data_dir } => {
             let args = ServeArgs {
                 config,
@@ -147,9 +283,51 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// The offline commands. Only `lanterne::review` is used here: no runtime, no network.
+fn review(command: ReviewCommand) -> anyhow::Result<()> {
+    use lanterne::review;
+    match command {
+        ReviewCommand::Open {
+            bundle,
+            identity,
+            out,
+        } => {
+            let passphrase = if review::identity_needs_passphrase(&identity)? {
+                review::passphrase_from_env_or_tty()
+            } else {
+                None
+            };
+            let report = review::open(&bundle, &identity, &out, passphrase)?;
+            print!("{report}");
+            if report.has_problems() {
+                anyhow::bail!("some files could not be opened; see above");
+            }
+            Ok(())
+        }
+        ReviewCommand::Reply {
+            bundle,
+            source,
+            message,
+            out,
+        } => {
+            let path = review::reply(&bundle, &source, &message, &out)?;
+            println!("reply encrypted to {}", path.display());
+            Ok(())
+        }
+    }
+}
+
+/// A small runtime for the workstation's network commands.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
@@ -170,6 +348,9 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
     if args.no_onion {
         config.onion.enabled = false;
     }
+    if let Some(r) = args.reviewer_listen {
+        config.reviewer.listen = r;
+    }
     if let Some(n) = args.tor_network {
         config.onion.tor_network = Some(n);
     }
@@ -186,6 +367,7 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         let http = config.http.clone();
         let onion_cfg = config.onion.clone();
         let data_dir = config.data_dir.clone();
+        let reviewer_cfg = config.reviewer.clone();
         let state = AppState::open(config)?;
         tracing::info!(
             reviewers = state.recipients.names().len(),
@@ -195,6 +377,16 @@ fn run_server(config: Config) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let bound = listener.local_addr()?;
+        let reviewer = if reviewer_cfg.enabled {
+            let l = tokio::net::TcpListener::bind(reviewer_cfg.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", reviewer_cfg.listen))?;
+            let addr = l.local_addr()?;
+            Some((l, addr, web::reviewer_router(state.clone())))
+        } else {
+            None
+        };
+        tokio::spawn(retention(state.store.clone(), reviewer_cfg.retention_days));
         let app = web::router(state);
         // The onion service serves the same app; it stays up as long as this `onion` lives.
         let (onion, onion_streams) = if onion_cfg.enabled {
@@ -213,7 +405,15 @@ fn run_server(config: Config) -> anyhow::Result<()> {
             std::future::pending::<()>().await
         };
         println!("listening on http://{bound}");
+        let serve_reviewers = async {
+            if let Some((listener, addr, router)) = reviewer {
+                println!("reviewer api on http://{addr}");
+                web::serve(listener, router, &http).await;
+            }
+            std::future::pending::<()>().await
+        };
         tokio::select! {
+            () = serve_reviewers => {}
             () = web::serve(listener, app.clone(), &http) => {}
             () = serve_onion => {}
             () = shutdown_signal() => tracing::info!("shutting down"),
@@ -221,6 +421,20 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         drop(onion);
         Ok(())
     })
+}
+
+/// Deletes submissions past the retention period, at start and then every hour.
+async fn retention(store: std::sync::Arc<lanterne::store::Store>, days: u32) {
+    loop {
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.expire(days)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(deleted = n, days, "retention: old submissions deleted"),
+            Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
+            Err(e) => tracing::error!(error = %e, "retention task failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
 }
 
 async fn shutdown_signal() {

@@ -53,8 +53,7 @@ pub enum ManifestError {
 impl Manifest {
     /// Today's date in UTC, to the day.
     pub fn today() -> String {
-        let d = time::OffsetDateTime::now_utc().date();
-        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        crate::store::day_utc(0)
     }
 
     /// The padded JSON to encrypt.

@@ -1,1 +1,195 @@
-//! Offline reviewer commands (placeholder; being written).
+//! The reviewers' offline commands: `lanterne review open` and `lanterne review reply`.
+//!
+//! These run on the offline machine, on a bundle (docs/bundle.md) carried over from the
+//! networked workstation. [`open`] checks every file against the bundle's `SHA256SUMS`,
+//! decrypts new submissions with the reviewer's identity (plain or passphrase-protected) into
+//! an output folder under sanitized names, and reports identifying metadata found in them.
+//! [`reply`] encrypts a message to a source and to every reviewer for `lanterne push`.
+//!
+//! **This module never touches the network.** It uses only the filesystem, the age crate and
+//! file-format parsers, and of this crate only [`crate::manifest`]; it must never use
+//! `crate::web`, `crate::onion`, tokio, an HTTP client or `std::net` (a unit test below checks
+//! its sources for them). `tests/review_offline.rs` runs the commands inside a network
+//! namespace with no interfaces, under `strace`, to show no socket is opened.
+//!
+//! Layout: [`bundle`] reads and verifies the bundle, [`identity`] loads the key, `open.rs`
+//! and `reply.rs` do the work, [`names`] makes untrusted names safe, [`metadata`] looks for
+//! identifying metadata, and [`report`] describes the outcome.
+
+mod bundle;
+mod identity;
+pub mod metadata;
+pub mod names;
+mod open;
+mod reply;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+
+pub use age::secrecy::SecretString;
+pub use identity::{identity_needs_passphrase, passphrase_from_env_or_tty, PASSPHRASE_ENV};
+pub use metadata::Finding;
+pub use reply::MAX_REPLY_BYTES;
+pub use report::{FileReport, OpenReport, SubmissionReport, SubmissionStatus};
+
+/// Why a review command stopped. Damage to single files or submissions is not an error: it
+/// is listed in the [`OpenReport`].
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(
+        "{0} is not a lanterne bundle (no valid lanterne-bundle.json): give the folder that \
+         `lanterne fetch` wrote"
+    )]
+    NotABundle(PathBuf),
+    #[error(
+        "this bundle has format {0}, but this lanterne reads format {format}: use the same \
+         lanterne version on both machines",
+        format = bundle::FORMAT
+    )]
+    BundleFormat(u64),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}. Check the output folder and free space")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the identity file {path} cannot be used: {message}")]
+    Identity { path: PathBuf, message: String },
+    #[error(
+        "the identity file {0} is protected by a passphrase: set {env} or run the command in a \
+         terminal to be asked for it",
+        env = identity::PASSPHRASE_ENV
+    )]
+    PassphraseNeeded(PathBuf),
+    #[error("wrong passphrase for the identity file {0}; try again")]
+    WrongPassphrase(PathBuf),
+    #[error(
+        "{shown} is not a source designation: use the name `lanterne review open` shows, \
+         like brave-otter-41 (lower-case letters, digits and -)",
+        shown = names::shown(.0)
+    )]
+    BadDesignation(String),
+    #[error(
+        "the bundle has no source called {0}: check the name in the output of \
+         `lanterne review open`, or fetch a newer bundle"
+    )]
+    UnknownSource(String),
+    #[error("the source's recipient {path} cannot be used: {message}")]
+    SourceRecipient { path: PathBuf, message: String },
+    #[error("{path} line {line}: {message}")]
+    BadRecipient {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "a reviewer key in reviewers.txt is post-quantum, and age cannot mix post-quantum \
+         recipients with the source's X25519 key in one file, so no reply can reach both. \
+         Replies need every reviewer to have an X25519 key (`lanterne keys new`)"
+    )]
+    PostQuantumReply,
+    #[error("the message in {0} is larger than 1 MiB; shorten it (sources see replies as text)")]
+    MessageTooLarge(PathBuf),
+    #[error("the message in {0} is not UTF-8 text; save it as plain UTF-8 text")]
+    MessageNotUtf8(PathBuf),
+    #[error("the message in {0} is empty; write the reply in that file first")]
+    MessageEmpty(PathBuf),
+    #[error("cannot encrypt the reply: {0}")]
+    Encrypt(String),
+}
+
+/// `lanterne review open BUNDLE --identity FILE --out DIR`.
+///
+/// Decrypts every submission of `bundle` not already in `out` into
+/// `out/<designation>/<submission id>/` (or `<id>.incomplete/` if some file was damaged),
+/// with the files under their sanitized original names, `message.txt` and `manifest.txt`.
+/// `passphrase` is needed only for a passphrase-protected identity file (see
+/// [`identity_needs_passphrase`] and [`passphrase_from_env_or_tty`]).
+pub fn open(
+    bundle: &Path,
+    identity_file: &Path,
+    out: &Path,
+    passphrase: Option<SecretString>,
+) -> Result<OpenReport, ReviewError> {
+    open::open(bundle, identity_file, out, passphrase)
+}
+
+/// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --out REPLIES_DIR`.
+///
+/// Encrypts the UTF-8 text of `message_file` (at most [`MAX_REPLY_BYTES`]) to the source
+/// and to every recipient in the bundle's `reviewers.txt`, writes it atomically to
+/// `out/<designation>/<random id>.age`, and returns that path.
+pub fn reply(
+    bundle: &Path,
+    designation: &str,
+    message_file: &Path,
+    out: &Path,
+) -> Result<PathBuf, ReviewError> {
+    reply::reply(bundle, designation, message_file, out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every source file of this module, to check what it uses.
+    const SOURCES: &[(&str, &str)] = &[
+        ("mod.rs", include_str!("mod.rs")),
+        ("bundle.rs", include_str!("bundle.rs")),
+        ("identity.rs", include_str!("identity.rs")),
+        ("names.rs", include_str!("names.rs")),
+        ("open.rs", include_str!("open.rs")),
+        ("reply.rs", include_str!("reply.rs")),
+        ("report.rs", include_str!("report.rs")),
+        ("metadata/mod.rs", include_str!("metadata/mod.rs")),
+        ("metadata/image.rs", include_str!("metadata/image.rs")),
+        ("metadata/office.rs", include_str!("metadata/office.rs")),
+        ("metadata/pdf.rs", include_str!("metadata/pdf.rs")),
+        ("metadata/xmp.rs", include_str!("metadata/xmp.rs")),
+    ];
+
+    #[test]
+    fn the_review_module_cannot_reach_the_network() {
+        // Split so this test's own text does not match.
+        let forbidden = [
+            ["crate::", "web"].concat(),
+            ["crate::", "onion"].concat(),
+            ["tok", "io"].concat(),
+            ["req", "west"].concat(),
+            ["hyp", "er"].concat(),
+            ["arti", "_client"].concat(),
+            ["std::", "net"].concat(),
+            ["Tcp", "Stream"].concat(),
+            ["Udp", "Socket"].concat(),
+            ["Unix", "Stream"].concat(),
+            ["lib", "c::"].concat(),
+            ["unsafe", " "].concat(),
+        ];
+        for (file, text) in SOURCES {
+            // Code only: the docs may name what the code must not use.
+            let code = text.lines().filter(|l| !l.trim_start().starts_with("//"));
+            for (n, line) in code.enumerate() {
+                for word in &forbidden {
+                    assert!(!line.contains(word.as_str()), "{file}:{n}: uses {word}");
+                }
+            }
+        }
+        let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/review"))
+            .unwrap()
+            .chain(
+                std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/review/metadata"))
+                    .unwrap(),
+            )
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "rs")
+            })
+            .count();
+        assert_eq!(on_disk, SOURCES.len(), "add new files to SOURCES");
+    }
+}

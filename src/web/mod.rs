@@ -7,7 +7,12 @@
 //! [`serve`] runs over any [`Incoming`] source of connections, so the same app serves a
 //! loopback TCP listener and, later, onion-service streams.
 
+// Handlers return a finished error response early; a `Response` is large, but those paths are
+// cold and boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 mod pages;
+mod reviewer;
 mod session;
 mod source;
 mod upload;
@@ -35,6 +40,7 @@ use crate::seal::Recipients;
 use crate::source_key::Deriver;
 use crate::store::Store;
 
+pub use reviewer::{check_reply, router as reviewer_router};
 pub use session::Sessions;
 
 /// Everything a request handler may use.

@@ -4,10 +4,6 @@
 //! Templates live in `templates/` and hold no text of their own: every string comes from the
 //! catalogue through `t.get(...)`. No template contains a script.
 
-// Handlers return a finished error page early; a `Response` is large, but these paths are
-// cold and boxing them would only add noise.
-#![allow(clippy::result_large_err)]
-
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

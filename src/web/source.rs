@@ -5,10 +5,6 @@
 //! then dropped; the session keeps only the lookup id and the public recipient. Every failed
 //! login gets the same page, whatever went wrong.
 
-// Handlers return a finished error page early; a `Response` is large, but these paths are
-// cold and boxing them would only add noise.
-#![allow(clippy::result_large_err)]
-
 use askama::Template;
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;

@@ -15,10 +15,14 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub base: String,
+    /// The reviewer API's base URL.
+    pub reviewer_base: String,
     pub identity: PathBuf,
     pub recipient: String,
     /// Flags added to `serve` (by default `--no-onion`: tests never reach the real Tor).
     pub serve_args: Vec<String>,
+    /// The `LANTERNE_LOG` filter the server runs with.
+    pub log_filter: String,
     stdout: Option<std::sync::mpsc::Receiver<String>>,
     child: Child,
     stderr: Option<std::thread::JoinHandle<String>>,
@@ -52,9 +56,12 @@ impl Server {
         let mut s = Server {
             dir,
             base: String::new(),
+            reviewer_base: String::new(),
             identity,
             recipient,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            log_filter: std::env::var("TEST_LANTERNE_LOG")
+                .unwrap_or_else(|_| "lanterne=debug,warn".into()),
             stdout: None,
             child: Command::new("true").spawn().unwrap(),
             stderr: None,
@@ -80,12 +87,14 @@ impl Server {
             .arg(self.dir.path().join("lanterne.toml"))
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .arg("--reviewer-listen")
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(self.data())
             .arg("--keys-dir")
             .arg(self.dir.path().join("keys"))
             .env("TMPDIR", self.tmp())
-            .env("LANTERNE_LOG", "lanterne=debug,warn")
+            .env("LANTERNE_LOG", &self.log_filter)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -116,6 +125,9 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         self.base = addr.to_owned();
         self.child = child;
+        self.reviewer_base = self
+            .wait_stdout("reviewer api on ", Duration::from_secs(10))
+            .expect("no reviewer api line");
     }
 
     /// Stops the process and returns what it logged.
@@ -198,6 +210,18 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Runs the lanterne binary with `args`; panics with its output unless it succeeds.
+pub fn lanterne(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "lanterne {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs `age -d -i IDENTITY FILE`. The stock CLI must be installed (Debian package `age`).
 pub fn age_cli_decrypt(identity: &Path, file: &Path) -> Vec<u8> {
     let out = Command::new("age")
@@ -247,9 +271,10 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// True if any file under `dir` contains `needle`.
 pub fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    let finder = memchr::memmem::Finder::new(needle);
     walk(dir).into_iter().find(|p| {
         std::fs::read(p)
-            .map(|b| b.windows(needle.len()).any(|w| w == needle))
+            .map(|b| finder.find(&b).is_some())
             .unwrap_or(false)
     })
 }
@@ -320,21 +345,51 @@ impl Browser {
     }
 
     fn run(&self, req: reqwest::RequestBuilder) -> Page {
+        self.try_run(req)
+            .unwrap_or_else(|e| panic!("request failed: {e}"))
+    }
+
+    /// Sends a request; a transport error (server gone, connection cut) is an `Err`.
+    pub fn try_run(&self, req: reqwest::RequestBuilder) -> Result<Page, String> {
         self.rt.block_on(async {
             let resp = req
                 .header("accept-language", self.accept_language)
                 .send()
                 .await
-                .unwrap();
+                .map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            let body = resp.text().await.unwrap();
-            Page {
+            let body = resp.text().await.map_err(|e| e.to_string())?;
+            Ok(Page {
                 status,
                 headers,
                 body,
-            }
+            })
         })
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<Page, String> {
+        self.try_run(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    pub fn try_post_form(&self, path: &str, fields: &[(&str, &str)]) -> Result<Page, String> {
+        self.try_run(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .form(fields),
+        )
+    }
+
+    pub fn try_multipart(
+        &self,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> Result<Page, String> {
+        self.try_run(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .multipart(form),
+        )
     }
 
     pub fn get(&self, path: &str) -> Page {

@@ -4,12 +4,18 @@
 //! DATA/
 //!   instance.key                    32 random bytes: the argon2 salt of this box (0600)
 //!   staging/                        uploads in flight; emptied at every start
+//!   retention/<YYYY-MM-DD>          which submissions arrived that day, for deletion
+//!   reviewers/<name>                SHA-256 of a reviewer workstation's fetch token
 //!   sources/<lookup id>/
 //!     recipient                     the source's age recipient (public)
-//!     submissions/<id>/manifest.age the message, file names, types, sizes, day (encrypted)
-//!     submissions/<id>/<id>.age     one per uploaded file (encrypted)
-//!     replies/r<seq>-<id>.age       replies from reviewers (encrypted to source and reviewers)
+//!     submissions/s<seq>-<id>/manifest.age  the message, names, types, sizes, day (encrypted)
+//!     submissions/s<seq>-<id>/<id>.age      one per uploaded file (encrypted)
+//!     submissions/s<seq>-<id>/SHA256SUMS    ciphertext checksums, written at first fetch
+//!     replies/r<seq>-<hash>.age     replies from reviewers (encrypted to source and reviewers)
 //! ```
+//!
+//! `<seq>` is one counter for the whole box, so reviewers can fetch "everything after N"; it
+//! orders arrivals but says nothing of their time.
 //!
 //! A submission is built in its own folder under `staging/`; every file in it is fsynced, then
 //! the folder is renamed into `submissions/` in one step and the parent fsynced. So a crash
@@ -21,7 +27,13 @@ use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
+
+mod archive;
+mod replies;
+
+pub use archive::day_utc;
 
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -46,6 +58,8 @@ pub fn random_id() -> String {
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
+    /// The last sequence number given out.
+    seq: Mutex<u64>,
 }
 
 impl Store {
@@ -57,9 +71,11 @@ impl Store {
                 .mode(0o700)
                 .create(&dir)?;
         }
-        let store = Store {
+        let mut store = Store {
             root: root.to_owned(),
+            seq: Mutex::new(0),
         };
+        store.seq = Mutex::new(store.highest_seq()?);
         let removed = store.sweep_staging()?;
         if removed > 0 {
             tracing::info!(removed, "cleared unfinished uploads from staging");
@@ -69,6 +85,28 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The next number of the box-wide sequence.
+    fn next_seq(&self) -> u64 {
+        let mut seq = self.seq.lock().unwrap_or_else(|p| p.into_inner());
+        *seq += 1;
+        *seq
+    }
+
+    /// The highest sequence number on disk, read at start.
+    fn highest_seq(&self) -> io::Result<u64> {
+        let mut max = 0;
+        for source in list_names(&self.root.join(SOURCES))? {
+            let dir = self.root.join(SOURCES).join(source);
+            for name in list_names(&dir.join(SUBMISSIONS))?
+                .into_iter()
+                .chain(list_names(&dir.join(REPLIES))?)
+            {
+                max = max.max(seq_of(&name).unwrap_or(0));
+            }
+        }
+        Ok(max)
     }
 
     fn sweep_staging(&self) -> io::Result<usize> {
@@ -168,7 +206,7 @@ impl Store {
 
     /// Moves a finished submission into a source's folder: the step that makes it durable.
     pub fn commit_submission(&self, staged: Staged, lookup: &LookupId) -> io::Result<String> {
-        let id = random_id();
+        let id = format!("s{:010}-{}", self.next_seq(), random_id());
         let parent = self.source_dir(lookup).join(SUBMISSIONS);
         for entry in fs::read_dir(&staged.path)? {
             normalize_times(&entry?.path())?;
@@ -176,6 +214,7 @@ impl Store {
         normalize_times(&staged.path)?;
         staged.commit_to(&parent.join(&id))?;
         normalize_times(&parent)?;
+        self.record_arrival(lookup, &id)?;
         Ok(id)
     }
 
@@ -187,70 +226,6 @@ impl Store {
     /// The folder of one submission.
     pub fn submission_dir(&self, lookup: &LookupId, id: &str) -> Option<PathBuf> {
         valid_name(id).then(|| self.source_dir(lookup).join(SUBMISSIONS).join(id))
-    }
-
-    /// Reply ids of a source, oldest first.
-    pub fn replies(&self, lookup: &LookupId) -> io::Result<Vec<String>> {
-        let mut ids: Vec<String> = list_names(&self.source_dir(lookup).join(REPLIES))?
-            .into_iter()
-            .filter_map(|n| n.strip_suffix(".age").map(str::to_owned))
-            .collect();
-        ids.sort();
-        Ok(ids)
-    }
-
-    /// Reads one reply's ciphertext, refusing files over `max` bytes.
-    pub fn read_reply(&self, lookup: &LookupId, id: &str, max: u64) -> io::Result<Vec<u8>> {
-        let path = self.reply_path(lookup, id)?;
-        let mut buf = Vec::new();
-        File::open(path)?.take(max + 1).read_to_end(&mut buf)?;
-        if buf.len() as u64 > max {
-            return Err(io::Error::other("reply larger than allowed"));
-        }
-        Ok(buf)
-    }
-
-    /// Stores an already-encrypted reply atomically and returns its id.
-    pub fn put_reply(&self, lookup: &LookupId, ciphertext: &[u8]) -> io::Result<String> {
-        let dir = self.source_dir(lookup).join(REPLIES);
-        let next = self
-            .replies(lookup)?
-            .iter()
-            .filter_map(|id| id.strip_prefix('r')?.split('-').next()?.parse::<u64>().ok())
-            .max()
-            .map_or(1, |n| n + 1);
-        let id = format!("r{next:06}-{}", random_id());
-        let staged = self.root.join(STAGING).join(random_id());
-        write_durable(&staged, ciphertext)?;
-        normalize_times(&staged)?;
-        fs::rename(&staged, dir.join(format!("{id}.age")))?;
-        fsync_dir(&dir)?;
-        normalize_times(&dir)?;
-        Ok(id)
-    }
-
-    /// Deletes a reply. Returns whether it existed.
-    pub fn delete_reply(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
-        let path = self.reply_path(lookup, id)?;
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        let dir = self.source_dir(lookup).join(REPLIES);
-        fsync_dir(&dir)?;
-        normalize_times(&dir)?;
-        Ok(true)
-    }
-
-    fn reply_path(&self, lookup: &LookupId, id: &str) -> io::Result<PathBuf> {
-        if !valid_name(id) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad reply id"));
-        }
-        Ok(self
-            .source_dir(lookup)
-            .join(REPLIES)
-            .join(format!("{id}.age")))
     }
 }
 
@@ -303,13 +278,23 @@ impl Drop for Staged {
     }
 }
 
-/// Names we create are lower-case hex with an optional `r000001-` prefix; anything else from
-/// outside is refused before it reaches a path.
+/// Names we create are lower-case hex with an optional `s0000000001-` or `r…-` prefix;
+/// anything else from outside is refused before it reaches a path.
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'r' || b == b'-')
+        && s.len() <= 80
+        && s.bytes().all(|b| {
+            b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || matches!(b, b'r' | b's' | b'-')
+        })
+}
+
+/// The sequence number in a name like `s0000000042-…` or `r0000000042-….age`.
+pub fn seq_of(name: &str) -> Option<u64> {
+    name.strip_prefix(['s', 'r'])?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn list_names(dir: &Path) -> io::Result<Vec<String>> {

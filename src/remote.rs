@@ -1,0 +1,378 @@
+//! `lanterne fetch` and `lanterne push`: the reviewer workstation's two network commands.
+//!
+//! They run on the *networked* workstation and only move ciphertext: `fetch` copies new
+//! submissions from the server's reviewer API into a bundle folder (see `docs/bundle.md`) that
+//! is carried to the offline machine; `push` uploads replies that `lanterne review reply`
+//! encrypted there. Neither ever holds a key that decrypts anything.
+//!
+//! `fetch` is incremental and resumable. The bundle remembers the server's cursor; each file is
+//! downloaded to `NAME.part` (continuing with a Range request if a part is there), checked
+//! against the SHA-256 the server announced, then renamed into place; the cursor advances only
+//! after every file of the listing is in. An interrupted fetch simply runs again.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use reqwest::header::{AUTHORIZATION, RANGE};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::api;
+use crate::designation;
+use crate::reviewers::Credential;
+
+/// Why a fetch or push stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("cannot reach the server: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the server refused the credential (401): check --credential, or ask for a new one")]
+    Unauthorized,
+    #[error("the server answered {0}: {1}")]
+    Status(StatusCode, String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the server sent something unexpected: {0}")]
+    Protocol(String),
+    #[error("{0} is not a lanterne bundle of a format this build reads")]
+    NotABundle(PathBuf),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RemoteError + '_ {
+    move |source| RemoteError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// `lanterne-bundle.json`.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BundleState {
+    format: u32,
+    /// The server's cursor: every submission up to it is in the bundle.
+    #[serde(default)]
+    next: u64,
+}
+
+/// What a fetch brought.
+#[derive(Debug, Default)]
+pub struct FetchReport {
+    pub submissions: usize,
+    pub files: usize,
+    pub bytes: u64,
+    pub deleted_on_server: u64,
+}
+
+impl std::fmt::Display for FetchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fetched {} new submission(s), {} file(s), {} bytes of ciphertext",
+            self.submissions, self.files, self.bytes
+        )?;
+        if self.deleted_on_server > 0 {
+            write!(f, "; {} deleted on the server", self.deleted_on_server)?;
+        }
+        Ok(())
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: String,
+}
+
+impl Client {
+    fn new(
+        server: &str,
+        credential: &Credential,
+        proxy: Option<&str>,
+    ) -> Result<Client, RemoteError> {
+        let mut b = reqwest::Client::builder();
+        if let Some(p) = proxy {
+            b = b.proxy(reqwest::Proxy::all(p)?);
+        }
+        Ok(Client {
+            http: b.build()?,
+            base: server.trim_end_matches('/').to_owned(),
+            auth: format!("Bearer {}:{}", credential.name, credential.token),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn check(resp: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
+        match resp.status() {
+            s if s.is_success() => Ok(resp),
+            StatusCode::UNAUTHORIZED => Err(RemoteError::Unauthorized),
+            s => Err(RemoteError::Status(
+                s,
+                resp.text().await.unwrap_or_default().trim().to_owned(),
+            )),
+        }
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, RemoteError> {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .header(AUTHORIZATION, &self.auth)
+            .send()
+            .await?;
+        let bytes = Self::check(resp).await?.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| RemoteError::Protocol(e.to_string()))
+    }
+}
+
+/// Copies what is new on the server into `bundle`. With `ack`, asks the server to delete each
+/// submission once all its files are verified in the bundle.
+pub async fn fetch(
+    server: &str,
+    credential: &Credential,
+    bundle: &Path,
+    ack: bool,
+    proxy: Option<&str>,
+) -> Result<FetchReport, RemoteError> {
+    let client = Client::new(server, credential, proxy)?;
+    fs::create_dir_all(bundle).map_err(io_at(bundle))?;
+    let state_path = bundle.join("lanterne-bundle.json");
+    let mut state = match fs::read(&state_path) {
+        Ok(b) => serde_json::from_slice::<BundleState>(&b)
+            .ok()
+            .filter(|s| s.format == 1)
+            .ok_or_else(|| RemoteError::NotABundle(bundle.to_owned()))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => BundleState { format: 1, next: 0 },
+        Err(e) => return Err(io_at(&state_path)(e)),
+    };
+    let index: api::Index = client
+        .get_json(&format!("/api/v1/index?after={}", state.next))
+        .await?;
+
+    write_atomic(
+        &bundle.join("reviewers.txt"),
+        index.reviewers.join("\n").as_bytes(),
+    )?;
+    let mut sums = read_sums(bundle)?;
+    let mut report = FetchReport::default();
+    let mut fetched = Vec::new();
+    for source in &index.sources {
+        if !designation::is_valid(&source.designation) || !source.recipient.starts_with("age1") {
+            return Err(RemoteError::Protocol("a source entry is malformed".into()));
+        }
+        let dir = bundle.join("sources").join(&source.designation);
+        fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        let recipient = format!("{}\n", source.recipient);
+        write_atomic(&dir.join("recipient"), recipient.as_bytes())?;
+        sums.insert(
+            format!("sources/{}/recipient", source.designation),
+            hex::encode(Sha256::digest(recipient.as_bytes())),
+        );
+        write_sums(bundle, &sums)?;
+        for sub in &source.submissions {
+            if !safe_name(&sub.id) {
+                return Err(RemoteError::Protocol("a submission id is malformed".into()));
+            }
+            let sub_dir = dir.join("submissions").join(&sub.id);
+            fs::create_dir_all(&sub_dir).map_err(io_at(&sub_dir))?;
+            for file in &sub.files {
+                if !safe_name(&file.name) || file.sha256.len() != 64 {
+                    return Err(RemoteError::Protocol("a file entry is malformed".into()));
+                }
+                let rel = format!(
+                    "sources/{}/submissions/{}/{}",
+                    source.designation, sub.id, file.name
+                );
+                let path = bundle.join(&rel);
+                if sums.get(&rel) == Some(&file.sha256) && path.is_file() {
+                    continue;
+                }
+                let url = format!(
+                    "/api/v1/sources/{}/submissions/{}/{}",
+                    source.designation, sub.id, file.name
+                );
+                download(&client, &url, &path, file).await?;
+                sums.insert(rel, file.sha256.clone());
+                write_sums(bundle, &sums)?;
+                report.files += 1;
+                report.bytes += file.size;
+            }
+            report.submissions += 1;
+            fetched.push(api::AckItem {
+                designation: source.designation.clone(),
+                id: sub.id.clone(),
+            });
+        }
+    }
+    state.next = index.next;
+    write_atomic(
+        &state_path,
+        &serde_json::to_vec_pretty(&state).map_err(|e| RemoteError::Protocol(e.to_string()))?,
+    )?;
+
+    if ack && !fetched.is_empty() {
+        let resp = client
+            .http
+            .post(client.url("/api/v1/ack"))
+            .header(AUTHORIZATION, &client.auth)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(
+                serde_json::to_vec(&api::Ack {
+                    submissions: fetched,
+                })
+                .map_err(|e| RemoteError::Protocol(e.to_string()))?,
+            )
+            .send()
+            .await?;
+        let done: api::AckDone = serde_json::from_slice(&Client::check(resp).await?.bytes().await?)
+            .map_err(|e| RemoteError::Protocol(e.to_string()))?;
+        report.deleted_on_server = done.deleted;
+    }
+    Ok(report)
+}
+
+/// Downloads one file to `path` through `path.part`, resuming a partial download, and keeps it
+/// only if its SHA-256 matches.
+async fn download(
+    client: &Client,
+    url: &str,
+    path: &Path,
+    file: &api::File,
+) -> Result<(), RemoteError> {
+    let part = path.with_extension("age.part");
+    let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    let mut req = client
+        .http
+        .get(client.url(url))
+        .header(AUTHORIZATION, &client.auth);
+    if have > 0 && have < file.size {
+        req = req.header(RANGE, format!("bytes={have}-"));
+    }
+    let mut resp = Client::check(req.send().await?).await?;
+    let append = resp.status() == StatusCode::PARTIAL_CONTENT;
+    let mut out = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(&part)
+        .map_err(io_at(&part))?;
+    while let Some(chunk) = resp.chunk().await? {
+        out.write_all(&chunk).map_err(io_at(&part))?;
+    }
+    out.sync_all().map_err(io_at(&part))?;
+    drop(out);
+    let mut hasher = Sha256::new();
+    io::copy(
+        &mut fs::File::open(&part).map_err(io_at(&part))?,
+        &mut hasher,
+    )
+    .map_err(io_at(&part))?;
+    if hex::encode(hasher.finalize()) != file.sha256 {
+        let _ = fs::remove_file(&part);
+        return Err(RemoteError::Protocol(format!(
+            "{} did not match its checksum; it was discarded, run fetch again",
+            file.name
+        )));
+    }
+    fs::rename(&part, path).map_err(io_at(path))
+}
+
+/// Ids and file names the server gives must be plain names before they become paths.
+fn safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn read_sums(bundle: &Path) -> Result<BTreeMap<String, String>, RemoteError> {
+    let path = bundle.join("SHA256SUMS");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io_at(&path)(e)),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, p)| (p.to_owned(), h.to_owned()))
+        .collect())
+}
+
+fn write_sums(bundle: &Path, sums: &BTreeMap<String, String>) -> Result<(), RemoteError> {
+    let text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
+    write_atomic(&bundle.join("SHA256SUMS"), text.as_bytes())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RemoteError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_at(dir))?;
+    tmp.write_all(bytes).map_err(io_at(path))?;
+    tmp.as_file().sync_all().map_err(io_at(path))?;
+    tmp.persist(path).map_err(|e| io_at(path)(e.error))?;
+    Ok(())
+}
+
+/// What a push sent.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub sent: usize,
+}
+
+/// Uploads every `REPLIES_DIR/<designation>/*.age`; each one sent is moved into `sent/` beside
+/// it, so pushing again sends only new replies (and the server stores a resent one only once).
+pub async fn push(
+    server: &str,
+    credential: &Credential,
+    replies: &Path,
+    proxy: Option<&str>,
+) -> Result<PushReport, RemoteError> {
+    let client = Client::new(server, credential, proxy)?;
+    let mut report = PushReport::default();
+    let mut sources: Vec<PathBuf> = fs::read_dir(replies)
+        .map_err(io_at(replies))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    sources.sort();
+    for dir in sources {
+        let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if !designation::is_valid(&name) {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(io_at(&dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "age"))
+            .collect();
+        files.sort();
+        for file in files {
+            let body = fs::read(&file).map_err(io_at(&file))?;
+            let resp = client
+                .http
+                .post(client.url(&format!("/api/v1/sources/{name}/replies")))
+                .header(AUTHORIZATION, &client.auth)
+                .body(body)
+                .send()
+                .await?;
+            Client::check(resp).await?;
+            let sent = dir.join("sent");
+            fs::create_dir_all(&sent).map_err(io_at(&sent))?;
+            if let Some(fname) = file.file_name() {
+                fs::rename(&file, sent.join(fname)).map_err(io_at(&file))?;
+            }
+            report.sent += 1;
+        }
+    }
+    Ok(report)
+}

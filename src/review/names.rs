@@ -1,0 +1,241 @@
+//! Names that come from outside, made safe: file names for the reviewer's disk, and any
+//! untrusted text for the reviewer's terminal.
+//!
+//! A manifest's `files[].name` is whatever the source's browser sent, so it can hold `../`,
+//! absolute paths, NUL bytes, terminal escape sequences or right-to-left overrides that make
+//! `gpj.exe` look like `exe.jpg`. [`sanitize`] reduces it to one plain path component that
+//! cannot leave the output folder; [`NameSet`] keeps the names of one folder distinct;
+//! [`shown`] makes any untrusted string harmless to print.
+
+use std::collections::HashSet;
+
+/// Longest saved name, in bytes, before a ` (N)` suffix. eCryptfs (home folders on some
+/// offline setups) allows 143 bytes, so this leaves room for the suffix.
+const MAX_NAME_BYTES: usize = 120;
+
+/// Longest extension kept when a long name is cut.
+const MAX_EXT_BYTES: usize = 16;
+
+/// Characters that are invisible or reorder text: shown escaped, dropped from file names.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Characters that some filesystems (FAT on a USB stick, NTFS) refuse: replaced by `_` so the
+/// folder can be copied anywhere.
+fn is_unportable(c: char) -> bool {
+    matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
+}
+
+/// Turns an untrusted file name into one safe path component, or `file-N` if nothing is left.
+///
+/// Keeps only the last component of a `/` or `\` path, drops control and invisible characters,
+/// replaces characters that FAT refuses, trims spaces and leading/trailing dots (so no `..`,
+/// no hidden files), and cuts to [`MAX_NAME_BYTES`] keeping a short extension.
+pub fn sanitize(untrusted: &str, n: usize) -> String {
+    let last = untrusted.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|&c| !c.is_control() && !is_format_char(c))
+        .map(|c| if is_unportable(c) { '_' } else { c })
+        .collect();
+    let trimmed = cleaned
+        .trim_matches(|c: char| c.is_whitespace() || c == '.')
+        .to_owned();
+    let cut = cut_to(&trimmed, MAX_NAME_BYTES);
+    if cut.is_empty() {
+        format!("file-{n}")
+    } else {
+        cut
+    }
+}
+
+/// Cuts `name` to at most `max` bytes on a character boundary, keeping a short extension.
+fn cut_to(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let (stem, ext) = match split_ext(name) {
+        (stem, ext) if ext.len() <= MAX_EXT_BYTES => (stem, ext),
+        _ => (name, ""),
+    };
+    let mut end = max.saturating_sub(ext.len()).min(stem.len());
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    let stem = stem[..end].trim_end_matches(|c: char| c.is_whitespace() || c == '.');
+    format!("{stem}{ext}")
+}
+
+/// `("report", ".pdf")` for `report.pdf`; the extension is empty if there is none.
+fn split_ext(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 && i + 1 < name.len() => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    }
+}
+
+/// The names already used in one output folder, compared without case (FAT, macOS).
+#[derive(Debug, Default)]
+pub struct NameSet {
+    used: HashSet<String>,
+}
+
+impl NameSet {
+    /// A set where `reserved` names (like `message.txt`) are already taken.
+    pub fn with_reserved(reserved: &[&str]) -> NameSet {
+        NameSet {
+            used: reserved.iter().map(|r| r.to_lowercase()).collect(),
+        }
+    }
+
+    /// Returns `name`, or `name (2).ext`, `name (3).ext`… if taken, and marks it used.
+    pub fn claim(&mut self, name: &str) -> String {
+        if self.used.insert(name.to_lowercase()) {
+            return name.to_owned();
+        }
+        let (stem, ext) = split_ext(name);
+        let mut k = 2u64;
+        loop {
+            let candidate = format!("{stem} ({k}){ext}");
+            if self.used.insert(candidate.to_lowercase()) {
+                return candidate;
+            }
+            k += 1;
+        }
+    }
+}
+
+/// An untrusted string made safe for a terminal or a text file: quoted, control and invisible
+/// characters written as `\u{…}` escapes, cut at 300 characters.
+pub fn shown(untrusted: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    let mut out = String::with_capacity(untrusted.len().min(MAX_CHARS) + 2);
+    out.push('"');
+    for (i, c) in untrusted.chars().enumerate() {
+        if i == MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() || is_format_char(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Like [`shown`] without the quotes: for messages that may quote untrusted text.
+pub fn scrubbed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().take(1000) {
+        if c.is_control() || is_format_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `s` is a safe name chosen by the server: ASCII letters, digits and `-`, not
+/// starting with `-`, at most 128 bytes. Such a name can never be `.`, `..` or hold `/`.
+pub fn is_server_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with('-')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Whether `s` is a source designation: like [`is_server_name`] but lower-case only.
+pub fn is_designation(s: &str) -> bool {
+    is_server_name(s) && !s.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitized_names_are_one_plain_component() {
+        let cases = [
+            ("report.pdf", "report.pdf"),
+            ("../../etc/passwd", "passwd"),
+            ("..", "file-3"),
+            ("...", "file-3"),
+            ("/", "file-3"),
+            ("", "file-3"),
+            ("C:\\Users\\jdoe\\secret.docx", "secret.docx"),
+            (".bashrc", "bashrc"),
+            ("  .hidden.  ", "hidden"),
+            ("a\0b\x1b[31mc.txt", "ab[31mc.txt"),
+            ("photo\u{202E}gpj.exe", "photogpj.exe"),
+            ("what?: \"quoted\" <x>|y*.txt", "what__ _quoted_ _x__y_.txt"),
+            ("dir/\u{0007}\u{0008}", "file-3"),
+        ];
+        for (input, want) in cases {
+            let got = sanitize(input, 3);
+            assert_eq!(got, want, "{input:?}");
+            assert!(!got.contains('/') && !got.contains('\0') && !got.starts_with('.'));
+        }
+    }
+
+    #[test]
+    fn long_names_are_cut_on_char_boundaries_keeping_the_extension() {
+        let long = format!("{}.pdf", "é".repeat(200));
+        let got = sanitize(&long, 1);
+        assert!(got.len() <= MAX_NAME_BYTES, "{}", got.len());
+        assert!(got.ends_with("é.pdf"), "{got}");
+        let no_ext = "x".repeat(500);
+        assert_eq!(sanitize(&no_ext, 1).len(), MAX_NAME_BYTES);
+        let weird_ext = format!("a.{}", "b".repeat(300));
+        assert_eq!(sanitize(&weird_ext, 1).len(), MAX_NAME_BYTES);
+    }
+
+    #[test]
+    fn collisions_get_numbered_without_regard_to_case() {
+        let mut set = NameSet::with_reserved(&["message.txt", "manifest.txt"]);
+        assert_eq!(set.claim("a.pdf"), "a.pdf");
+        assert_eq!(set.claim("A.pdf"), "A (2).pdf");
+        assert_eq!(set.claim("a.pdf"), "a (3).pdf");
+        assert_eq!(set.claim("Message.txt"), "Message (2).txt");
+        assert_eq!(set.claim("noext"), "noext");
+        assert_eq!(set.claim("noext"), "noext (2)");
+    }
+
+    #[test]
+    fn shown_strings_cannot_drive_a_terminal() {
+        assert_eq!(shown("ok"), "\"ok\"");
+        assert_eq!(shown("a\x1b[2Jb"), "\"a\\u{1b}[2Jb\"");
+        assert_eq!(shown("x\u{202E}y"), "\"x\\u{202e}y\"");
+        assert_eq!(shown("q\"\\"), "\"q\\\"\\\\\"");
+        assert!(shown(&"z".repeat(1000)).ends_with("…\""));
+        assert_eq!(scrubbed("a \"b\" \\ \x07"), "a \"b\" \\ \\u{7}");
+    }
+
+    #[test]
+    fn server_names_and_designations() {
+        assert!(is_server_name("9f0e-AB"));
+        assert!(is_designation("brave-otter-41"));
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "-rf",
+            "a.b",
+            "Brave",
+            "a b",
+            &"a".repeat(129),
+        ] {
+            assert!(!is_designation(bad), "{bad:?}");
+        }
+        assert!(!is_server_name("x\0"));
+    }
+}

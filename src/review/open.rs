@@ -1,0 +1,330 @@
+//! `review open`: decrypts every new submission of a bundle into the output folder.
+//!
+//! For each submission not yet opened: check `manifest.age` against `SHA256SUMS`, decrypt it,
+//! then for each file check its ciphertext, decrypt it streaming into a temp file and keep it
+//! only if age authenticated the whole stream (age detects truncation and tampering only at
+//! the end). Everything is written into a hidden staging folder beside the final one, which is
+//! renamed into place at the end: `<id>/` if every file made it, `<id>.incomplete/` if not.
+//! A folder `<id>/` therefore means "complete", and re-running skips it.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use age::secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use super::bundle::{read_capped, Bundle};
+use super::identity::{self, Identities};
+use super::names::{sanitize, shown, NameSet};
+use super::report::{manifest_text, FileReport, OpenReport, SubmissionReport, SubmissionStatus};
+use super::{metadata, ReviewError};
+use crate::manifest::{self, Manifest};
+
+/// Largest manifest read (ciphertext) and decrypted (plaintext).
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// Prefix of staging folders; leftovers from a killed run are removed on the next run.
+const STAGING_PREFIX: &str = ".lanterne-opening-";
+
+const MESSAGE_FILE: &str = "message.txt";
+const MANIFEST_FILE: &str = "manifest.txt";
+
+pub fn open(
+    bundle: &Path,
+    identity_file: &Path,
+    out: &Path,
+    passphrase: Option<SecretString>,
+) -> Result<OpenReport, ReviewError> {
+    let bundle = Bundle::open(bundle)?;
+    let identities = identity::load(identity_file, passphrase)?;
+    make_private_dir(out)?;
+    let mut report = OpenReport {
+        out: out.to_owned(),
+        problems: bundle.problems.clone(),
+        ..OpenReport::default()
+    };
+    for source in bundle.sources(&mut report.problems)? {
+        let dest = out.join(&source.designation);
+        let mut prepared = false;
+        for id in &source.submissions {
+            if dest.join(id).is_dir() {
+                report.submissions.push(SubmissionReport::new(
+                    &source.designation,
+                    id,
+                    SubmissionStatus::AlreadyOpened,
+                ));
+                continue;
+            }
+            if !prepared {
+                make_private_dir(&dest)?;
+                remove_stale_staging(&dest);
+                prepared = true;
+            }
+            let sub = Submission {
+                bundle: &bundle,
+                identities: &identities,
+                designation: &source.designation,
+                id,
+                dest: &dest,
+            };
+            report.submissions.push(sub.open()?);
+        }
+    }
+    Ok(report)
+}
+
+/// One submission being opened.
+struct Submission<'a> {
+    bundle: &'a Bundle,
+    identities: &'a Identities,
+    designation: &'a str,
+    id: &'a str,
+    /// `OUT/<designation>/`.
+    dest: &'a Path,
+}
+
+impl Submission<'_> {
+    /// Opens the submission. Damage is reported; only local write failures are errors.
+    fn open(&self) -> Result<SubmissionReport, ReviewError> {
+        let mut report = SubmissionReport::new(self.designation, self.id, SubmissionStatus::Failed);
+        let manifest = match self.manifest() {
+            Ok(m) => m,
+            Err(problem) => {
+                report.problems.push(problem);
+                return Ok(report);
+            }
+        };
+        report.received = Some(manifest.received.clone());
+        let staging = tempfile::Builder::new()
+            .prefix(STAGING_PREFIX)
+            .tempdir_in(self.dest)
+            .map_err(|source| write_error(self.dest, source))?;
+        let mut names = NameSet::with_reserved(&[MESSAGE_FILE, MANIFEST_FILE]);
+        for (i, entry) in manifest.files.iter().enumerate() {
+            let mut file = FileReport {
+                sent_name: entry.name.clone(),
+                content_type: entry.content_type.clone(),
+                size: entry.size,
+                saved_name: names.claim(&sanitize(&entry.name, i + 1)),
+                saved: None,
+                metadata: Vec::new(),
+                notes: Vec::new(),
+                problems: Vec::new(),
+            };
+            match self.file(entry, staging.path(), &file.saved_name) {
+                Ok(note) => {
+                    file.problems.extend(note);
+                    let inspection = metadata::inspect(&staging.path().join(&file.saved_name));
+                    file.metadata = inspection.findings;
+                    file.notes = inspection.notes;
+                    file.saved = Some(PathBuf::from(&file.saved_name));
+                }
+                Err(problem) => file.problems.push(problem),
+            }
+            report.files.push(file);
+        }
+        let listed: Vec<&str> = manifest
+            .files
+            .iter()
+            .map(|f| f.stored_as.as_str())
+            .collect();
+        for extra in self.bundle.submission_files(self.designation, self.id) {
+            if extra != manifest::FILE_NAME && !listed.contains(&extra.as_str()) {
+                report.problems.push(format!(
+                    "{} is in the bundle but not in the manifest; ignored",
+                    shown(&extra)
+                ));
+            }
+        }
+        if !manifest.message.is_empty() {
+            write_private(
+                &staging.path().join(MESSAGE_FILE),
+                manifest.message.as_bytes(),
+            )?;
+            report.message_saved = true;
+        }
+        let complete = report.files.iter().all(|f| f.saved.is_some());
+        report.status = if complete {
+            SubmissionStatus::Opened
+        } else {
+            SubmissionStatus::Incomplete
+        };
+        write_private(
+            &staging.path().join(MANIFEST_FILE),
+            manifest_text(&report, manifest.message.len()).as_bytes(),
+        )?;
+        // An incomplete folder from an earlier run is ours to replace, and a complete one
+        // supersedes it.
+        let incomplete = self.dest.join(format!("{}.incomplete", self.id));
+        let remove_incomplete = || match fs::remove_dir_all(&incomplete) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(write_error(&incomplete, e)),
+            _ => Ok(()),
+        };
+        let final_dir = if complete {
+            self.dest.join(self.id)
+        } else {
+            remove_incomplete()?;
+            incomplete.clone()
+        };
+        fs::rename(staging.path(), &final_dir).map_err(|source| write_error(&final_dir, source))?;
+        let _ = staging.keep();
+        if complete {
+            remove_incomplete()?;
+        }
+        sync_dir(self.dest);
+        for file in &mut report.files {
+            file.saved = file.saved.as_ref().map(|name| final_dir.join(name));
+        }
+        report.folder = Some(final_dir);
+        Ok(report)
+    }
+
+    /// Checks and decrypts the manifest.
+    fn manifest(&self) -> Result<Manifest, String> {
+        let rel = Bundle::rel(self.designation, self.id, manifest::FILE_NAME);
+        self.bundle
+            .verify(&rel)
+            .map_err(|e| format!("{}: {e}; fetch the bundle again", manifest::FILE_NAME))?;
+        let ciphertext = read_capped(&self.bundle.root().join(&rel), MAX_MANIFEST_BYTES)
+            .map_err(|e| format!("{}: {e}", manifest::FILE_NAME))?;
+        let plaintext = self.decrypt_small(&ciphertext).map_err(|e| {
+            format!(
+                "{}: {e}. Is this the right identity file for this box?",
+                manifest::FILE_NAME
+            )
+        })?;
+        Manifest::parse(&plaintext).map_err(|e| format!("{}: {e}", manifest::FILE_NAME))
+    }
+
+    fn decrypt_small(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        let mut reader = self.decryptor(ciphertext)?;
+        let mut out = Zeroizing::new(Vec::new());
+        (&mut reader)
+            .take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("damaged: {e}"))?;
+        if out.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err("larger than any manifest lanterne writes".into());
+        }
+        Ok(out)
+    }
+
+    fn decryptor<R: io::BufRead>(&self, input: R) -> Result<age::stream::StreamReader<R>, String> {
+        let decryptor = age::Decryptor::new_buffered(input).map_err(|e| e.to_string())?;
+        decryptor
+            .decrypt(
+                self.identities
+                    .iter()
+                    .map(|i| i.as_ref() as &dyn age::Identity),
+            )
+            .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => "not encrypted to this identity".to_owned(),
+                other => other.to_string(),
+            })
+    }
+
+    /// Checks and decrypts one file into `dir/name`. `Ok` may carry a remark.
+    fn file(
+        &self,
+        entry: &manifest::FileEntry,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Option<String>, String> {
+        let stored = &entry.stored_as;
+        let plain = stored
+            .strip_suffix(".age")
+            .is_some_and(super::names::is_server_name);
+        if !plain || stored == manifest::FILE_NAME {
+            return Err(format!(
+                "the manifest names its ciphertext {}, which is not a file name lanterne writes; \
+                 not opened",
+                shown(stored)
+            ));
+        }
+        let rel = Bundle::rel(self.designation, self.id, stored);
+        self.bundle
+            .verify(&rel)
+            .map_err(|e| format!("{stored}: {e}; not opened. Fetch the bundle again"))?;
+        let input = File::open(self.bundle.root().join(&rel))
+            .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
+        let mut reader = self
+            .decryptor(BufReader::new(input))
+            .map_err(|e| format!("{stored}: {e}; not opened"))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".lanterne-part-")
+            .tempfile_in(dir)
+            .map_err(|e| format!("cannot create a temp file in {}: {e}", dir.display()))?;
+        // One byte more than declared, to notice a stream longer than the manifest says.
+        let copied =
+            io::copy(&mut (&mut reader).take(entry.size + 1), tmp.as_file_mut()).map_err(|e| {
+                format!("{stored} is damaged or truncated ({e}); nothing was saved for it")
+            })?;
+        if copied > entry.size {
+            return Err(format!(
+                "{stored} holds more than the {} bytes its manifest declares; not saved",
+                entry.size
+            ));
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+        tmp.persist_noclobber(dir.join(name))
+            .map_err(|e| format!("cannot save {name}: {}", e.error))?;
+        Ok((copied != entry.size).then(|| {
+            format!(
+                "{copied} bytes, but the manifest declares {}; saved as it decrypted",
+                entry.size
+            )
+        }))
+    }
+}
+
+fn write_error(path: &Path, source: io::Error) -> ReviewError {
+    ReviewError::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates `dir` (and its parents) private to the user, if missing.
+fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| write_error(dir, source))
+}
+
+/// Writes a new file, mode 0600, and syncs it.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(|source| write_error(path, source))
+}
+
+/// Removes staging folders left by a run that was killed (they hold partial plaintext).
+fn remove_stale_staging(dest: &Path) {
+    let Ok(entries) = fs::read_dir(dest) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with(STAGING_PREFIX)
+            && e.file_type().is_ok_and(|t| t.is_dir());
+        if stale {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Makes a rename in `dir` durable; best effort (some filesystems refuse directory fsync).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

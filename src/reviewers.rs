@@ -1,0 +1,170 @@
+//! Reviewer workstations' fetch credentials: made by `lanterne reviewers add`, checked by the
+//! reviewer API.
+//!
+//! A credential is a name and a random 256-bit token. The workstation keeps both in a file
+//! (mode 0600); the server keeps only SHA-256 of the token in `DATA/reviewers/<name>`, which
+//! cannot be replayed into access. (A plain hash is enough: the token is random and long, so
+//! there is nothing for a slow hash to protect.) Removing the file revokes the credential at
+//! once: the server reads it on every request.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+const DIR: &str = "reviewers";
+
+/// What a workstation holds: its name and secret token.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    pub name: String,
+    pub token: String,
+}
+
+/// Why a credential operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("a reviewer name is 1 to 32 characters of a-z, 0-9, - and _")]
+    BadName,
+    #[error("reviewer {0} already exists; remove it first to issue a new credential")]
+    Exists(String),
+    #[error("no reviewer named {0}")]
+    Unknown(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{0} is not a lanterne credential file")]
+    Parse(String),
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CredentialError + '_ {
+    move |source| CredentialError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates a credential: the hash goes under `data_dir`, the credential file to `out`.
+pub fn add(data_dir: &Path, name: &str, out: &Path) -> Result<(), CredentialError> {
+    if !valid_name(name) {
+        return Err(CredentialError::BadName);
+    }
+    let dir = data_dir.join(DIR);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(io_err(&dir))?;
+    let stored = dir.join(name);
+    if stored.exists() {
+        return Err(CredentialError::Exists(name.to_owned()));
+    }
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let credential = Credential {
+        name: name.to_owned(),
+        token: hex::encode(raw),
+    };
+    raw.zeroize();
+    let text = zeroize::Zeroizing::new(
+        serde_json::to_string_pretty(&credential)
+            .map_err(|e| CredentialError::Parse(e.to_string()))?,
+    );
+    write_new(out, text.as_bytes())?;
+    write_new(&stored, format!("{}\n", hash(&credential.token)).as_bytes())
+}
+
+/// Revokes a credential.
+pub fn remove(data_dir: &Path, name: &str) -> Result<(), CredentialError> {
+    if !valid_name(name) {
+        return Err(CredentialError::BadName);
+    }
+    let path = data_dir.join(DIR).join(name);
+    match fs::remove_file(&path) {
+        Ok(()) => crate::store::fsync_dir(&data_dir.join(DIR)).map_err(io_err(&path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(CredentialError::Unknown(name.to_owned()))
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+/// Reads a workstation's credential file.
+pub fn read(path: &Path) -> Result<Credential, CredentialError> {
+    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io_err(path))?);
+    serde_json::from_str(&text).map_err(|_| CredentialError::Parse(path.display().to_string()))
+}
+
+/// Whether `name` and `token` match a stored credential (constant time in the token).
+pub fn verify(data_dir: &Path, name: &str, token: &str) -> bool {
+    if !valid_name(name) {
+        return false;
+    }
+    let Ok(stored) = fs::read_to_string(data_dir.join(DIR).join(name)) else {
+        return false;
+    };
+    bool::from(stored.trim().as_bytes().ct_eq(hash(token).as_bytes()))
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_verify_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("alice.cred");
+        add(dir.path(), "alice", &out).unwrap();
+        let c = read(&out).unwrap();
+        assert_eq!(c.name, "alice");
+        assert!(verify(dir.path(), "alice", &c.token));
+        assert!(!verify(dir.path(), "alice", "00"));
+        assert!(!verify(dir.path(), "bob", &c.token));
+        assert!(!verify(dir.path(), "../alice", &c.token));
+        let stored = fs::read_to_string(dir.path().join("reviewers/alice")).unwrap();
+        assert!(!stored.contains(&c.token));
+        assert!(matches!(
+            add(dir.path(), "alice", &dir.path().join("x")),
+            Err(CredentialError::Exists(_))
+        ));
+        assert!(matches!(
+            add(dir.path(), "Alice!", &dir.path().join("y")),
+            Err(CredentialError::BadName)
+        ));
+        remove(dir.path(), "alice").unwrap();
+        assert!(!verify(dir.path(), "alice", &c.token));
+        assert!(matches!(
+            remove(dir.path(), "alice"),
+            Err(CredentialError::Unknown(_))
+        ));
+    }
+}

@@ -1,0 +1,90 @@
+//! Replies in a source's folder: stored as reviewers pushed them, read at the source's login,
+//! deleted by the source.
+//!
+//! A reply is named `r<seq>-<hash>.age`, where `<hash>` is the start of the ciphertext's SHA-256:
+//! pushing the same reply twice stores it once.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::{
+    fsync_dir, list_names, normalize_times, random_id, valid_name, write_durable, Store, REPLIES,
+    STAGING,
+};
+use crate::source_key::LookupId;
+
+impl Store {
+    /// Reply ids of a source, oldest first.
+    pub fn replies(&self, lookup: &LookupId) -> io::Result<Vec<String>> {
+        let mut ids: Vec<String> = list_names(&self.source_dir(lookup).join(REPLIES))?
+            .into_iter()
+            .filter_map(|n| n.strip_suffix(".age").map(str::to_owned))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Reads one reply's ciphertext, refusing files over `max` bytes.
+    pub fn read_reply(&self, lookup: &LookupId, id: &str, max: u64) -> io::Result<Vec<u8>> {
+        let path = self.reply_path(lookup, id)?;
+        let mut buf = Vec::new();
+        File::open(path)?.take(max + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > max {
+            return Err(io::Error::other("reply larger than allowed"));
+        }
+        Ok(buf)
+    }
+
+    /// Stores an already-encrypted reply atomically and returns its id. If the same bytes are
+    /// already stored, returns the existing id and writes nothing.
+    pub fn put_reply(&self, lookup: &LookupId, ciphertext: &[u8]) -> io::Result<String> {
+        let dir = self.source_dir(lookup).join(REPLIES);
+        if !dir.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such source"));
+        }
+        let hash = hex::encode(&Sha256::digest(ciphertext)[..16]);
+        let suffix = format!("-{hash}");
+        if let Some(existing) = self
+            .replies(lookup)?
+            .into_iter()
+            .find(|id| id.ends_with(&suffix))
+        {
+            return Ok(existing);
+        }
+        let id = format!("r{:010}{suffix}", self.next_seq());
+        let staged = self.root.join(STAGING).join(random_id());
+        write_durable(&staged, ciphertext)?;
+        normalize_times(&staged)?;
+        fs::rename(&staged, dir.join(format!("{id}.age")))?;
+        fsync_dir(&dir)?;
+        normalize_times(&dir)?;
+        Ok(id)
+    }
+
+    /// Deletes a reply. Returns whether it existed.
+    pub fn delete_reply(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
+        let path = self.reply_path(lookup, id)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let dir = self.source_dir(lookup).join(REPLIES);
+        fsync_dir(&dir)?;
+        normalize_times(&dir)?;
+        Ok(true)
+    }
+
+    fn reply_path(&self, lookup: &LookupId, id: &str) -> io::Result<PathBuf> {
+        if !valid_name(id) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad reply id"));
+        }
+        Ok(self
+            .source_dir(lookup)
+            .join(REPLIES)
+            .join(format!("{id}.age")))
+    }
+}

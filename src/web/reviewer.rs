@@ -1,0 +1,274 @@
+//! The reviewer API: a separate listener (default 127.0.0.1:8081), never on the sources' onion.
+//!
+//! Reviewer workstations fetch ciphertext with it and push replies that were encrypted offline;
+//! nothing here decrypts anything. Every request must carry a valid credential
+//! ([`crate::reviewers`]); a bad one gets 401 and no data, and too many failures in a minute
+//! make every request answer 429 until the minute is over. Sources are named by designation
+//! ([`crate::designation`]); the lookup id never leaves the server. See [`crate::api`] for the
+//! routes and their JSON.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::AppState;
+use crate::api;
+use crate::designation;
+use crate::source_key::LookupId;
+use crate::store::seq_of;
+
+/// Counts failed credential checks in fixed one-minute windows.
+struct Failures {
+    window: Mutex<(Instant, u32)>,
+    limit: u32,
+}
+
+impl Failures {
+    fn blocked(&self) -> bool {
+        let w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.0.elapsed() < Duration::from_secs(60) && w.1 >= self.limit
+    }
+
+    fn record(&self) {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.0.elapsed() >= Duration::from_secs(60) {
+            *w = (Instant::now(), 0);
+        }
+        w.1 += 1;
+    }
+}
+
+#[derive(Clone)]
+struct ReviewerState {
+    app: AppState,
+    failures: Arc<Failures>,
+}
+
+/// The reviewer API's routes.
+pub fn router(app: AppState) -> Router {
+    let cfg = &app.config.reviewer;
+    let reply_cap = usize::try_from(cfg.max_reply_bytes).unwrap_or(usize::MAX);
+    let state = ReviewerState {
+        failures: Arc::new(Failures {
+            window: Mutex::new((Instant::now(), 0)),
+            limit: cfg.auth_failures_per_minute,
+        }),
+        app,
+    };
+    Router::new()
+        .route("/api/v1/index", get(index))
+        .route(
+            "/api/v1/sources/{designation}/submissions/{id}/{file}",
+            get(file),
+        )
+        .route("/api/v1/ack", post(ack))
+        .route(
+            "/api/v1/sources/{designation}/replies",
+            post(push).layer(DefaultBodyLimit::max(reply_cap)),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+/// Checks `Authorization: Bearer <name>:<token>` before any handler runs.
+async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) -> Response {
+    if s.failures.blocked() {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed credentials; wait a minute",
+        );
+    }
+    let ok = credential(req.headers())
+        .is_some_and(|(name, token)| crate::reviewers::verify(s.app.store.root(), &name, &token));
+    if !ok {
+        s.failures.record();
+        tracing::warn!("reviewer API: a request with a bad credential was refused");
+        return error(StatusCode::UNAUTHORIZED, "bad credential");
+    }
+    next.run(req).await
+}
+
+fn credential(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (name, token) = value.strip_prefix("Bearer ")?.split_once(':')?;
+    Some((name.to_owned(), token.to_owned()))
+}
+
+/// Every source by designation. A designation shared by two sources maps to both, and the
+/// handlers refuse to act on it.
+fn designations(app: &AppState) -> std::io::Result<HashMap<String, Vec<LookupId>>> {
+    let mut map: HashMap<String, Vec<LookupId>> = HashMap::new();
+    for lookup in app.store.sources()? {
+        map.entry(designation::of(&lookup))
+            .or_default()
+            .push(lookup);
+    }
+    Ok(map)
+}
+
+fn resolve(app: &AppState, name: &str) -> Result<LookupId, Response> {
+    if !designation::is_valid(name) {
+        return Err(error(StatusCode::BAD_REQUEST, "bad designation"));
+    }
+    let map =
+        designations(app).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "storage error"))?;
+    match map.get(name).map(Vec::as_slice) {
+        Some([one]) => Ok(*one),
+        Some(_) => Err(error(StatusCode::CONFLICT, "ambiguous designation")),
+        None => Err(error(StatusCode::NOT_FOUND, "no such source")),
+    }
+}
+
+#[derive(Deserialize)]
+struct After {
+    #[serde(default)]
+    after: u64,
+}
+
+async fn index(State(s): State<ReviewerState>, Query(q): Query<After>) -> Response {
+    let app = s.app.clone();
+    let built = tokio::task::spawn_blocking(move || build_index(&app, q.after)).await;
+    match built {
+        Ok(Ok(index)) => Json(index).into_response(),
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not list submissions",
+        ),
+    }
+}
+
+fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
+    let mut index = api::Index {
+        next: after,
+        reviewers: app.recipients.names().to_vec(),
+        sources: Vec::new(),
+    };
+    let map = designations(app)?;
+    let mut names: Vec<&String> = map.keys().collect();
+    names.sort();
+    for name in names {
+        let [lookup] = map[name].as_slice() else {
+            tracing::error!("two sources share a designation; skipping them in the index");
+            continue;
+        };
+        let mut submissions = Vec::new();
+        for id in app.store.submissions(lookup)? {
+            let Some(seq) = seq_of(&id).filter(|s| *s > after) else {
+                continue;
+            };
+            let files = app
+                .store
+                .submission_files(lookup, &id)?
+                .into_iter()
+                .map(|f| api::File {
+                    name: f.name,
+                    size: f.size,
+                    sha256: f.sha256,
+                })
+                .collect();
+            index.next = index.next.max(seq);
+            submissions.push(api::Submission { id, seq, files });
+        }
+        if !submissions.is_empty() {
+            index.sources.push(api::Source {
+                designation: name.clone(),
+                recipient: app.store.source_recipient(lookup)?.unwrap_or_default(),
+                submissions,
+            });
+        }
+    }
+    Ok(index)
+}
+
+async fn file(
+    State(s): State<ReviewerState>,
+    Path((name, id, file)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    let lookup = match resolve(&s.app, &name) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let Some(path) = s.app.store.submission_file(&lookup, &id, &file) else {
+        return error(StatusCode::BAD_REQUEST, "bad file name");
+    };
+    if !path.is_file() {
+        return error(StatusCode::NOT_FOUND, "no such file");
+    }
+    // tower-http's ServeFile streams the file and answers Range requests, so an interrupted
+    // download resumes where it stopped.
+    match ServeFile::new(path).oneshot(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "read error"),
+    }
+}
+
+async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Response {
+    let mut deleted = 0;
+    for item in &body.submissions {
+        let lookup = match resolve(&s.app, &item.designation) {
+            Ok(l) => l,
+            Err(r) => return r,
+        };
+        match s.app.store.delete_submission(&lookup, &item.id) {
+            Ok(true) => deleted += 1,
+            Ok(false) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return error(StatusCode::BAD_REQUEST, "bad submission id")
+            }
+            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "could not delete"),
+        }
+    }
+    tracing::info!(deleted, "submissions deleted after a confirmed fetch");
+    Json(api::AckDone { deleted }).into_response()
+}
+
+async fn push(State(s): State<ReviewerState>, Path(name): Path<String>, body: Bytes) -> Response {
+    let lookup = match resolve(&s.app, &name) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    if let Err(why) = check_reply(&body) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, why);
+    }
+    let store = s.app.store.clone();
+    match tokio::task::spawn_blocking(move || store.put_reply(&lookup, &body)).await {
+        Ok(Ok(id)) => {
+            tracing::info!("reply stored");
+            Json(api::Pushed { id }).into_response()
+        }
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not store the reply",
+        ),
+    }
+}
+
+/// A reply must be a well-formed age file addressed to recipients (not a passphrase).
+pub fn check_reply(bytes: &[u8]) -> Result<(), &'static str> {
+    match age::Decryptor::new(bytes) {
+        Ok(d) if d.is_scrypt() => Err("a reply must be encrypted to recipients, not a passphrase"),
+        Ok(_) => Ok(()),
+        Err(_) => Err("not a well-formed age file"),
+    }
+}

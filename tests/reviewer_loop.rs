@@ -1,0 +1,404 @@
+//! The reviewers' loop over loopback: a source submits; a workstation fetches ciphertext into a
+//! bundle; the offline machine opens it and writes a reply; the workstation pushes the reply;
+//! the source reads it with the code and deletes it. Plus the API's refusals.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn api_get(url: &str, auth: Option<&str>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    })
+}
+
+#[test]
+fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
+    let server = Server::start("");
+    let work = tempfile::tempdir().unwrap();
+
+    // 1. A source submits files and a message.
+    let b = server.browser();
+    let page = b.new_code();
+    let code = page.code();
+    let (report, _) = file_with_canary("report", 200_000);
+    let files = [
+        Upload {
+            name: "rapport.pdf",
+            mime: "application/pdf",
+            bytes: report.clone(),
+        },
+        Upload {
+            name: "../../etc/passwd",
+            mime: "text/plain",
+            bytes: b"root:x:0:0".to_vec(),
+        },
+    ];
+    assert_eq!(
+        b.submit(&page, &files, "Bonjour, voici les documents.")
+            .status,
+        200
+    );
+
+    // 2. fetch, on the networked workstation.
+    let cred = work.path().join("ws1.cred");
+    lanterne(&[
+        "reviewers",
+        "add",
+        "ws1",
+        "--out",
+        p(&cred),
+        "--data-dir",
+        p(&server.data()),
+    ]);
+    let bundle = work.path().join("bundle");
+    let fetched = lanterne(&[
+        "fetch",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        p(&cred),
+        "--out",
+        p(&bundle),
+    ]);
+    assert!(fetched.contains("fetched 1 new submission"), "{fetched}");
+    // The bundle holds only ciphertext, each file checks against SHA256SUMS and decrypts with
+    // the stock age CLI.
+    let sums = std::fs::read_to_string(bundle.join("SHA256SUMS")).unwrap();
+    let check = std::process::Command::new("sha256sum")
+        .arg("-c")
+        .arg("--quiet")
+        .arg("SHA256SUMS")
+        .current_dir(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    assert_eq!(
+        sums.lines().count(),
+        4,
+        "recipient, manifest and two files: {sums}"
+    );
+    for line in sums.lines() {
+        let rel = line.split_once("  ").unwrap().1;
+        if rel.ends_with("/recipient") {
+            continue;
+        }
+        let plain = server.age_decrypt(&bundle.join(rel));
+        if rel.ends_with("manifest.age") {
+            assert!(String::from_utf8_lossy(&plain).contains("voici les documents"));
+        }
+    }
+    assert_eq!(any_file_contains(&bundle, b"voici les documents"), None);
+    let designation = std::fs::read_dir(bundle.join("sources"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let designation = designation.to_str().unwrap().to_owned();
+    assert_eq!(designation.split('-').count(), 3, "{designation}");
+    // A second fetch has nothing new.
+    let again = lanterne(&[
+        "fetch",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        p(&cred),
+        "--out",
+        p(&bundle),
+    ]);
+    assert!(again.contains("fetched 0 new submission"), "{again}");
+
+    // 3. review open and review reply, offline.
+    let opened = work.path().join("opened");
+    let shown = lanterne(&[
+        "review",
+        "open",
+        p(&bundle),
+        "--identity",
+        p(&server.identity),
+        "--out",
+        p(&opened),
+    ]);
+    let sub_dir = std::fs::read_dir(opened.join(&designation))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read(sub_dir.join("rapport.pdf")).unwrap(),
+        report,
+        "{shown}"
+    );
+    assert!(std::fs::read_to_string(sub_dir.join("message.txt"))
+        .unwrap()
+        .contains("voici les documents"));
+    for f in walk(&opened) {
+        assert!(f.starts_with(&opened), "{f:?} escaped");
+    }
+    assert!(walk(&opened)
+        .iter()
+        .any(|f| std::fs::read(f).unwrap() == b"root:x:0:0"));
+    let message = work.path().join("reply.txt");
+    std::fs::write(&message, "Merci. Un journaliste vous répondra bientôt.").unwrap();
+    let replies = work.path().join("replies");
+    lanterne(&[
+        "review",
+        "reply",
+        p(&bundle),
+        "--source",
+        &designation,
+        "--message",
+        p(&message),
+        "--out",
+        p(&replies),
+    ]);
+
+    // 4. push.
+    let pushed = lanterne(&[
+        "push",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        p(&cred),
+        p(&replies),
+    ]);
+    assert!(pushed.contains("pushed 1"), "{pushed}");
+
+    // 5. The source reads the reply with the code, then deletes it.
+    let later = server.browser();
+    let inbox = later.login(&code);
+    assert!(
+        inbox.body.contains("Un journaliste vous répondra bientôt."),
+        "{}",
+        inbox.body
+    );
+    let reply_id = between(&inbox.body, "name=\"reply\" value=\"", "\"").unwrap();
+    let gone = later.post_form(
+        "/reply/delete",
+        &[("csrf", &inbox.csrf()), ("reply", &reply_id)],
+    );
+    assert_eq!(gone.status, 200);
+    assert!(later.login(&code).body.contains("no answer yet"));
+
+    // 6. fetch --ack deletes what was fetched from the server, and the bundle keeps it.
+    let b2 = server.browser();
+    let page2 = b2.new_code();
+    assert_eq!(b2.submit(&page2, &[], "second source").status, 200);
+    let acked = lanterne(&[
+        "fetch",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        p(&cred),
+        "--out",
+        p(&bundle),
+        "--ack",
+    ]);
+    assert!(
+        acked.contains("fetched 1 new submission") && acked.contains("1 deleted on the server"),
+        "{acked}"
+    );
+    assert_eq!(
+        server.submissions().len(),
+        1,
+        "only the first, un-acked submission stays"
+    );
+    assert_eq!(
+        std::fs::read_dir(bundle.join("sources")).unwrap().count(),
+        2
+    );
+}
+
+#[test]
+fn wrong_or_revoked_credentials_get_nothing_and_failures_are_limited() {
+    let server = Server::start("[reviewer]\nauth_failures_per_minute = 5\n");
+    let b = server.browser();
+    let page = b.new_code();
+    assert_eq!(b.submit(&page, &[], "secret words").status, 200);
+    let work = tempfile::tempdir().unwrap();
+    let cred = work.path().join("c");
+    lanterne(&[
+        "reviewers",
+        "add",
+        "ws",
+        "--out",
+        p(&cred),
+        "--data-dir",
+        p(&server.data()),
+    ]);
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cred).unwrap()).unwrap();
+    let good = format!("Bearer ws:{}", c["token"].as_str().unwrap());
+    let index = format!("{}/api/v1/index", server.reviewer_base);
+
+    let (status, body) = api_get(&index, Some(&good));
+    assert_eq!(status, 200);
+    assert!(body.contains("\"designation\""));
+    // The stored hash is not the token.
+    let stored = std::fs::read_to_string(server.data().join("reviewers/ws")).unwrap();
+    assert!(!stored.contains(c["token"].as_str().unwrap()));
+
+    for bad in [
+        None,
+        Some("Bearer ws:00"),
+        Some("Bearer nobody:00"),
+        Some("Basic x"),
+    ] {
+        let (status, body) = api_get(&index, bad);
+        assert_eq!(status, 401, "{bad:?}");
+        assert!(
+            !body.contains("designation") && !body.contains("age1"),
+            "{body}"
+        );
+    }
+    // The sources' port does not serve the API.
+    assert_eq!(
+        api_get(&format!("{}/api/v1/index", server.base), Some(&good)).0,
+        404
+    );
+
+    // Five failures in a minute: now even the good credential waits.
+    api_get(&index, Some("Bearer ws:11"));
+    assert_eq!(api_get(&index, Some(&good)).0, 429);
+
+    // A fresh server: revocation is immediate.
+    let server = Server::start("");
+    let cred = work.path().join("c2");
+    lanterne(&[
+        "reviewers",
+        "add",
+        "ws",
+        "--out",
+        p(&cred),
+        "--data-dir",
+        p(&server.data()),
+    ]);
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cred).unwrap()).unwrap();
+    let good = format!("Bearer ws:{}", c["token"].as_str().unwrap());
+    let index = format!("{}/api/v1/index", server.reviewer_base);
+    assert_eq!(api_get(&index, Some(&good)).0, 200);
+    lanterne(&["reviewers", "remove", "ws", "--data-dir", p(&server.data())]);
+    assert_eq!(api_get(&index, Some(&good)).0, 401);
+    let out = std::process::Command::new(BIN)
+        .args([
+            "fetch",
+            "--server",
+            &server.reviewer_base,
+            "--credential",
+            p(&cred),
+            "--out",
+            p(&work.path().join("b")),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the credential"));
+}
+
+#[test]
+fn pushed_replies_are_checked_and_stored_once() {
+    let server = Server::start("");
+    let b = server.browser();
+    let page = b.new_code();
+    assert_eq!(b.submit(&page, &[], "hello").status, 200);
+    let work = tempfile::tempdir().unwrap();
+    let cred = work.path().join("c");
+    lanterne(&[
+        "reviewers",
+        "add",
+        "ws",
+        "--out",
+        p(&cred),
+        "--data-dir",
+        p(&server.data()),
+    ]);
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cred).unwrap()).unwrap();
+    let auth = format!("Bearer ws:{}", c["token"].as_str().unwrap());
+    let source = &server.sources()[0];
+    let recipient = std::fs::read_to_string(source.join("recipient")).unwrap();
+    let (_, index) = api_get(
+        &format!("{}/api/v1/index", server.reviewer_base),
+        Some(&auth),
+    );
+    let designation = between(&index, "\"designation\":\"", "\"").unwrap();
+    let url = format!(
+        "{}/api/v1/sources/{designation}/replies",
+        server.reviewer_base
+    );
+    let post = |body: Vec<u8>| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .post(&url)
+                .header("authorization", &auth)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let reply = work.path().join("r.age");
+    age_cli_encrypt(&[recipient.trim(), &server.recipient], b"a reply", &reply);
+    let bytes = std::fs::read(&reply).unwrap();
+    let (s1, id1) = post(bytes.clone());
+    let (s2, id2) = post(bytes.clone());
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(id1, id2, "the same reply is stored once");
+    assert_eq!(
+        std::fs::read_dir(source.join("replies")).unwrap().count(),
+        1
+    );
+    assert_eq!(post(b"not age at all".to_vec()).0, 422);
+    assert_eq!(post(bytes[..40].to_vec()).0, 422);
+    assert_eq!(post(vec![0u8; 3 * 1024 * 1024]).0, 413);
+    let other = format!(
+        "{}/api/v1/sources/no-such-source-1234/replies",
+        server.reviewer_base
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let st = rt.block_on(async {
+        reqwest::Client::new()
+            .post(&other)
+            .header("authorization", &auth)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(st, 404);
+    assert_eq!(
+        std::fs::read_dir(source.join("replies")).unwrap().count(),
+        1
+    );
+}
