@@ -123,8 +123,9 @@ pub struct KdfConfig {
     pub max_concurrent: usize,
     /// Derivations allowed to wait for a slot; beyond that the box answers "busy".
     pub max_waiting: usize,
-    /// Sustained rate of code derivations (logins and new codes) per minute, all sources
-    /// together: there are no per-client limits because the box never sees who a client is.
+    /// Sustained rate of code derivations per minute, all sources together (there are no
+    /// per-client limits: the box never sees who a client is). Logins and new codes each have
+    /// a budget of this size, so guessing floods never stop new sources.
     pub per_minute: u32,
     /// Derivations allowed in a burst above the sustained rate.
     pub burst: u32,

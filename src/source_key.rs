@@ -119,6 +119,14 @@ fn identity_from_bytes(secret: &[u8; 32]) -> Result<age::x25519::Identity, Deriv
         .map_err(|e: &str| DeriveError::Internal(e.to_owned()))
 }
 
+/// Why a derivation is asked for. Each has its own rate budget, so a flood of login guesses
+/// does not stop new sources from getting a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    NewCode,
+    Login,
+}
+
 /// Runs derivations for the web pages, within bounds.
 pub struct Deriver {
     instance_secret: Arc<Zeroizing<[u8; 32]>>,
@@ -127,7 +135,8 @@ pub struct Deriver {
     running: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
-    rate: DefaultDirectRateLimiter,
+    login_rate: DefaultDirectRateLimiter,
+    new_code_rate: DefaultDirectRateLimiter,
 }
 
 impl Deriver {
@@ -141,13 +150,22 @@ impl Deriver {
             running: Arc::new(Semaphore::new(cfg.max_concurrent)),
             waiting: AtomicUsize::new(0),
             max_waiting: cfg.max_waiting,
-            rate: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
+            login_rate: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
+            new_code_rate: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
         }
     }
 
     /// Derives the keys of `code` on a blocking thread, once a slot is free.
-    pub async fn derive(&self, code: NormalizedCode) -> Result<SourceKeys, DeriveError> {
-        if self.rate.check().is_err() {
+    pub async fn derive(
+        &self,
+        code: NormalizedCode,
+        purpose: Purpose,
+    ) -> Result<SourceKeys, DeriveError> {
+        let rate = match purpose {
+            Purpose::NewCode => &self.new_code_rate,
+            Purpose::Login => &self.login_rate,
+        };
+        if rate.check().is_err() {
             return Err(DeriveError::RateLimited);
         }
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {

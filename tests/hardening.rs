@@ -157,16 +157,18 @@ fn every_page_has_the_security_headers_and_no_script() {
 fn code_attempts_are_rate_limited() {
     let server = Server::start("[kdf]\nper_minute = 1\nburst = 2\n");
     let b = server.browser();
-    let page = b.new_code(); // one derivation
+    let page = b.new_code(); // the new-code budget
     let code = page.code();
     assert_eq!(b.submit(&page, &[], "hello").status, 200);
-    let first = server.browser().login(&code); // two
-    assert_eq!(first.status, 200);
+    assert_eq!(server.browser().login(&code).status, 200); // login budget: one
+    assert_eq!(server.browser().login(&code).status, 200); // two
     let limited = server.browser().login(&code); // three: over the burst
     assert_eq!(limited.status, 429, "{}", limited.body);
     assert!(limited.body.contains("Too many attempts"));
     // Input that cannot be a code never costs a derivation, and still gets the generic answer.
     assert_eq!(server.browser().login("hello").status, 403);
+    // A flood of logins does not stop a new source from getting a code.
+    assert_eq!(server.browser().new_code().status, 200);
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
             bytes: report.clone(),
         },
         Upload {
-            name: "../../etc/passwd",
+            name: "notes de réunion.txt",
             mime: "text/plain",
             bytes: b"root:x:0:0".to_vec(),
         },

@@ -122,7 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads)
         .fallback(pages::not_found)
         .method_not_allowed_fallback(pages::method_not_allowed)
-        .layer(middleware::from_fn(only_get_post_head))
+        .layer(middleware::from_fn(gate))
         .with_state(state);
     for (name, value) in SECURITY_HEADERS {
         app = app.layer(SetResponseHeaderLayer::overriding(
@@ -133,8 +133,26 @@ pub fn router(state: AppState) -> Router {
     app
 }
 
-/// Refuses every method but GET, POST and HEAD, on every path.
-async fn only_get_post_head(req: Request, next: Next) -> Response {
+/// Largest request head (target plus headers) accepted, in bytes. A browser sends a few hundred.
+/// hyper's own buffer limit is not a hard cap (a head that arrives in one read is parsed
+/// whole), so it is enforced here too.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Refuses oversized request heads, and every method but GET, POST and HEAD, on every path.
+async fn gate(req: Request, next: Next) -> Response {
+    let head: usize = req.uri().to_string().len()
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head > MAX_HEAD_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large\n",
+        )
+            .into_response();
+    }
     if matches!(*req.method(), Method::GET | Method::POST | Method::HEAD) {
         return next.run(req).await;
     }

@@ -20,7 +20,7 @@ use super::AppState;
 use crate::code::{self, Code};
 use crate::i18n::Tr;
 use crate::seal;
-use crate::source_key::{DeriveError, SourceKeys};
+use crate::source_key::{DeriveError, Purpose, SourceKeys};
 use crate::store::Store;
 
 /// Largest reply the box will decrypt for display.
@@ -160,7 +160,7 @@ pub async fn new_code(
     };
     let code = Code::generate(v.lang);
     let keys = match code.normalized() {
-        Ok(normalized) => state.deriver.derive(normalized).await,
+        Ok(normalized) => state.deriver.derive(normalized, Purpose::NewCode).await,
         Err(e) => Err(DeriveError::Internal(e.to_string())),
     };
     let keys = match keys {
@@ -208,7 +208,7 @@ pub async fn login(
         return failed(&v);
     };
     drop(form);
-    let keys = match state.deriver.derive(normalized).await {
+    let keys = match state.deriver.derive(normalized, Purpose::Login).await {
         Ok(k) => k,
         Err(e) => return derive_failed(&v, &e),
     };

@@ -148,8 +148,17 @@ async fn receive(
     while let Some(mut field) = within(idle, multipart.next_field()).await? {
         match field.name() {
             Some("files") => {
-                let name = field.file_name().unwrap_or("").to_owned();
+                // Browsers always send a `filename` (empty when no file was chosen); a part
+                // without one, or with one that is not UTF-8, is forged.
+                let Some(name) = field.file_name().map(str::to_owned) else {
+                    return Err(Stop::BadField);
+                };
                 let ctype = field.content_type().unwrap_or("").to_owned();
+                // A browser sends a bare file name. Separators, NUL or control characters mean
+                // a forged request: refuse it rather than carry the name to a reviewer.
+                if !plain_name(&name) || ctype.chars().any(char::is_control) {
+                    return Err(Stop::BadField);
+                }
                 let mut started = false;
                 while let Some(chunk) = within(idle, field.chunk()).await? {
                     if !started {
@@ -175,6 +184,14 @@ async fn receive(
         }
     }
     Ok(ingest)
+}
+
+/// Whether a part's file name is one a browser could send: no path, no control characters.
+fn plain_name(name: &str) -> bool {
+    !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+        && name != ".."
+        && name != "."
 }
 
 /// Reads a text part of at most `cap` bytes into a zeroizing string.
