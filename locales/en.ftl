@@ -33,7 +33,7 @@ submit-lead = Choose files, write a message, or both.
 submit-read-replies = Read our answers (you will need your code)
 form-files-label = Documents
 form-files-hint = Up to { $files } files.
-form-size-hint = Up to { $mib } MiB in total.
+form-size-hint = Up to { $mib } MB in total.
 form-message-label = Message
 form-either-hint = Tell us what the documents are and why they matter. Slow connections are fine: keep this page open until you see the confirmation.
 form-send = Send securely
@@ -69,7 +69,7 @@ deleted-body = The answer was deleted from the server. To read your other answer
 deleted-missing = That answer was already deleted.
 
 logout-title = You are logged out
-logout-lead = This page has forgotten you.
+logout-lead = This site no longer remembers this visit. Your code still works: keep it safe to come back.
 logout-new-identity = To leave no trace in the browser, choose "New Identity" in Tor Browser's menu now.
 logout-close = Then close the browser.
 

@@ -33,7 +33,7 @@ submit-lead = Choisissez des fichiers, écrivez un message, ou les deux.
 submit-read-replies = Lire nos réponses (votre code vous sera demandé)
 form-files-label = Documents
 form-files-hint = Jusqu'à { $files } fichiers.
-form-size-hint = Jusqu'à { $mib } Mio au total.
+form-size-hint = Jusqu'à { $mib } Mo au total.
 form-message-label = Message
 form-either-hint = Dites-nous ce que sont ces documents et pourquoi ils comptent. Une connexion lente ne pose pas de problème : gardez cette page ouverte jusqu'à la confirmation.
 form-send = Envoyer en sécurité
@@ -69,7 +69,7 @@ deleted-body = La réponse a été supprimée du serveur. Pour lire vos autres r
 deleted-missing = Cette réponse avait déjà été supprimée.
 
 logout-title = Vous êtes déconnecté·e
-logout-lead = Cette page vous a oublié·e.
+logout-lead = Le site ne se souvient plus de cette visite. Votre code reste valable : gardez-le pour revenir.
 logout-new-identity = Pour ne laisser aucune trace dans le navigateur, choisissez maintenant « Nouvelle identité » dans le menu de Tor Browser.
 logout-close = Puis fermez le navigateur.
 

@@ -139,7 +139,14 @@ impl Ingest {
     }
 
     /// Sets the message. It is only ever written encrypted, inside the manifest.
+    /// Browsers send line breaks as CRLF; they are stored as LF and counted once, as the
+    /// textarea's `maxlength` counts them.
     pub fn set_message(&mut self, text: Zeroizing<String>) -> Result<(), IngestError> {
+        let text = if text.contains('\r') {
+            Zeroizing::new(text.replace("\r\n", "\n"))
+        } else {
+            text
+        };
         if text.chars().count() > self.limits.max_message_chars {
             return Err(IngestError::MessageTooLong(self.limits.max_message_chars));
         }

@@ -21,7 +21,8 @@ pub struct Chrome {
     pub csrf: String,
     /// Whether the visitor has a code in this session (shows "log out").
     pub has_source: bool,
-    /// The GET path the language switch links to.
+    /// The GET path the language switch links to; empty for a page that must not be left by
+    /// accident (the code page: the code is shown only once).
     pub here: &'static str,
 }
 

@@ -178,7 +178,8 @@ pub async fn new_code(
     tracing::info!("new code issued");
     let page = CodePage {
         t: v.tr(),
-        c: v.chrome("/submit"),
+        // No language switch here: following it would lose the code, shown only once.
+        c: v.chrome(""),
         code: code.as_str(),
         form: FormLimits::of(&state),
     };

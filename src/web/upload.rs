@@ -111,7 +111,12 @@ pub async fn submit(
     };
     let ingest = match receive(ingest, &mut multipart, &state, idle).await {
         Ok(i) => i,
-        Err(stop) => return stop_page(&v, stop),
+        Err(stop) => {
+            if matches!(stop, Stop::Ingest(_) | Stop::BadText) {
+                drain(&mut multipart, idle).await;
+            }
+            return stop_page(&v, stop);
+        }
     };
     let committed =
         tokio::task::spawn_blocking(move || ingest.commit(&source.lookup, &source.recipient)).await;
@@ -132,6 +137,23 @@ pub async fn submit(
                 &v,
                 Stop::Ingest(IngestError::Io(std::io::Error::other("commit failed"))),
             )
+        }
+    }
+}
+
+/// How much of a refused upload's remaining body is read and dropped, so that a client still
+/// sending gets to read the answer rather than a reset connection. Beyond this, it is cut off.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads and drops what is left of a refused upload, up to [`DRAIN_BYTES`].
+async fn drain(multipart: &mut Multipart, idle: Duration) {
+    let mut left = DRAIN_BYTES;
+    while let Ok(Ok(Some(mut field))) = tokio::time::timeout(idle, multipart.next_field()).await {
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, field.chunk()).await {
+            left = left.saturating_sub(chunk.len());
+            if left == 0 {
+                return;
+            }
         }
     }
 }
