@@ -31,3 +31,11 @@ pub mod seal;
 pub mod source_key;
 pub mod store;
 pub mod web;
+
+/// Prints one status line for whoever started the server (`listening on …`, `onion address: …`)
+/// on stdout. A closed stdout is ignored: the box keeps serving whether or not anyone reads it.
+pub fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}

@@ -57,9 +57,6 @@ enum Command {
         /// Ask the server to delete what was fetched and verified.
         #[arg(long)]
         ack: bool,
-        /// A proxy such as socks5h://127.0.0.1:9050 (to reach an onion).
-        #[arg(long)]
-        proxy: Option<String>,
     },
     /// Upload replies encrypted by `lanterne review reply` (networked workstation).
     Push {
@@ -69,8 +66,6 @@ enum Command {
         credential: PathBuf,
         /// The folder `review reply` wrote to.
         replies: PathBuf,
-        #[arg(long)]
-        proxy: Option<String>,
     },
     /// Offline reviewer commands: open a bundle, write replies. They never touch the network.
     Review {
@@ -95,6 +90,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Address of the demo's reviewer API (default 127.0.0.1:8081).
+        #[arg(long, value_name = "ADDR")]
+        reviewer_listen: Option<SocketAddr>,
         /// Also publish the demo as an onion service on the Tor network.
         #[arg(long)]
         onion: bool,
@@ -214,16 +212,9 @@ fn main() -> ExitCode {
             credential,
             out,
             ack,
-            proxy,
         } => client_runtime().and_then(|rt| {
             let cred = lanterne::reviewers::read(&credential)?;
-            let report = rt.block_on(lanterne::remote::fetch(
-                &server,
-                &cred,
-                &out,
-                ack,
-                proxy.as_deref(),
-            ))?;
+            let report = rt.block_on(lanterne::remote::fetch(&server, &cred, &out, ack))?;
             println!("{report}");
             Ok(())
         }),
@@ -231,15 +222,9 @@ fn main() -> ExitCode {
             server,
             credential,
             replies,
-            proxy,
         } => client_runtime().and_then(|rt| {
             let cred = lanterne::reviewers::read(&credential)?;
-            let report = rt.block_on(lanterne::remote::push(
-                &server,
-                &cred,
-                &replies,
-                proxy.as_deref(),
-            ))?;
+            let report = rt.block_on(lanterne::remote::push(&server, &cred, &replies))?;
             println!("pushed {} repl(ies)", report.sent);
             Ok(())
         }),
@@ -255,12 +240,20 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
-        Command::Demo { dir, listen, onion } => lanterne::demo::prepare(&dir)
+        Command::Demo {
+            dir,
+            listen,
+            reviewer_listen,
+            onion,
+        } => lanterne::demo::prepare(&dir)
             .map_err(|e| anyhow::anyhow!("cannot prepare the demo folder {}: {e}", dir.display()))
             .and_then(|mut demo| {
                 eprintln!("{}", lanterne::demo::banner(&demo));
                 if let Some(l) = listen {
                     demo.config.listen = l;
+                }
+                if let Some(r) = reviewer_listen {
+                    demo.config.reviewer.listen = r;
                 }
                 demo.config.onion.enabled = onion;
                 run_server(demo.config)
@@ -404,10 +397,10 @@ fn run_server(config: Config) -> anyhow::Result<()> {
             }
             std::future::pending::<()>().await
         };
-        println!("listening on http://{bound}");
+        lanterne::announce(&format!("listening on http://{bound}"));
         let serve_reviewers = async {
             if let Some((listener, addr, router)) = reviewer {
-                println!("reviewer api on http://{addr}");
+                lanterne::announce(&format!("reviewer api on http://{addr}"));
                 web::serve(listener, router, &http).await;
             }
             std::future::pending::<()>().await

@@ -204,7 +204,7 @@ async fn report_publication(service: Arc<RunningOnionService>, url: String) {
         );
         if published && !printed {
             printed = true;
-            println!("onion address: {url}");
+            crate::announce(&format!("onion address: {url}"));
             tracing::info!("onion service published");
         }
     }

@@ -69,7 +69,14 @@ fn serve_refuses_to_start_without_keys_or_on_a_public_address() {
 fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--reviewer-listen",
+            "127.0.0.1:0",
+            "--dir",
+        ])
         .arg(dir.path().join("demo"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -371,7 +371,7 @@ impl Browser {
                 .header("accept-language", self.accept_language)
                 .send()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("{e:?}"))?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
             let body = resp.text().await.map_err(|e| e.to_string())?;
