@@ -170,6 +170,19 @@ fn parse_plugin_recipient(_: &str) -> Result<Boxed, String> {
     Err("not an age X25519 recipient (plugin recipients need the `plugin` feature)".to_owned())
 }
 
+/// Longest age header lanterne accepts, in bytes. Its own files have a handful of recipients
+/// (about 100 bytes each). The age crate parses a header in time that grows with the square of
+/// its size (a 250 KB header takes about a minute), so a file whose header does not end within
+/// this many bytes is refused before parsing.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Whether the age header that `prefix` starts ends (with its `---` MAC line) within
+/// [`MAX_HEADER_BYTES`]. `prefix` must hold the first bytes of the file, as many as available.
+pub fn header_is_bounded(prefix: &[u8]) -> bool {
+    let window = &prefix[..prefix.len().min(MAX_HEADER_BYTES)];
+    memchr::memmem::find(window, b"\n--- ").is_some()
+}
+
 /// Why an age file could not be opened with an identity.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -177,6 +190,8 @@ pub enum OpenError {
     Decrypt(#[from] age::DecryptError),
     #[error("the decrypted content is damaged or too large: {0}")]
     Read(io::Error),
+    #[error("the age header is larger than any lanterne writes")]
+    HeaderTooLarge,
 }
 
 /// Decrypts a small age file in memory with one identity, refusing more than `max` bytes of
@@ -187,6 +202,9 @@ pub fn open_small(
     max: u64,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
     use std::io::Read;
+    if !header_is_bounded(ciphertext) {
+        return Err(OpenError::HeaderTooLarge);
+    }
     let decryptor = age::Decryptor::new_buffered(ciphertext)?;
     let reader = decryptor.decrypt(std::iter::once(identity))?;
     let mut out = zeroize::Zeroizing::new(Vec::new());
@@ -226,6 +244,31 @@ mod tests {
         assert!(open_small(&sealed, &age::x25519::Identity::generate(), 100).is_err());
         assert!(open_small(&sealed, &a, 2).is_err());
         let _ = a.to_string().expose_secret().len();
+    }
+
+    #[test]
+    fn huge_headers_are_refused_before_parsing() {
+        let id = age::x25519::Identity::generate();
+        let mut huge = b"age-encryption.org/v1\n".to_vec();
+        for _ in 0..2000 {
+            huge.extend_from_slice(b"-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        }
+        huge.extend_from_slice(b"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        assert!(!header_is_bounded(&huge));
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            open_small(&huge, &id, 10),
+            Err(OpenError::HeaderTooLarge)
+        ));
+        assert!(crate::web::check_reply(&huge).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let dir = tempfile::tempdir().unwrap();
+        write_keys(dir.path(), &id.to_public().to_string());
+        let sealed = Recipients::load_dir(dir.path())
+            .unwrap()
+            .seal_bytes(b"x", None)
+            .unwrap();
+        assert!(header_is_bounded(&sealed));
     }
 
     #[test]

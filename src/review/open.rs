@@ -211,7 +211,17 @@ impl Submission<'_> {
         Ok(out)
     }
 
-    fn decryptor<R: io::BufRead>(&self, input: R) -> Result<age::stream::StreamReader<R>, String> {
+    fn decryptor<R: io::BufRead>(
+        &self,
+        mut input: R,
+    ) -> Result<age::stream::StreamReader<R>, String> {
+        // The header must end early: age parses it in quadratic time (see seal::MAX_HEADER_BYTES).
+        let prefix = input.fill_buf().map_err(|e| e.to_string())?;
+        if !crate::seal::header_is_bounded(prefix) {
+            return Err(
+                "not an age file lanterne wrote (its header is missing or too large)".into(),
+            );
+        }
         let decryptor = age::Decryptor::new_buffered(input).map_err(|e| e.to_string())?;
         decryptor
             .decrypt(
@@ -250,7 +260,10 @@ impl Submission<'_> {
         let input = File::open(self.bundle.root().join(&rel))
             .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
         let mut reader = self
-            .decryptor(BufReader::new(input))
+            .decryptor(BufReader::with_capacity(
+                crate::seal::MAX_HEADER_BYTES + 8192,
+                input,
+            ))
             .map_err(|e| format!("{stored}: {e}; not opened"))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".lanterne-part-")

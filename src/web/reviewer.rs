@@ -264,9 +264,13 @@ async fn push(State(s): State<ReviewerState>, Path(name): Path<String>, body: By
     }
 }
 
-/// A reply must be a well-formed age file addressed to recipients (not a passphrase).
+/// A reply must be a well-formed age file addressed to recipients (not a passphrase), with a
+/// header of bounded size (parsing a huge one would hold a worker for minutes).
 pub fn check_reply(bytes: &[u8]) -> Result<(), &'static str> {
-    match age::Decryptor::new(bytes) {
+    if !crate::seal::header_is_bounded(bytes) {
+        return Err("not a well-formed age file, or its header is too large");
+    }
+    match age::Decryptor::new_buffered(bytes) {
         Ok(d) if d.is_scrypt() => Err("a reply must be encrypted to recipients, not a passphrase"),
         Ok(_) => Ok(()),
         Err(_) => Err("not a well-formed age file"),
