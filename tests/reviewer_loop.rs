@@ -126,6 +126,49 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
         p(&bundle),
     ]);
     assert!(again.contains("fetched 0 new submission"), "{again}");
+    // An interrupted fetch continues: half of the largest file is left as `.part`, the cursor
+    // is back where it was, and fetching again completes it with a Range request.
+    let big = walk(&bundle)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "age"))
+        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
+        .unwrap();
+    let whole = std::fs::read(&big).unwrap();
+    std::fs::write(big.with_extension("age.part"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::remove_file(&big).unwrap();
+    let rel = big
+        .strip_prefix(&bundle)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let kept: String = sums
+        .lines()
+        .filter(|l| !l.ends_with(&rel))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(bundle.join("SHA256SUMS"), kept).unwrap();
+    std::fs::write(
+        bundle.join("lanterne-bundle.json"),
+        r#"{"format": 1, "next": 0}"#,
+    )
+    .unwrap();
+    let resumed = lanterne(&[
+        "fetch",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        p(&cred),
+        "--out",
+        p(&bundle),
+    ]);
+    assert!(resumed.contains("1 file(s)"), "{resumed}");
+    assert_eq!(std::fs::read(&big).unwrap(), whole);
+    assert!(!big.with_extension("age.part").exists());
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("SHA256SUMS")).unwrap(),
+        sums
+    );
 
     // 3. review open and review reply, offline.
     let opened = work.path().join("opened");
