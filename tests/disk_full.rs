@@ -13,7 +13,13 @@ impl Tmpfs {
     fn mount(at: &std::path::Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(at)
             .output()
             .expect("mount must exist");
@@ -43,17 +49,29 @@ fn a_full_disk_gets_a_clear_page_leaves_nothing_and_the_box_keeps_serving() {
     let b = server.browser();
     let page = b.new_code();
     let (big, canary) = file_with_canary("diskfull", 9 * 1024 * 1024);
-    let doc = Upload { name: "too-big-for-the-disk.bin", mime: "application/octet-stream", bytes: big };
+    let doc = Upload {
+        name: "too-big-for-the-disk.bin",
+        mime: "application/octet-stream",
+        bytes: big,
+    };
     let full = b.submit(&page, &[doc], "this will not fit");
     assert_eq!(full.status, 507, "{}", full.body);
     assert!(full.body.contains("The server is full"), "{}", full.body);
     assert!(full.body.contains("Nothing was kept"));
-    assert_eq!(server.staging_entries(), 0, "a partial file stayed in staging");
+    assert_eq!(
+        server.staging_entries(),
+        0,
+        "a partial file stayed in staging"
+    );
     assert!(server.submissions().is_empty());
     assert_eq!(any_file_contains(&server.data(), &canary), None);
 
     // The box keeps serving, and a submission that fits goes through.
-    let small = Upload { name: "small.txt", mime: "text/plain", bytes: b"fits".to_vec() };
+    let small = Upload {
+        name: "small.txt",
+        mime: "text/plain",
+        bytes: b"fits".to_vec(),
+    };
     let ok = b.submit(&page, &[small], "this fits");
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(server.submissions().len(), 1);

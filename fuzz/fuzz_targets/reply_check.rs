@@ -1,0 +1,40 @@
+//! Fuzzes `lanterne::web::check_reply`, the server's validation of a reply that a reviewer
+//! workstation pushes (`POST /api/v1/sources/{designation}/replies`): it must be an age file
+//! encrypted to recipients, not to a passphrase.
+//!
+//! Asserts: no panic, and the same answer twice. An accepted reply has a header that ends
+//! within `seal::MAX_HEADER_BYTES`, and it is also decrypted with `seal::open_small` (what
+//! the box does with a stored reply when the source logs in) under a fixed X25519 identity,
+//! the one the seeds are encrypted to: no panic whatever the payload.
+#![no_main]
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+
+/// The test identity the `reply_check` seeds are encrypted to (a throwaway key, for fuzzing).
+const IDENTITY: &str = include_str!("reply_check.identity");
+
+fn identity() -> &'static age::x25519::Identity {
+    static ID: OnceLock<age::x25519::Identity> = OnceLock::new();
+    ID.get_or_init(|| {
+        age::x25519::Identity::from_str(
+            IDENTITY
+                .lines()
+                .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+                .expect("key line"),
+        )
+        .expect("test identity")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let first = lanterne::web::check_reply(data);
+    assert_eq!(first, lanterne::web::check_reply(data));
+    if first.is_ok() {
+        assert!(lanterne::seal::header_is_bounded(data));
+        // What the box does with a stored reply when the source logs in.
+        let _ = lanterne::seal::open_small(data, identity(), 1 << 20);
+    }
+});
