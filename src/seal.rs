@@ -39,7 +39,7 @@ pub enum RecipientsError {
 }
 
 /// A recipient the box can encrypt to.
-type Boxed = Box<dyn age::Recipient + Send + Sync>;
+pub type Boxed = Box<dyn age::Recipient + Send + Sync>;
 
 /// The reviewers' recipients, loaded once at start.
 pub struct Recipients {
@@ -146,8 +146,8 @@ impl Recipients {
     }
 }
 
-/// Parses one recipient line.
-fn parse_recipient(s: &str) -> Result<Boxed, String> {
+/// Parses one recipient line (X25519, or a plugin recipient with the `plugin` feature).
+pub fn parse_recipient(s: &str) -> Result<Boxed, String> {
     if let Ok(r) = s.parse::<age::x25519::Recipient>() {
         return Ok(Box::new(r));
     }

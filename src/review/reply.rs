@@ -19,8 +19,8 @@ use super::ReviewError;
 /// Largest reply, in bytes of UTF-8 text (the box refuses to show larger ones).
 pub const MAX_REPLY_BYTES: u64 = 1 << 20;
 
-/// A recipient a reply can be encrypted to.
-type Boxed = Box<dyn age::Recipient + Send + Sync>;
+// A recipient a reply can be encrypted to, parsed as the server parses keys/*.txt.
+use crate::seal::Boxed;
 
 pub fn reply(
     bundle: &Path,
@@ -136,7 +136,7 @@ fn reviewer_recipients(path: &Path) -> Result<Vec<Boxed>, ReviewError> {
             // Known post-quantum: fail before looking for the plugin.
             return Err(ReviewError::PostQuantumReply);
         } else {
-            out.push(plugin_recipient(line).map_err(bad)?);
+            out.push(crate::seal::parse_recipient(line).map_err(bad)?);
         }
     }
     if out.is_empty() {
@@ -147,22 +147,6 @@ fn reviewer_recipients(path: &Path) -> Result<Vec<Boxed>, ReviewError> {
         });
     }
     Ok(out)
-}
-
-#[cfg(feature = "plugin")]
-fn plugin_recipient(s: &str) -> Result<Boxed, String> {
-    let r: age::plugin::Recipient = s
-        .parse()
-        .map_err(|_| "not an age X25519 or plugin recipient".to_owned())?;
-    let name = r.plugin().to_owned();
-    let plugin = age::plugin::RecipientPluginV1::new(&name, &[r], &[], age::NoCallbacks)
-        .map_err(|e| format!("plugin recipient needs `age-plugin-{name}` on PATH: {e}"))?;
-    Ok(Box::new(plugin))
-}
-
-#[cfg(not(feature = "plugin"))]
-fn plugin_recipient(_: &str) -> Result<Boxed, String> {
-    Err("not an age X25519 recipient (plugin recipients need the `plugin` feature)".to_owned())
 }
 
 /// Reads the message: UTF-8 text, not empty, at most [`MAX_REPLY_BYTES`].
