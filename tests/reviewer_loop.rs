@@ -275,23 +275,10 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
 #[test]
 fn wrong_or_revoked_credentials_get_nothing_and_failures_are_limited() {
     let server = Server::start("[reviewer]\nauth_failures_per_minute = 5\n");
-    let b = server.browser();
-    let page = b.new_code();
-    assert_eq!(b.submit(&page, &[], "secret words").status, 200);
+    server.source_with_message("secret words");
     let work = tempfile::tempdir().unwrap();
     let cred = work.path().join("c");
-    lanterne(&[
-        "reviewers",
-        "add",
-        "ws",
-        "--out",
-        p(&cred),
-        "--data-dir",
-        p(&server.data()),
-    ]);
-    let c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cred).unwrap()).unwrap();
-    let good = format!("Bearer ws:{}", c["token"].as_str().unwrap());
+    let good = server.add_reviewer("ws", &cred);
     let index = format!("{}/api/v1/index", server.reviewer_base);
 
     let (status, body) = api_get(&index, Some(&good));
@@ -299,7 +286,7 @@ fn wrong_or_revoked_credentials_get_nothing_and_failures_are_limited() {
     assert!(body.contains("\"designation\""));
     // The stored hash is not the token.
     let stored = std::fs::read_to_string(server.data().join("reviewers/ws")).unwrap();
-    assert!(!stored.contains(c["token"].as_str().unwrap()));
+    assert!(!stored.contains(good.rsplit(':').next().unwrap()));
 
     for bad in [
         None,
@@ -327,18 +314,7 @@ fn wrong_or_revoked_credentials_get_nothing_and_failures_are_limited() {
     // A fresh server: revocation is immediate.
     let server = Server::start("");
     let cred = work.path().join("c2");
-    lanterne(&[
-        "reviewers",
-        "add",
-        "ws",
-        "--out",
-        p(&cred),
-        "--data-dir",
-        p(&server.data()),
-    ]);
-    let c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cred).unwrap()).unwrap();
-    let good = format!("Bearer ws:{}", c["token"].as_str().unwrap());
+    let good = server.add_reviewer("ws", &cred);
     let index = format!("{}/api/v1/index", server.reviewer_base);
     assert_eq!(api_get(&index, Some(&good)).0, 200);
     lanterne(&["reviewers", "remove", "ws", "--data-dir", p(&server.data())]);
@@ -362,23 +338,10 @@ fn wrong_or_revoked_credentials_get_nothing_and_failures_are_limited() {
 #[test]
 fn pushed_replies_are_checked_and_stored_once() {
     let server = Server::start("");
-    let b = server.browser();
-    let page = b.new_code();
-    assert_eq!(b.submit(&page, &[], "hello").status, 200);
+    server.source_with_message("hello");
     let work = tempfile::tempdir().unwrap();
     let cred = work.path().join("c");
-    lanterne(&[
-        "reviewers",
-        "add",
-        "ws",
-        "--out",
-        p(&cred),
-        "--data-dir",
-        p(&server.data()),
-    ]);
-    let c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cred).unwrap()).unwrap();
-    let auth = format!("Bearer ws:{}", c["token"].as_str().unwrap());
+    let auth = server.add_reviewer("ws", &cred);
     let source = &server.sources()[0];
     let recipient = std::fs::read_to_string(source.join("recipient")).unwrap();
     let (_, index) = api_get(

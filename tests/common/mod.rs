@@ -157,6 +157,31 @@ impl Server {
         }
     }
 
+    /// Issues a reviewer credential `name` into `out` with `lanterne reviewers add`; returns
+    /// the `Authorization` header value it gives.
+    pub fn add_reviewer(&self, name: &str, out: &Path) -> String {
+        lanterne(&[
+            "reviewers",
+            "add",
+            name,
+            "--out",
+            out.to_str().unwrap(),
+            "--data-dir",
+            self.data().to_str().unwrap(),
+        ]);
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+        format!("Bearer {name}:{}", c["token"].as_str().unwrap())
+    }
+
+    /// A source with one submitted message (so its folder exists).
+    pub fn source_with_message(&self, message: &str) -> Page {
+        let b = self.browser();
+        let page = b.new_code();
+        assert_eq!(b.submit(&page, &[], message).status, 200);
+        page
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
