@@ -296,3 +296,37 @@ fn a_thousand_hostile_requests_get_4xx_and_the_box_keeps_serving() {
     assert_eq!(server.staging_entries(), 0);
     assert_eq!(server.submissions().len(), 1);
 }
+
+#[test]
+fn an_upload_that_goes_silent_is_ended_and_leaves_nothing() {
+    let server = Server::start(CONFIG); // upload_idle_timeout_secs = 3
+    let addr = server.base.strip_prefix("http://").unwrap().to_owned();
+    let s = session(&server);
+    let b = "Idle";
+    let start = format!(
+        "{}--{b}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.bin\"\r\n\r\n",
+        csrf_part(&s, b)
+    );
+    let head = format!(
+        "POST /submit HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nContent-Type: multipart/form-data; boundary={b}\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n",
+        s.cookie
+    );
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(start.as_bytes()).unwrap();
+    c.write_all(&[7u8; 100_000]).unwrap();
+    let silent = Instant::now();
+    let mut answer = Vec::new();
+    let _ = c.read_to_end(&mut answer);
+    let waited = silent.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("The connection stopped"), "{text}");
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+    assert_eq!(server.staging_entries(), 0);
+    assert!(server.submissions().is_empty());
+}

@@ -3,7 +3,7 @@
 //! input is:
 //!
 //! - 0: an untrusted name, run through `lanterne::review::names`: `sanitize`, `NameSet::claim`
-//!   (one name per line), `shown`, `scrubbed`, `is_server_name`, `is_designation`;
+//!   (one name per line), `shown`, `scrubbed`, `is_server_name`, `designation::is_valid`;
 //! - 1: the bundle's `SHA256SUMS`;
 //! - 2: the plaintext of a submission's manifest (encrypted to the reviewer by the harness,
 //!   with a matching `SHA256SUMS`), so the names, types and `stored_as` values are hostile;
@@ -29,8 +29,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
 use age::secrecy::ExposeSecret;
+use lanterne::designation::is_valid as is_designation;
 use lanterne::manifest::{FileEntry, Manifest, VERSION};
-use lanterne::review::names::{is_designation, is_server_name, sanitize, scrubbed, shown, NameSet};
+use lanterne::review::names::{is_server_name, sanitize, scrubbed, shown, NameSet};
 use lanterne::review::SubmissionStatus;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};

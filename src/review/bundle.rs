@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::names::{is_designation, is_server_name};
+use super::names::is_server_name;
 use super::ReviewError;
+use crate::designation::is_valid as is_designation;
 
 /// The bundle format this build reads.
 pub const FORMAT: u64 = 1;

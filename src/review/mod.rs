@@ -24,7 +24,7 @@ mod open;
 mod reply;
 pub mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use age::secrecy::SecretString;
 pub use identity::{identity_needs_passphrase, passphrase_from_env_or_tty, PASSPHRASE_ENV};
@@ -102,35 +102,8 @@ pub enum ReviewError {
     Encrypt(String),
 }
 
-/// `lanterne review open BUNDLE --identity FILE --out DIR`.
-///
-/// Decrypts every submission of `bundle` not already in `out` into
-/// `out/<designation>/<submission id>/` (or `<id>.incomplete/` if some file was damaged),
-/// with the files under their sanitized original names, `message.txt` and `manifest.txt`.
-/// `passphrase` is needed only for a passphrase-protected identity file (see
-/// [`identity_needs_passphrase`] and [`passphrase_from_env_or_tty`]).
-pub fn open(
-    bundle: &Path,
-    identity_file: &Path,
-    out: &Path,
-    passphrase: Option<SecretString>,
-) -> Result<OpenReport, ReviewError> {
-    open::open(bundle, identity_file, out, passphrase)
-}
-
-/// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --out REPLIES_DIR`.
-///
-/// Encrypts the UTF-8 text of `message_file` (at most [`MAX_REPLY_BYTES`]) to the source
-/// and to every recipient in the bundle's `reviewers.txt`, writes it atomically to
-/// `out/<designation>/<random id>.age`, and returns that path.
-pub fn reply(
-    bundle: &Path,
-    designation: &str,
-    message_file: &Path,
-    out: &Path,
-) -> Result<PathBuf, ReviewError> {
-    reply::reply(bundle, designation, message_file, out)
-}
+pub use open::open;
+pub use reply::reply;
 
 #[cfg(test)]
 mod tests {

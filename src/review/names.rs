@@ -154,11 +154,6 @@ pub fn is_server_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Whether `s` is a source designation: like [`is_server_name`] but lower-case only.
-pub fn is_designation(s: &str) -> bool {
-    is_server_name(s) && !s.bytes().any(|b| b.is_ascii_uppercase())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +217,7 @@ mod tests {
 
     #[test]
     fn server_names_and_designations() {
+        use crate::designation::is_valid as is_designation;
         assert!(is_server_name("9f0e-AB"));
         assert!(is_designation("brave-otter-41"));
         for bad in [

@@ -31,6 +31,13 @@ const STAGING_PREFIX: &str = ".lanterne-opening-";
 const MESSAGE_FILE: &str = "message.txt";
 const MANIFEST_FILE: &str = "manifest.txt";
 
+/// `lanterne review open BUNDLE --identity FILE --out DIR`.
+///
+/// Decrypts every submission of `bundle` not already in `out` into
+/// `out/<designation>/<submission id>/` (or `<id>.incomplete/` if some file was damaged),
+/// with the files under their sanitized original names, `message.txt` and `manifest.txt`.
+/// `passphrase` is needed only for a passphrase-protected identity file (see
+/// [`super::identity_needs_passphrase`] and [`super::passphrase_from_env_or_tty`]).
 pub fn open(
     bundle: &Path,
     identity_file: &Path,

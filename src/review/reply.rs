@@ -13,8 +13,8 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::bundle::{read_capped, Bundle};
-use super::names::is_designation;
 use super::ReviewError;
+use crate::designation::is_valid as is_designation;
 
 /// Largest reply, in bytes of UTF-8 text (the box refuses to show larger ones).
 pub const MAX_REPLY_BYTES: u64 = 1 << 20;
@@ -22,6 +22,11 @@ pub const MAX_REPLY_BYTES: u64 = 1 << 20;
 // A recipient a reply can be encrypted to, parsed as the server parses keys/*.txt.
 use crate::seal::Boxed;
 
+/// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --out REPLIES_DIR`.
+///
+/// Encrypts the UTF-8 text of `message_file` (at most [`MAX_REPLY_BYTES`]) to the source
+/// and to every recipient in the bundle's `reviewers.txt`, writes it atomically to
+/// `out/<designation>/<random id>.age`, and returns that path.
 pub fn reply(
     bundle: &Path,
     designation: &str,
