@@ -10,20 +10,23 @@
 //!    1 MB/s; peak RSS and the server's thread count.
 //! 4. Logins: 100 parallel logins with a real code; p50 and p99 latency, peak RSS.
 //!
-//! Run: `cargo bench --bench ingest` (SKIP_4GIB=1 to skip the 4 GiB upload).
+//! Run: `cargo bench --bench ingest` (SKIP_4GIB=1 to skip the 4 GiB upload; BENCH_ONLY=a,b to
+//! run only some of `throughput`, `size`, `crowd` and `logins`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
 const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
 
 struct Box {
     child: Child,
     addr: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     recipients: Vec<age::x25519::Recipient>,
 }
 
@@ -73,7 +76,7 @@ fn start() -> Box {
     Box {
         child,
         addr,
-        _dir: dir,
+        dir,
         recipients,
     }
 }
@@ -85,6 +88,10 @@ impl Box {
             .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
+    }
+    /// CPU seconds (user + system) the server has used so far.
+    fn cpu_secs(&self) -> f64 {
+        cpu_secs_of(&format!("/proc/{}/stat", self.child.id()))
     }
     fn peak_mib(&self) -> f64 {
         self.status("VmHWM:") as f64 / 1024.0
@@ -99,6 +106,21 @@ impl Drop for Box {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// utime + stime from a /proc `stat` file, in seconds (clock ticks are 100 a second on Linux).
+fn cpu_secs_of(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // Fields 14 and 15 of stat(5), counted from the state field (3).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// CPU seconds this thread has used so far.
+fn own_cpu_secs() -> f64 {
+    cpu_secs_of("/proc/thread-self/stat")
 }
 
 /// Sends a request and reads the whole answer: (status, headers+body).
@@ -184,72 +206,152 @@ fn upload(
     (started.elapsed().as_secs_f64(), status)
 }
 
-fn age_alone(recipients: &[age::x25519::Recipient], block: &[u8], size: u64) -> f64 {
+/// Seconds for the age crate alone to encrypt `size` bytes to `out`.
+fn age_alone<W: Write>(
+    recipients: &[age::x25519::Recipient],
+    block: &[u8],
+    size: u64,
+    out: W,
+) -> (f64, W) {
     let started = Instant::now();
     let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
         .unwrap();
-    let mut w = enc.wrap_output(std::io::sink()).unwrap();
+    let mut w = enc.wrap_output(out).unwrap();
+    write_n(&mut w, block, size);
+    let out = w.finish().unwrap();
+    (started.elapsed().as_secs_f64(), out)
+}
+
+fn write_n(w: &mut impl Write, block: &[u8], size: u64) {
     let mut left = size;
     while left > 0 {
         let n = left.min(block.len() as u64) as usize;
         w.write_all(&block[..n]).unwrap();
         left -= n as u64;
     }
-    w.finish().unwrap();
+}
+
+/// Seconds to encrypt with the age crate into a new file in `dir`, then fsync it: the same
+/// disk work as lanterne's, without HTTP.
+fn age_to_disk(recipients: &[age::x25519::Recipient], block: &[u8], size: u64, dir: &Path) -> f64 {
+    let started = Instant::now();
+    let file = tempfile::NamedTempFile::new_in(dir).unwrap();
+    let (_, file) = age_alone(recipients, block, size, file);
+    file.as_file().sync_all().unwrap();
     started.elapsed().as_secs_f64()
+}
+
+/// Seconds to write `size` plaintext bytes to a new file in `dir` and fsync it: the disk's own
+/// ceiling for a durable write.
+fn disk_alone(block: &[u8], size: u64, dir: &Path) -> f64 {
+    let started = Instant::now();
+    let mut file = tempfile::NamedTempFile::new_in(dir).unwrap();
+    write_n(&mut file, block, size);
+    file.as_file().sync_all().unwrap();
+    started.elapsed().as_secs_f64()
+}
+
+/// Throughput: lanterne against the age crate alone, alternating, `ROUNDS` rounds each.
+fn throughput(block: &[u8]) {
+    const ROUNDS: usize = 5;
+    let server = start();
+    let (cookie, csrf, _) = session(&server.addr);
+    let dir = server.dir.path();
+    let mb_s = |secs: f64| GIB as f64 / secs / 1e6;
+    let mut rows: [Vec<f64>; 4] = Default::default();
+    let (mut server_cpu, mut client_cpu, mut age_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (server0, client0) = (server.cpu_secs(), own_cpu_secs());
+        let (secs, status) = upload(&server.addr, &cookie, &csrf, block, GIB, None);
+        assert_eq!(status, 200);
+        rows[0].push(mb_s(secs));
+        server_cpu.push(server.cpu_secs() - server0);
+        client_cpu.push(own_cpu_secs() - client0);
+        let age0 = own_cpu_secs();
+        let (secs, _) = age_alone(&server.recipients, block, GIB, std::io::sink());
+        age_cpu.push(own_cpu_secs() - age0);
+        rows[1].push(mb_s(secs));
+        rows[2].push(mb_s(age_to_disk(&server.recipients, block, GIB, dir)));
+        rows[3].push(mb_s(disk_alone(block, GIB, dir)));
+    }
+    let medians: Vec<f64> = rows
+        .iter_mut()
+        .map(|r| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        })
+        .collect();
+    println!("## Throughput: 1 GiB to 3 recipients (median of {ROUNDS})\n");
+    println!("data dir: {}\n", dir.display());
+    println!("| path | MB/s |\n|---|---|");
+    println!(
+        "| lanterne over loopback HTTP, to durable (fsync + rename) | {:.0} |",
+        medians[0]
+    );
+    println!(
+        "| age crate alone, in process, to a sink | {:.0} |",
+        medians[1]
+    );
+    println!(
+        "| age crate alone, in process, to a file + fsync in the data dir | {:.0} |",
+        medians[2]
+    );
+    println!(
+        "| plaintext to a file + fsync in the data dir (the disk alone) | {:.0} |",
+        medians[3]
+    );
+    println!(
+        "\nratio to the age crate to a sink: {:.2}",
+        medians[0] / medians[1]
+    );
+    println!(
+        "ratio to the age crate to the same disk: {:.2}\n",
+        medians[0] / medians[2]
+    );
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (s, c, a) = (
+        median(&mut server_cpu),
+        median(&mut client_cpu),
+        median(&mut age_cpu),
+    );
+    println!("CPU seconds per GiB (median): lanterne server {s:.2}, upload client {c:.2}, age crate alone {a:.2}");
+    println!("server CPU / age crate CPU: {:.2}\n", s / a);
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn main() {
-    let mut block = vec![0u8; 4 * MIB as usize];
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut block)
-        .unwrap();
-    let gib = 1024 * MIB;
+/// Whether a section was asked for (all of them by default).
+fn wanted(section: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |v| v.split(',').any(|s| s.trim() == section))
+}
 
-    // 1. Throughput, alternating lanterne and age alone, 3 rounds each.
-    let server = start();
-    let (cookie, csrf, _) = session(&server.addr);
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
-        let (secs, status) = upload(&server.addr, &cookie, &csrf, &block, gib, None);
-        assert_eq!(status, 200);
-        ours.push(gib as f64 / secs / 1e6);
-        theirs.push(gib as f64 / age_alone(&server.recipients, &block, gib) / 1e6);
-    }
-    ours.sort_by(f64::total_cmp);
-    theirs.sort_by(f64::total_cmp);
-    let (o, t) = (ours[1], theirs[1]);
-    println!("## Throughput: 1 GiB to 3 recipients (median of 3)\n");
-    println!("| path | MB/s |\n|---|---|");
-    println!("| lanterne over loopback HTTP, to durable (fsync + rename) | {o:.0} |");
-    println!("| age crate alone, in process, to a sink | {t:.0} |");
-    println!("\nratio: {:.2}\n", o / t);
-    drop(server);
-
-    // 2. Memory against size.
+/// Memory against size: peak RSS for each upload size.
+fn by_size(block: &[u8]) {
     println!(
         "## Peak RSS against upload size\n\n| upload | server peak RSS during it |\n|---|---|"
     );
     let server = start();
     let (cookie, csrf, _) = session(&server.addr);
-    let mut sizes = vec![("10 MiB", 10 * MIB), ("1 GiB", gib)];
+    let mut sizes = vec![("10 MiB", 10 * MIB), ("1 GiB", GIB)];
     if std::env::var("SKIP_4GIB").is_err() {
-        sizes.push(("4 GiB", 4 * gib));
+        sizes.push(("4 GiB", 4 * GIB));
     }
     for (name, size) in sizes {
         server.reset_peak();
-        let (_, status) = upload(&server.addr, &cookie, &csrf, &block, size, None);
+        let (_, status) = upload(&server.addr, &cookie, &csrf, block, size, None);
         assert_eq!(status, 200);
         println!("| {name} | {:.1} MiB |", server.peak_mib());
     }
     drop(server);
+}
 
-    // 3. The crowd.
+/// Memory against the crowd: 200 slow uploads at once.
+fn crowd(block: &[u8]) {
     let server = start();
     let (cookie, csrf, _) = session(&server.addr);
     server.reset_peak();
@@ -297,11 +399,13 @@ fn main() {
         server.peak_mib()
     );
     drop(server);
+}
 
-    // 4. Logins.
+/// Logins: 100 at once with a real code.
+fn logins(block: &[u8]) {
     let server = start();
     let (cookie, csrf, code) = session(&server.addr);
-    let (_, status) = upload(&server.addr, &cookie, &csrf, &block, 1024, None);
+    let (_, status) = upload(&server.addr, &cookie, &csrf, block, 1024, None);
     assert_eq!(status, 200);
     server.reset_peak();
     let handles: Vec<_> = (0..100)
@@ -331,4 +435,24 @@ fn main() {
         percentile(&lat, 0.99),
         server.peak_mib()
     );
+}
+
+fn main() {
+    let mut block = vec![0u8; 4 * MIB as usize];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut block)
+        .unwrap();
+    if wanted("throughput") {
+        throughput(&block);
+    }
+    if wanted("size") {
+        by_size(&block);
+    }
+    if wanted("crowd") {
+        crowd(&block);
+    }
+    if wanted("logins") {
+        logins(&block);
+    }
 }

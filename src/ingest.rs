@@ -3,20 +3,25 @@
 //! This is the heart of the data path, independent of HTTP so it can be driven from a test or a
 //! fuzzer. The web layer calls, in order: [`Ingest::begin_file`], [`Ingest::write`] for each
 //! chunk, [`Ingest::end_file`]; [`Ingest::set_message`]; then [`Ingest::commit`]. Each chunk is
-//! encrypted by age as it arrives and written to a temporary file under `staging/`; nothing is
-//! buffered beyond age's 64 KiB chunk, so memory stays flat whatever the size.
+//! handed to a [`Sealer`], which encrypts it with age on a blocking thread and writes it to a
+//! temporary file under `staging/`; at most a few chunks wait in its queue, so memory stays flat
+//! whatever the size.
 //!
 //! Limits are checked as bytes arrive. When one is crossed, or on any error, the caller drops
 //! the `Ingest`, and the staging folder goes with every partial ciphertext in it. Only
 //! [`Ingest::commit`] makes a submission durable (fsync, then atomic rename), and only after it
 //! returns may the source be told "received".
 
+mod sealer;
+
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use age::stream::StreamWriter;
+use bytes::Bytes;
 use tempfile::NamedTempFile;
 use zeroize::Zeroizing;
+
+pub use sealer::Sealer;
 
 use crate::config::Limits;
 use crate::manifest::{self, FileEntry, Manifest};
@@ -61,7 +66,7 @@ pub struct Receipt {
 }
 
 struct OpenFile {
-    writer: StreamWriter<NamedTempFile>,
+    sealer: Sealer,
     entry: FileEntry,
 }
 
@@ -96,18 +101,16 @@ impl Ingest {
         })
     }
 
-    /// Starts a file. The previous one must have been ended.
-    pub fn begin_file(&mut self, name: &str, content_type: &str) -> Result<(), IngestError> {
+    /// Starts a file, ending the previous one if it is still open.
+    pub async fn begin_file(&mut self, name: &str, content_type: &str) -> Result<(), IngestError> {
         if self.finished.len() + usize::from(self.open.is_some()) >= self.limits.max_files {
             return Err(IngestError::TooManyFiles(self.limits.max_files));
         }
-        if self.open.is_some() {
-            self.end_file()?;
-        }
+        self.end_file().await?;
         let stored_as = format!("{}.age", random_id());
-        let writer = self.recipients.seal(self.staged.tempfile()?)?;
+        let sealer = Sealer::start(self.recipients.clone(), self.staged.tempfile()?);
         self.open = Some(OpenFile {
-            writer,
+            sealer,
             entry: FileEntry {
                 name: truncate(name),
                 content_type: truncate(content_type),
@@ -118,21 +121,21 @@ impl Ingest {
         Ok(())
     }
 
-    /// Encrypts and writes the next chunk of the open file.
-    pub fn write(&mut self, chunk: &[u8]) -> Result<(), IngestError> {
+    /// Hands the next chunk of the open file to its sealer.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), IngestError> {
         self.count(chunk.len())?;
         let Some(open) = self.open.as_mut() else {
             return Err(IngestError::Io(io::Error::other("no file is open")));
         };
-        open.writer.write_all(chunk)?;
         open.entry.size += chunk.len() as u64;
+        open.sealer.write(chunk).await?;
         Ok(())
     }
 
     /// Finishes the open file's age stream (without which it would be truncated).
-    pub fn end_file(&mut self) -> Result<(), IngestError> {
+    pub async fn end_file(&mut self) -> Result<(), IngestError> {
         if let Some(open) = self.open.take() {
-            let file = open.writer.finish()?;
+            let file = open.sealer.finish().await?;
             self.finished.push((file, open.entry));
         }
         Ok(())
@@ -169,12 +172,23 @@ impl Ingest {
     }
 
     /// Seals the manifest, makes every file durable and moves the submission into the source's
-    /// folder (creating it with `recipient` on a first submission). Blocking: it fsyncs.
-    pub fn commit(mut self, lookup: &LookupId, recipient: &str) -> Result<Receipt, IngestError> {
-        self.end_file()?;
+    /// folder (creating it with `recipient` on a first submission). The fsyncs and renames run
+    /// on a blocking thread.
+    pub async fn commit(
+        mut self,
+        lookup: LookupId,
+        recipient: String,
+    ) -> Result<Receipt, IngestError> {
+        self.end_file().await?;
         if self.is_empty() {
             return Err(IngestError::Empty);
         }
+        tokio::task::spawn_blocking(move || self.make_durable(&lookup, &recipient))
+            .await
+            .map_err(|e| IngestError::Io(io::Error::other(format!("commit failed: {e}"))))?
+    }
+
+    fn make_durable(self, lookup: &LookupId, recipient: &str) -> Result<Receipt, IngestError> {
         let Ingest {
             store,
             recipients,
@@ -242,19 +256,20 @@ mod tests {
         LookupId::from_hex(&"cd".repeat(32)).unwrap()
     }
 
-    #[test]
-    fn files_and_message_round_trip_through_the_manifest() {
+    #[tokio::test]
+    async fn files_and_message_round_trip_through_the_manifest() {
         let (_d, store, rec, id) = setup(Limits::default());
         let mut ing = Ingest::new(store.clone(), rec, Limits::default()).unwrap();
-        ing.begin_file("a.txt", "text/plain").unwrap();
-        ing.write(b"hello ").unwrap();
-        ing.write(b"world").unwrap();
+        ing.begin_file("a.txt", "text/plain").await.unwrap();
+        ing.write(Bytes::from_static(b"hello ")).await.unwrap();
+        ing.write(Bytes::from_static(b"world")).await.unwrap();
         ing.begin_file("empty.bin", "application/octet-stream")
+            .await
             .unwrap();
-        ing.end_file().unwrap();
+        ing.end_file().await.unwrap();
         ing.set_message(Zeroizing::new("the message".into()))
             .unwrap();
-        let receipt = ing.commit(&lookup(), "age1x").unwrap();
+        let receipt = ing.commit(lookup(), "age1x".into()).await.unwrap();
         assert_eq!(receipt.files, 2);
         let subs = store.submissions(&lookup()).unwrap();
         let dir = store.submission_dir(&lookup(), &subs[0]).unwrap();
@@ -277,8 +292,8 @@ mod tests {
         assert_eq!(&body[..], b"hello world");
     }
 
-    #[test]
-    fn limits_are_enforced_and_leave_nothing_behind() {
+    #[tokio::test]
+    async fn limits_are_enforced_and_leave_nothing_behind() {
         let limits = Limits {
             max_submission_bytes: 10,
             max_files: 1,
@@ -286,13 +301,13 @@ mod tests {
         };
         let (d, store, rec, _) = setup(limits.clone());
         let mut ing = Ingest::new(store.clone(), rec.clone(), limits.clone()).unwrap();
-        ing.begin_file("a", "").unwrap();
+        ing.begin_file("a", "").await.unwrap();
         assert!(matches!(
-            ing.write(&[0; 11]),
+            ing.write(Bytes::from_static(&[0; 11])).await,
             Err(IngestError::TooLarge(10))
         ));
         assert!(matches!(
-            ing.begin_file("b", ""),
+            ing.begin_file("b", "").await,
             Err(IngestError::TooManyFiles(1))
         ));
         drop(ing);
@@ -303,7 +318,7 @@ mod tests {
         ));
         ing.set_message(Zeroizing::new("   ".into())).unwrap();
         assert!(matches!(
-            ing.commit(&lookup(), "age1x"),
+            ing.commit(lookup(), "age1x".into()).await,
             Err(IngestError::Empty)
         ));
         assert_eq!(

@@ -3,7 +3,8 @@
 //! The data path, in the order bytes travel:
 //!
 //! 1. [`web::upload`] reads the multipart request as a stream of chunks;
-//! 2. [`ingest`] feeds each chunk into age streaming encryption ([`seal`]);
+//! 2. [`ingest`] counts each chunk against the limits and queues it for its file's sealing
+//!    thread, which runs age streaming encryption ([`seal`]);
 //! 3. the ciphertext goes into a temporary file in the staging area ([`store`]);
 //! 4. on commit every file is fsynced and the whole submission is renamed into place
 //!    atomically, and only then is the source told it arrived.

@@ -352,8 +352,11 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
 
 fn run_server(config: Config) -> anyhow::Result<()> {
     config.validate()?;
+    // Each upload being received holds one blocking thread (its sealer, see `ingest`), so the
+    // blocking pool has room for one per connection plus the commits, downloads and timers.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(config.http.max_connections + 64)
         .build()?;
     runtime.block_on(async move {
         let listen = config.listen;

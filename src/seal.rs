@@ -208,7 +208,7 @@ pub fn open_small(
     let decryptor = age::Decryptor::new_buffered(ciphertext)?;
     let reader = decryptor.decrypt(std::iter::once(identity))?;
     let mut out = zeroize::Zeroizing::new(Vec::new());
-    let mut limited = reader.take(max + 1);
+    let mut limited = reader.take(max.saturating_add(1));
     limited.read_to_end(&mut out).map_err(OpenError::Read)?;
     if out.len() as u64 > max {
         return Err(OpenError::Read(io::Error::other("larger than allowed")));

@@ -118,10 +118,8 @@ pub async fn submit(
             return stop_page(&v, stop);
         }
     };
-    let committed =
-        tokio::task::spawn_blocking(move || ingest.commit(&source.lookup, &source.recipient)).await;
-    match committed {
-        Ok(Ok(receipt)) => {
+    match ingest.commit(source.lookup, source.recipient).await {
+        Ok(receipt) => {
             tracing::info!(files = receipt.files, "submission stored");
             let page = SubmittedPage {
                 t: v.tr(),
@@ -130,14 +128,7 @@ pub async fn submit(
             };
             v.render(StatusCode::OK, &page)
         }
-        Ok(Err(e)) => stop_page(&v, Stop::Ingest(e)),
-        Err(e) => {
-            tracing::error!(error = %e, "commit task failed");
-            stop_page(
-                &v,
-                Stop::Ingest(IngestError::Io(std::io::Error::other("commit failed"))),
-            )
-        }
+        Err(e) => stop_page(&v, Stop::Ingest(e)),
     }
 }
 
@@ -184,18 +175,18 @@ async fn receive(
                 let mut started = false;
                 while let Some(chunk) = within(idle, field.chunk()).await? {
                     if !started {
-                        ingest.begin_file(&name, &ctype)?;
+                        ingest.begin_file(&name, &ctype).await?;
                         started = true;
                     }
-                    ingest.write(&chunk)?;
+                    ingest.write(chunk).await?;
                 }
                 // A browser sends an empty, nameless part when no file was chosen.
                 if !started && !name.is_empty() {
-                    ingest.begin_file(&name, &ctype)?;
+                    ingest.begin_file(&name, &ctype).await?;
                     started = true;
                 }
                 if started {
-                    ingest.end_file()?;
+                    ingest.end_file().await?;
                 }
             }
             Some("message") => {
