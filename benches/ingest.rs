@@ -17,6 +17,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
@@ -25,6 +27,8 @@ const GIB: u64 = 1024 * MIB;
 
 struct Box {
     child: Child,
+    /// The most tasks the server's runtime reported (its `lanterne::load` debug lines).
+    peak_tasks: Arc<AtomicUsize>,
     addr: String,
     dir: tempfile::TempDir,
     recipients: Vec<age::x25519::Recipient>,
@@ -59,11 +63,25 @@ fn start() -> Box {
         .arg(dir.path().join("data"))
         .arg("--keys-dir")
         .arg(dir.path().join("keys"))
-        .env("LANTERNE_LOG", "warn")
+        .env("LANTERNE_LOG", "warn,lanterne::load=debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let peak_tasks = Arc::new(AtomicUsize::new(0));
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let peak = peak_tasks.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let tasks = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("tasks="))
+                .and_then(|n| n.parse().ok());
+            if let Some(n) = tasks {
+                peak.fetch_max(n, Ordering::Relaxed);
+            }
+        }
+    });
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -75,6 +93,7 @@ fn start() -> Box {
         .to_owned();
     Box {
         child,
+        peak_tasks,
         addr,
         dir,
         recipients,
@@ -391,12 +410,13 @@ fn crowd(block: &[u8]) {
         .count();
     println!("\n## 200 concurrent uploads of 20 MiB at about 1 MB/s each\n");
     println!(
-        "| succeeded | wall time | server peak RSS | server threads (peak) |\n|---|---|---|---|"
+        "| succeeded | wall time | server peak RSS | server threads (peak) | runtime tasks (peak) |\n|---|---|---|---|---|"
     );
     println!(
-        "| {ok} / 200 | {:.0} s | {:.1} MiB | {peak_threads} |",
+        "| {ok} / 200 | {:.0} s | {:.1} MiB | {peak_threads} | {} |",
         started.elapsed().as_secs_f64(),
-        server.peak_mib()
+        server.peak_mib(),
+        server.peak_tasks.load(Ordering::Relaxed)
     );
     drop(server);
 }

@@ -383,6 +383,7 @@ fn run_server(config: Config) -> anyhow::Result<()> {
             None
         };
         tokio::spawn(retention(state.store.clone(), reviewer_cfg.retention_days));
+        tokio::spawn(report_load());
         let app = web::router(state);
         // The onion service serves the same app; it stays up as long as this `onion` lives.
         let (onion, onion_streams) = if onion_cfg.enabled {
@@ -417,6 +418,23 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         drop(onion);
         Ok(())
     })
+}
+
+/// Every second, at debug level under the `lanterne::load` target, how many tasks the runtime
+/// holds: counts only, for an operator watching a flood and for
+/// `cargo bench --bench ingest` (`LANTERNE_LOG=warn,lanterne::load=debug`).
+async fn report_load() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let metrics = tokio::runtime::Handle::current().metrics();
+        tracing::debug!(
+            target: "lanterne::load",
+            tasks = metrics.num_alive_tasks(),
+            workers = metrics.num_workers(),
+            "runtime load"
+        );
+    }
 }
 
 /// Deletes submissions past the retention period, at start and then every hour.
