@@ -13,6 +13,7 @@
 //! returns may the source be told "received".
 
 mod sealer;
+mod spool;
 
 use std::io::{self, Write};
 use std::sync::Arc;

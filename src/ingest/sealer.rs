@@ -5,15 +5,11 @@
 //! (ChaCha20-Poly1305, page-cache copies) cost about the same. Done in turn on one runtime task
 //! they leave the second core idle, and they put blocking file writes on the async runtime.
 //! Here the runtime task only parses and hands over `Bytes` (no copy); a blocking thread
-//! encrypts and writes. The queue is bounded, so a fast client cannot make the server buffer:
+//! encrypts and writes, and a fast upload also gets a writing thread (see `Pipe` below). Every
+//! queue is bounded, so a fast client cannot make the server buffer:
 //! when the disk or the cipher lags, the socket stops being read and TCP pushes back.
 //!
-//! Why early writeback: Linux keeps written pages dirty in memory until the final fsync, so a
-//! large file would reach the disk only after its last byte, in one long wait. Every
-//! [`WRITEBACK_BYTES`], a short-lived helper thread fdatasyncs what is written so far; the disk
-//! then works while the upload is still arriving, and the commit's fsync has little left. The
-//! helpers' results are always collected: an fsync error is reported once per open file, so an
-//! error one of them saw would not be seen again by the final fsync.
+//! The file side (early writeback, direct writes for fast uploads) is in [`super::spool`].
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -24,14 +20,12 @@ use bytes::Bytes;
 use tempfile::NamedTempFile;
 use tokio::sync::mpsc;
 
+use super::spool::Spool;
 use crate::seal::Recipients;
 
 /// Chunks waiting for the sealing thread. A chunk is what one read of the request gave
 /// (at most hyper's read buffer, about 400 KiB), so this bounds the plaintext queued per upload.
 const QUEUE: usize = 8;
-
-/// Ciphertext written between two early fdatasyncs.
-const WRITEBACK_BYTES: u64 = 32 * 1024 * 1024;
 
 enum Msg {
     Chunk(Bytes),
@@ -119,9 +113,9 @@ const BATCHES: usize = 2;
 /// Where the sealing thread writes.
 ///
 /// A file starts written in place, by the sealing thread: a slow upload (most of them, over
-/// Tor) needs no more. Once an upload proves fast, copying into the page cache, which costs
-/// about as much as the cipher, moves to a writing thread so that it runs beside the
-/// encryption rather than after it. The sealing thread calls `flush` whenever it has to wait
+/// Tor) needs no more. Once an upload proves fast, writing moves to a writing thread, so that
+/// it runs beside the encryption rather than after it, and uses direct writes where it can
+/// (see `spool`). The sealing thread calls `flush` whenever it has to wait
 /// for input, which is how a slow upload is told from a fast one.
 enum Pipe {
     InPlace { spool: Option<Spool>, streak: usize },
@@ -193,19 +187,20 @@ struct Writer {
 }
 
 impl Writer {
-    fn start(mut spool: Spool) -> io::Result<Writer> {
+    fn start(spool: Spool) -> io::Result<Writer> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCHES);
         let (give_back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCHES);
         let thread = std::thread::Builder::new()
             .name("lanterne-write".into())
             .spawn(move || {
+                let mut out = spool.into_fast();
                 for mut batch in rx {
-                    spool.write_all(&batch)?;
+                    out.write_all(&batch)?;
                     batch.clear();
                     // When enough are spare already, this one is freed instead.
                     let _ = give_back.try_send(batch);
                 }
-                spool.finish()
+                out.finish()
             })?;
         Ok(Writer {
             batch: Vec::new(),
@@ -273,72 +268,9 @@ impl Drop for Writer {
     }
 }
 
-/// The ciphertext tempfile, with early writeback.
-struct Spool {
-    file: NamedTempFile,
-    unsynced: u64,
-    syncing: Option<JoinHandle<io::Result<()>>>,
-}
-
-impl Spool {
-    fn new(file: NamedTempFile) -> Spool {
-        Spool {
-            file,
-            unsynced: 0,
-            syncing: None,
-        }
-    }
-
-    /// Starts an fdatasync of what is written so far, unless one is still running.
-    fn start_writeback(&mut self) -> io::Result<()> {
-        if self.syncing.as_ref().is_some_and(|h| !h.is_finished()) {
-            return Ok(());
-        }
-        self.collect()?;
-        let file = self.file.as_file().try_clone()?;
-        // A thread that cannot start only loses the head start: the commit fsyncs everything.
-        self.syncing = std::thread::Builder::new()
-            .name("writeback".into())
-            .spawn(move || file.sync_data())
-            .ok();
-        self.unsynced = 0;
-        Ok(())
-    }
-
-    /// Waits for the running fdatasync, if any, and returns its error.
-    fn collect(&mut self) -> io::Result<()> {
-        match self.syncing.take() {
-            Some(h) => h
-                .join()
-                .map_err(|_| io::Error::other("a writeback thread panicked"))?,
-            None => Ok(()),
-        }
-    }
-
-    /// The file, once every early fdatasync has ended well.
-    fn finish(mut self) -> io::Result<NamedTempFile> {
-        self.collect()?;
-        Ok(self.file)
-    }
-}
-
-impl Write for Spool {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.unsynced += n as u64;
-        if self.unsynced >= WRITEBACK_BYTES {
-            self.start_writeback()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::spool::WRITEBACK_BYTES;
     use super::*;
 
     fn recipients() -> (tempfile::TempDir, Arc<Recipients>, age::x25519::Identity) {
