@@ -213,6 +213,12 @@ fn french_pages_and_french_codes() {
         home.body
     );
     let code_page = b.new_code();
+    // The default 2 GiB limit reads as whole gigabytes.
+    assert!(
+        code_page.body.contains("2 Go au total."),
+        "{}",
+        code_page.body
+    );
     let code = code_page.code();
     let fr_list =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wordlists/fr.txt")).unwrap();

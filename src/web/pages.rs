@@ -249,16 +249,24 @@ pub struct NoticePage {
 /// The limits shown beside the submission form.
 pub struct FormLimits {
     pub max_files: u64,
-    pub max_mib: u64,
+    /// The size limit as the source reads it: a message id (MB or GB) and its number.
+    pub size_hint: (&'static str, u64),
     pub max_chars: u64,
 }
 
 impl FormLimits {
     pub fn of(state: &AppState) -> FormLimits {
         let l = &state.config.limits;
+        let mib = l.max_submission_bytes / (1024 * 1024);
+        // "2 GB" reads better than "2048 MB"; sizes that are not whole GB stay in MB.
+        let size_hint = if mib >= 1024 && mib % 1024 == 0 {
+            ("form-size-hint-gb", mib / 1024)
+        } else {
+            ("form-size-hint", mib)
+        };
         FormLimits {
             max_files: l.max_files as u64,
-            max_mib: l.max_submission_bytes / (1024 * 1024),
+            size_hint,
             max_chars: l.max_message_chars as u64,
         }
     }
