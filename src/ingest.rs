@@ -3,7 +3,7 @@
 //! This is the heart of the data path, independent of HTTP so it can be driven from a test or a
 //! fuzzer. The web layer calls, in order: [`Ingest::begin_file`], [`Ingest::write`] for each
 //! chunk, [`Ingest::end_file`]; [`Ingest::set_message`]; then [`Ingest::commit`]. Each chunk is
-//! handed to a [`Sealer`], which encrypts it with age on a blocking thread and writes it to a
+//! handed to a [`Sealer`], which encrypts it with age on a thread of its own and writes it to a
 //! temporary file under `staging/`; at most a few chunks wait in its queue, so memory stays flat
 //! whatever the size.
 //!
@@ -109,7 +109,7 @@ impl Ingest {
         }
         self.end_file().await?;
         let stored_as = format!("{}.age", random_id());
-        let sealer = Sealer::start(self.recipients.clone(), self.staged.tempfile()?);
+        let sealer = Sealer::start(self.recipients.clone(), self.staged.tempfile()?)?;
         self.open = Some(OpenFile {
             sealer,
             entry: FileEntry {

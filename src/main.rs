@@ -352,11 +352,8 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
 
 fn run_server(config: Config) -> anyhow::Result<()> {
     config.validate()?;
-    // Each upload being received holds one blocking thread (its sealer, see `ingest`), so the
-    // blocking pool has room for one per connection plus the commits, downloads and timers.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(config.http.max_connections + 64)
         .build()?;
     runtime.block_on(async move {
         let listen = config.listen;
@@ -383,7 +380,9 @@ fn run_server(config: Config) -> anyhow::Result<()> {
             None
         };
         tokio::spawn(retention(state.store.clone(), reviewer_cfg.retention_days));
-        tokio::spawn(report_load());
+        if tracing::enabled!(target: "lanterne::load", tracing::Level::DEBUG) {
+            tokio::spawn(report_load());
+        }
         let app = web::router(state);
         // The onion service serves the same app; it stays up as long as this `onion` lives.
         let (onion, onion_streams) = if onion_cfg.enabled {
@@ -421,19 +420,17 @@ fn run_server(config: Config) -> anyhow::Result<()> {
 }
 
 /// Every second, at debug level under the `lanterne::load` target, how many tasks the runtime
-/// holds: counts only, for an operator watching a flood and for
-/// `cargo bench --bench ingest` (`LANTERNE_LOG=warn,lanterne::load=debug`).
+/// holds: a count only, for an operator watching a flood and for
+/// `cargo bench --bench ingest` (`LANTERNE_LOG=warn,lanterne::load=debug`). Started only when
+/// that level is on.
 async fn report_load() {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let metrics = tokio::runtime::Handle::current().metrics();
-        tracing::debug!(
-            target: "lanterne::load",
-            tasks = metrics.num_alive_tasks(),
-            workers = metrics.num_workers(),
-            "runtime load"
-        );
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        tracing::debug!(target: "lanterne::load", tasks, "runtime load");
     }
 }
 

@@ -4,7 +4,7 @@
 //! Why a thread: reading the request (socket copies, multipart parsing) and sealing it
 //! (ChaCha20-Poly1305, page-cache copies) cost about the same. Done in turn on one runtime task
 //! they leave the second core idle, and they put blocking file writes on the async runtime.
-//! Here the runtime task only parses and hands over `Bytes` (no copy); a blocking thread
+//! Here the runtime task only parses and hands over `Bytes` (no copy); a thread of its own
 //! encrypts and writes, and a fast upload also gets a writing thread (see `Pipe` below). Every
 //! queue is bounded, so a fast client cannot make the server buffer:
 //! when the disk or the cipher lags, the socket stops being read and TCP pushes back.
@@ -18,9 +18,9 @@ use std::thread::JoinHandle;
 use age::stream::StreamWriter;
 use bytes::Bytes;
 use tempfile::NamedTempFile;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::spool::Spool;
+use super::spool::{AlignedBuf, Spool, ALIGN, BATCH};
 use crate::seal::Recipients;
 
 /// Chunks waiting for the sealing thread. A chunk is what one read of the request gave
@@ -34,18 +34,26 @@ enum Msg {
     End,
 }
 
-/// A file being encrypted and written on a blocking thread.
+/// A file being encrypted and written on a thread of its own. A plain thread, not one from
+/// tokio's blocking pool: a slow upload over Tor can hold it for hours, and the pool's size
+/// should not have to follow the number of connections.
 pub struct Sealer {
     tx: mpsc::Sender<Msg>,
-    task: tokio::task::JoinHandle<io::Result<NamedTempFile>>,
+    done: oneshot::Receiver<io::Result<NamedTempFile>>,
 }
 
 impl Sealer {
-    /// Starts sealing into `file` for `recipients`. Must be called within a tokio runtime.
-    pub fn start(recipients: Arc<Recipients>, file: NamedTempFile) -> Sealer {
+    /// Starts sealing into `file` for `recipients`.
+    pub fn start(recipients: Arc<Recipients>, file: NamedTempFile) -> io::Result<Sealer> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::task::spawn_blocking(move || seal_all(&recipients, file, rx));
-        Sealer { tx, task }
+        let (report, done) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("lanterne-seal".into())
+            .spawn(move || {
+                // The upload may have gone already; then nobody needs the result.
+                let _ = report.send(seal_all(&recipients, file, rx));
+            })?;
+        Ok(Sealer { tx, done })
     }
 
     /// Queues the next chunk, waiting while the queue is full.
@@ -54,10 +62,10 @@ impl Sealer {
             return Ok(());
         }
         // The thread stopped early; its result says why.
-        match (&mut self.task).await {
+        match (&mut self.done).await {
             Ok(Err(e)) => Err(e),
             Ok(Ok(_)) => Err(io::Error::other("the sealing thread ended early")),
-            Err(e) => Err(io::Error::other(format!("the sealing thread failed: {e}"))),
+            Err(_) => Err(io::Error::other("the sealing thread failed")),
         }
     }
 
@@ -66,9 +74,9 @@ impl Sealer {
         // If the thread already stopped, the send fails and its result says why.
         let _ = self.tx.send(Msg::End).await;
         drop(self.tx);
-        self.task
+        self.done
             .await
-            .map_err(|e| io::Error::other(format!("the sealing thread failed: {e}")))?
+            .map_err(|_| io::Error::other("the sealing thread failed"))?
     }
 }
 
@@ -101,11 +109,6 @@ fn seal_all(
 /// Age chunks sealed in a row without waiting for input, after which an upload counts as fast
 /// and its writing moves to a thread of its own (4 MiB).
 const FAST_STREAK: usize = 64;
-
-/// Ciphertext gathered in batches of this size (sixteen age chunks with their tags, about
-/// 1 MiB) before it goes to the writing thread. Fewer, larger writes: 256 KiB batches measured
-/// about 8% slower in `cargo bench --bench ingest`.
-const BATCH: usize = 16 * (64 * 1024 + 16);
 
 /// Batches waiting for the writing thread.
 const BATCHES: usize = 2;
@@ -165,7 +168,8 @@ impl Write for Pipe {
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Pipe::Threaded(writer) => writer.send(),
+            // A fast upload's batches go out full, so that they stay aligned for direct writes.
+            Pipe::Threaded(_) => Ok(()),
             Pipe::InPlace { streak, .. } => {
                 *streak = 0;
                 Ok(())
@@ -174,28 +178,34 @@ impl Write for Pipe {
     }
 }
 
-/// A writing thread and the batch being gathered for it. A plain thread rather than one from
-/// tokio's blocking pool: the sealer waits on it, and a pool full of waiting sealers must not
-/// be able to starve it.
+/// A writing thread and the batch being gathered for it.
+///
+/// Batches are [`AlignedBuf`]s, filled here straight from age's output (the one copy that
+/// age's borrowed chunks require), and cut so that each ends at an aligned file offset: every
+/// batch after the first can then go to the disk by a direct write, with no copy on the
+/// writing thread.
 struct Writer {
-    batch: Vec<u8>,
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    batch: AlignedBuf,
+    /// File offset where `batch` starts.
+    offset: u64,
+    tx: Option<std::sync::mpsc::SyncSender<AlignedBuf>>,
     /// Written batches coming back to be filled again: fewer allocations, and the memory
     /// they use stays in cache.
-    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    spare: std::sync::mpsc::Receiver<AlignedBuf>,
     thread: Option<JoinHandle<io::Result<NamedTempFile>>>,
 }
 
 impl Writer {
     fn start(spool: Spool) -> io::Result<Writer> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCHES);
-        let (give_back, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(BATCHES);
+        let offset = spool.written();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<AlignedBuf>(BATCHES);
+        let (give_back, spare) = std::sync::mpsc::sync_channel::<AlignedBuf>(BATCHES);
         let thread = std::thread::Builder::new()
             .name("lanterne-write".into())
             .spawn(move || {
                 let mut out = spool.into_fast();
                 for mut batch in rx {
-                    out.write_all(&batch)?;
+                    out.write(&batch)?;
                     batch.clear();
                     // When enough are spare already, this one is freed instead.
                     let _ = give_back.try_send(batch);
@@ -203,25 +213,30 @@ impl Writer {
                 out.finish()
             })?;
         Ok(Writer {
-            batch: Vec::new(),
+            batch: AlignedBuf::new(),
+            offset,
             tx: Some(tx),
             spare,
             thread: Some(thread),
         })
     }
 
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.batch.capacity() == 0 {
-            self.batch = self
-                .spare
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+    /// How many bytes the current batch takes in all: enough to end at an aligned offset.
+    fn batch_len(&self) -> usize {
+        BATCH - (self.offset % ALIGN as u64) as usize
+    }
+
+    fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
+        while !buf.is_empty() {
+            let room = self.batch_len() - self.batch.len();
+            let n = self.batch.push(&buf[..room.min(buf.len())]);
+            buf = &buf[n..];
+            if self.batch.len() == self.batch_len() {
+                self.send()?;
+            }
         }
-        self.batch.extend_from_slice(buf);
-        if self.batch.len() >= BATCH {
-            self.send()?;
-        }
-        Ok(buf.len())
+        Ok(len)
     }
 
     /// Sends the batch gathered so far, if any.
@@ -229,7 +244,9 @@ impl Writer {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let next = self.spare.try_recv().unwrap_or_else(|_| AlignedBuf::new());
+        let batch = std::mem::replace(&mut self.batch, next);
+        self.offset += batch.len() as u64;
         match self.tx.as_ref().map(|tx| tx.send(batch)) {
             Some(Ok(())) => Ok(()),
             // The writing thread stopped: its result says why.
@@ -284,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_file_round_trips_across_several_writebacks() {
         let (dir, rec, id) = recipients();
-        let mut sealer = Sealer::start(rec, NamedTempFile::new_in(dir.path()).unwrap());
+        let mut sealer = Sealer::start(rec, NamedTempFile::new_in(dir.path()).unwrap()).unwrap();
         let block: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
         let block = Bytes::from(block);
         let rounds = 3 * WRITEBACK_BYTES / block.len() as u64 + 1;
@@ -361,11 +378,11 @@ mod tests {
     async fn a_dropped_sealer_finishes_nothing() {
         let (dir, rec, _) = recipients();
         let file = NamedTempFile::new_in(dir.path()).unwrap();
-        let mut sealer = Sealer::start(rec, file);
+        let mut sealer = Sealer::start(rec, file).unwrap();
         sealer.write(Bytes::from_static(b"partial")).await.unwrap();
-        let Sealer { tx, task } = sealer;
+        let Sealer { tx, done } = sealer;
         drop(tx);
-        let err = task.await.unwrap().unwrap_err();
+        let err = done.await.unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
         // Only the recipients file is left: the tempfile went with the thread's error.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
