@@ -14,7 +14,6 @@
 //! [`Deriver`] bounds how many run at once, how many wait, and how many start per minute.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -133,8 +132,10 @@ pub struct Deriver {
     memory_kib: u32,
     iterations: u32,
     running: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
+    /// One permit per derivation allowed to wait for `running`. A permit, not a counter: it
+    /// is given back when dropped, so a request abandoned while it waits (client gone, request
+    /// timeout) frees its place instead of leaking it until restart.
+    waiting: Semaphore,
     login_rate: DefaultDirectRateLimiter,
     new_code_rate: DefaultDirectRateLimiter,
 }
@@ -148,8 +149,7 @@ impl Deriver {
             memory_kib: cfg.memory_kib,
             iterations: cfg.iterations,
             running: Arc::new(Semaphore::new(cfg.max_concurrent)),
-            waiting: AtomicUsize::new(0),
-            max_waiting: cfg.max_waiting,
+            waiting: Semaphore::new(cfg.max_waiting.min(Semaphore::MAX_PERMITS)),
             login_rate: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
             new_code_rate: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
         }
@@ -168,12 +168,11 @@ impl Deriver {
         if rate.check().is_err() {
             return Err(DeriveError::RateLimited);
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let Ok(place) = self.waiting.try_acquire() else {
             return Err(DeriveError::Busy);
-        }
+        };
         let permit = self.running.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(place);
         let permit = permit.map_err(|e| DeriveError::Internal(e.to_string()))?;
         let secret = self.instance_secret.clone();
         let (m, t) = (self.memory_kib, self.iterations);
@@ -232,6 +231,34 @@ mod tests {
             id.to_public().to_string(),
             "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
         );
+    }
+
+    /// H1: a derivation dropped while it waits for a slot must give its waiting place back.
+    #[tokio::test]
+    async fn a_dropped_waiting_derivation_frees_its_place() {
+        use futures_util::FutureExt;
+        let cfg = KdfConfig {
+            memory_kib: 65536,
+            iterations: 1,
+            max_concurrent: 1,
+            max_waiting: 1,
+            per_minute: 1000,
+            burst: 1000,
+        };
+        let d = Deriver::new(Zeroizing::new([5u8; 32]), &cfg);
+        let code = || Code::generate(Lang::En).normalized().unwrap();
+        for _ in 0..3 {
+            let held = d.running.clone().acquire_owned().await.unwrap();
+            // Polled once: it takes the one waiting place, then is abandoned.
+            if let Some(r) = d.derive(code(), Purpose::Login).now_or_never() {
+                panic!("an abandoned wait kept its place: got {:?}", r.err());
+            }
+            drop(held);
+        }
+        match d.derive(code(), Purpose::Login).await {
+            Ok(_) => {}
+            Err(e) => panic!("a later derivation must run, got {e:?}"),
+        }
     }
 
     #[test]
