@@ -102,3 +102,5 @@ error-disk-title = The server is full
 error-disk-body = The server has no room left right now. Nothing was kept. Please try again later.
 error-idle-title = The connection stopped
 error-idle-body = Nothing arrived for too long, so the upload was stopped and nothing was kept. Please try again.
+error-slow-title = The upload was too slow
+error-slow-body = The files arrived too slowly for the server to keep waiting, so the upload was stopped and nothing was kept. Please try again when the connection is better, or send fewer or smaller files at a time.

@@ -102,3 +102,5 @@ error-disk-title = Le serveur est plein
 error-disk-body = Le serveur n'a plus de place pour l'instant. Rien n'a été conservé. Réessayez plus tard.
 error-idle-title = La connexion s'est interrompue
 error-idle-body = Plus rien n'arrivait depuis trop longtemps : l'envoi a été arrêté et rien n'a été conservé. Réessayez.
+error-slow-title = L'envoi était trop lent
+error-slow-body = Les fichiers arrivaient trop lentement pour que le serveur continue d'attendre : l'envoi a été arrêté et rien n'a été conservé. Réessayez quand la connexion sera meilleure, ou envoyez moins de fichiers, ou des fichiers plus petits, à la fois.

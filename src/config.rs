@@ -25,6 +25,13 @@ pub enum ConfigError {
          through Tor; pass --allow-public-listen if you really mean it"
     )]
     PublicListen(SocketAddr),
+    #[error(
+        "refusing to open the reviewer API on {0}: it is not a loopback address, and its bearer \
+         tokens would cross the network in plain HTTP. Reach it over SSH or your own tunnel; \
+         pass --allow-public-reviewer-listen (or set [reviewer] allow_public_listen) only if \
+         you really mean it. --allow-public-listen does not cover it"
+    )]
+    PublicReviewerListen(SocketAddr),
     #[error("{0}")]
     Invalid(String),
 }
@@ -55,13 +62,19 @@ pub struct Config {
 pub struct ReviewerConfig {
     /// Serve the reviewer API at all.
     pub enabled: bool,
-    /// Where it listens (`--reviewer-listen`). Loopback unless `allow_public_listen` is set.
+    /// Where it listens (`--reviewer-listen`). Loopback unless this section's own
+    /// `allow_public_listen` is set: the top-level one does not open it.
     pub listen: SocketAddr,
+    /// Allow the reviewer API on a non-loopback address (`--allow-public-reviewer-listen`).
+    /// Its bearer tokens then travel in plain HTTP: use a tunnel instead where you can.
+    pub allow_public_listen: bool,
     /// Submissions are deleted this many days after they arrived.
     pub retention_days: u32,
     /// Largest reply a reviewer may push, in bytes of ciphertext.
     pub max_reply_bytes: u64,
-    /// Failed credential checks allowed per minute before every request gets 429.
+    /// Failed credential checks allowed per minute for one reviewer name before requests
+    /// presenting that name get 429. Names that are not registered share one such budget, so
+    /// bad requests for one name never lock out another reviewer.
     pub auth_failures_per_minute: u32,
 }
 
@@ -70,6 +83,7 @@ impl Default for ReviewerConfig {
         ReviewerConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            allow_public_listen: false,
             retention_days: 90,
             max_reply_bytes: 2 * 1024 * 1024,
             auth_failures_per_minute: 20,
@@ -137,7 +151,8 @@ pub struct KdfConfig {
 pub struct SessionConfig {
     /// A session ends after this many seconds without a request.
     pub idle_timeout_secs: u64,
-    /// Sessions held in memory at most.
+    /// Sessions held in memory at most. At the cap nobody is refused: unused anonymous
+    /// sessions make room first, and a source's only when sources hold every slot.
     pub max_sessions: usize,
 }
 
@@ -152,7 +167,15 @@ pub struct HttpConfig {
     /// During an upload, the longest silence between two pieces of the body. Uploads over Tor
     /// are slow but steady, so the limit is on silence, not on total time.
     pub upload_idle_timeout_secs: u64,
-    /// Connections served at once.
+    /// An upload's first seconds, during which it may be slower than `upload_min_bytes_per_sec`
+    /// (Tor circuits take a while to get going).
+    pub upload_grace_secs: u64,
+    /// After the grace period, the least average rate (bytes a second since the upload began)
+    /// an upload must keep, or it is ended: a crowd of trickling uploads must not hold every
+    /// connection. At most 16384, so an honest upload over Tor (about 20 KB/s) always passes.
+    pub upload_min_bytes_per_sec: u64,
+    /// Connections served at once, per listener. At the cap a newcomer is not refused: the
+    /// connection that has done least (no request in progress, silent longest) makes room.
     pub max_connections: usize,
 }
 
@@ -211,6 +234,8 @@ impl Default for HttpConfig {
             header_timeout_secs: 30,
             request_timeout_secs: 60,
             upload_idle_timeout_secs: 120,
+            upload_grace_secs: 60,
+            upload_min_bytes_per_sec: 4096,
             max_connections: 512,
         }
     }
@@ -236,10 +261,12 @@ impl Config {
 
     /// Checks the settings once, at start.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for addr in [self.listen, self.reviewer.listen] {
-            if !addr.ip().is_loopback() && !self.allow_public_listen {
-                return Err(ConfigError::PublicListen(addr));
-            }
+        if !self.listen.ip().is_loopback() && !self.allow_public_listen {
+            return Err(ConfigError::PublicListen(self.listen));
+        }
+        let r = &self.reviewer;
+        if r.enabled && !r.listen.ip().is_loopback() && !r.allow_public_listen {
+            return Err(ConfigError::PublicReviewerListen(r.listen));
         }
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.kdf.memory_kib < 64 * 1024 {
@@ -270,6 +297,12 @@ impl Config {
         {
             return bad("the http timeouts and http.max_connections must be at least 1");
         }
+        if h.upload_grace_secs == 0 || !(1..=16384).contains(&h.upload_min_bytes_per_sec) {
+            return bad(
+                "http.upload_grace_secs must be at least 1, and http.upload_min_bytes_per_sec \
+                 between 1 and 16384 (an honest upload over Tor can be as slow as 20 KB/s)",
+            );
+        }
         Ok(())
     }
 }
@@ -283,6 +316,9 @@ impl HttpConfig {
     }
     pub fn upload_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.upload_idle_timeout_secs)
+    }
+    pub fn upload_grace(&self) -> Duration {
+        Duration::from_secs(self.upload_grace_secs)
     }
 }
 
@@ -315,6 +351,39 @@ mod tests {
         };
         assert!(matches!(c.validate(), Err(ConfigError::PublicListen(_))));
         c.allow_public_listen = true;
+        c.validate().unwrap();
+        let mut c = Config::default();
+        c.http.upload_min_bytes_per_sec = 20_000;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("upload_min_bytes_per_sec"));
+        c.http.upload_min_bytes_per_sec = 0;
+        assert!(c.validate().is_err());
+    }
+
+    /// L7: the sources' public-listen switch must not open the reviewer API as well.
+    #[test]
+    fn the_reviewer_listener_needs_its_own_public_switch() {
+        let mut c = Config::default();
+        c.reviewer.listen = "0.0.0.0:8081".parse().unwrap();
+        c.allow_public_listen = true;
+        let err = c.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::PublicReviewerListen(_)));
+        assert!(err.to_string().contains("--allow-public-reviewer-listen"));
+        c.allow_public_listen = false;
+        c.reviewer.allow_public_listen = true;
+        c.validate().unwrap();
+        let c = Config::from_toml(
+            "listen = \"0.0.0.0:8080\"\n[reviewer]\nallow_public_listen = true\n",
+        )
+        .unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::PublicListen(_))));
+        let c = Config::from_toml(
+            "[reviewer]\nlisten = \"0.0.0.0:8081\"\nallow_public_listen = true\n",
+        )
+        .unwrap();
         c.validate().unwrap();
     }
 }

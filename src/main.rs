@@ -113,9 +113,13 @@ struct ServeArgs {
     /// Folder of reviewers' recipients files, *.txt (default ./keys).
     #[arg(long)]
     keys_dir: Option<PathBuf>,
-    /// Allow listening on a non-loopback address.
+    /// Allow the sources' listener (--listen) on a non-loopback address.
     #[arg(long)]
     allow_public_listen: bool,
+    /// Allow the reviewer API (--reviewer-listen) on a non-loopback address. Its bearer
+    /// tokens then travel in plain HTTP; prefer an SSH tunnel.
+    #[arg(long)]
+    allow_public_reviewer_listen: bool,
     /// Address of the reviewer API (default 127.0.0.1:8081).
     #[arg(long, value_name = "ADDR")]
     reviewer_listen: Option<SocketAddr>,
@@ -338,6 +342,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
         config.keys_dir = k;
     }
     config.allow_public_listen |= args.allow_public_listen;
+    config.reviewer.allow_public_listen |= args.allow_public_reviewer_listen;
     if args.no_onion {
         config.onion.enabled = false;
     }
@@ -362,6 +367,7 @@ fn run_server(config: Config) -> anyhow::Result<()> {
         let data_dir = config.data_dir.clone();
         let reviewer_cfg = config.reviewer.clone();
         let state = AppState::open(config)?;
+        web::Sessions::spawn_sweeper(&state.sessions);
         tracing::info!(
             reviewers = state.recipients.names().len(),
             "encrypting every submission to the reviewers' keys"

@@ -123,6 +123,11 @@ pub fn verify(data_dir: &Path, name: &str, token: &str) -> bool {
     bool::from(stored.trim().as_bytes().ct_eq(hash(token).as_bytes()))
 }
 
+/// Whether `name` is a registered reviewer (whatever token is presented with it).
+pub fn exists(data_dir: &Path, name: &str) -> bool {
+    valid_name(name) && data_dir.join(DIR).join(name).is_file()
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
     let mut f = OpenOptions::new()
         .write(true)

@@ -56,19 +56,8 @@ struct Session {
 fn session(server: &Server) -> Session {
     let b = server.browser();
     let page = b.new_code();
-    let cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("lanterne_session="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
     Session {
-        cookie,
+        cookie: page.session_cookie(),
         csrf: page.csrf(),
     }
 }

@@ -11,6 +11,7 @@
 // cold and boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod conns;
 mod pages;
 mod reviewer;
 mod session;
@@ -31,7 +32,6 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Semaphore;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -186,9 +186,10 @@ impl Incoming for tokio::net::TcpListener {
 }
 
 /// Serves `app` on every connection from `incoming`, HTTP/1.1 only, until `incoming` ends or
-/// the task is dropped.
+/// the task is dropped. Every listener (loopback, onion, reviewer) comes through here, so each
+/// gets the head deadline and its own table of at most `max_connections` (see [`conns`]).
 pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig) {
-    let slots = Arc::new(Semaphore::new(http.max_connections));
+    let table = conns::Table::new(http.max_connections);
     let header_timeout = http.header_timeout();
     loop {
         let io = match incoming.accept().await {
@@ -200,24 +201,42 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
                 continue;
             }
         };
-        // Over the connection cap, close at once rather than queue: a flood must not grow memory.
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!("connection refused: at max_connections");
-            continue;
-        };
-        let service = TowerToHyperService::new(app.clone());
+        // At the cap, the connection that has done least makes room: a crowd of slow
+        // connections must not keep an honest one out, and the table never grows past the cap.
+        let (entry, evicted) = table.admit();
+        if evicted {
+            tracing::debug!("at max_connections: the idlest connection was closed to make room");
+        }
+        let tower = TowerToHyperService::new(app.clone());
+        let conn = entry.conn.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let serving = conn.serving();
+            let response = hyper::service::Service::call(&tower, req);
+            async move {
+                let r = response.await;
+                drop(serving);
+                r
+            }
+        });
         tokio::spawn(async move {
-            let _permit = permit;
+            let io = conns::Tracked::new(io, entry.conn.clone());
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
+                // Also runs while a keep-alive connection waits for its next request.
                 .header_read_timeout(header_timeout)
                 .max_buf_size(64 * 1024)
                 // No `Date` header: the server's clock would help tell this box apart.
                 .auto_date_header(false)
                 .serve_connection(TokioIo::new(io), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            tokio::select! {
+                r = conn => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                () = entry.conn.evicted() => {}
             }
+            drop(entry);
         });
     }
 }

@@ -82,6 +82,7 @@ pub enum Notice {
     Empty,
     DiskFull,
     Idle,
+    TooSlow,
     ReplyDeleted,
     ReplyMissing,
 }
@@ -133,6 +134,7 @@ impl Notice {
                 "error-disk-body",
             ),
             N::Idle => (S::REQUEST_TIMEOUT, "error-idle-title", "error-idle-body"),
+            N::TooSlow => (S::REQUEST_TIMEOUT, "error-slow-title", "error-slow-body"),
             N::ReplyDeleted => (S::OK, "deleted-title", "deleted-body"),
             N::ReplyMissing => (S::NOT_FOUND, "error-not-found-title", "deleted-missing"),
         }
@@ -177,25 +179,15 @@ pub fn visit(
         lang = chosen;
         cookies.push(lang_cookie(chosen));
     }
-    match state.sessions.get_or_create(headers) {
-        Ok((active, fresh)) => {
-            if fresh {
-                cookies.push(active.cookie());
-            }
-            Ok(Visit {
-                lang,
-                active,
-                cookies,
-            })
-        }
-        Err(_) => Err(busy(lang)),
+    let (active, fresh) = state.sessions.get_or_create(headers);
+    if fresh {
+        cookies.push(active.cookie());
     }
-}
-
-/// The answer when no session can be made.
-fn busy(lang: Lang) -> Response {
-    let t = Tr::new(lang);
-    (StatusCode::SERVICE_UNAVAILABLE, t.get("error-busy")).into_response()
+    Ok(Visit {
+        lang,
+        active,
+        cookies,
+    })
 }
 
 pub fn render(status: StatusCode, page: &impl Template, cookies: &[HeaderValue]) -> Response {

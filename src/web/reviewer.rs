@@ -3,7 +3,8 @@
 //! Reviewer workstations fetch ciphertext with it and push replies that were encrypted offline;
 //! nothing here decrypts anything. Every request must carry a valid credential
 //! ([`crate::reviewers`]); a bad one gets 401 and no data, and too many failures in a minute
-//! make every request answer 429 until the minute is over. Sources are named by designation
+//! for one name make requests with that name answer 429 until the minute is over (unknown
+//! names share one budget, so they never lock out a reviewer). Sources are named by designation
 //! ([`crate::designation`]); the lookup id never leaves the server. See [`crate::api`] for the
 //! routes and their JSON.
 
@@ -29,24 +30,63 @@ use crate::designation;
 use crate::source_key::LookupId;
 use crate::store::seq_of;
 
-/// Counts failed credential checks in fixed one-minute windows.
+/// Most names tracked at once. Only registered names are tracked, so this is reached only by
+/// a box with that many reviewers; past it (after dropping ended windows), a name's failures
+/// count in the shared budget of unknown names.
+const MAX_TRACKED_NAMES: usize = 1024;
+
+/// Whose budget a failed check is counted in.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Presented {
+    /// A registered reviewer's name.
+    Reviewer(String),
+    /// Any name that is not registered, a malformed header, or none: one budget for all of
+    /// them, so endless invented names cannot grow the map.
+    Unknown,
+}
+
+/// Counts failed credential checks per presented name in fixed one-minute windows, so bad
+/// requests for one name (or for invented names) never lock out another reviewer.
 struct Failures {
-    window: Mutex<(Instant, u32)>,
+    windows: Mutex<HashMap<Presented, (Instant, u32)>>,
     limit: u32,
 }
 
+const WINDOW: Duration = Duration::from_secs(60);
+
 impl Failures {
-    fn blocked(&self) -> bool {
-        let w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        w.0.elapsed() < Duration::from_secs(60) && w.1 >= self.limit
+    fn new(limit: u32) -> Failures {
+        Failures {
+            windows: Mutex::new(HashMap::new()),
+            limit,
+        }
     }
 
-    fn record(&self) {
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        if w.0.elapsed() >= Duration::from_secs(60) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Presented, (Instant, u32)>> {
+        // Each update is a single insert or increment: a poisoned map is still consistent.
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn blocked(&self, who: &Presented) -> bool {
+        self.lock()
+            .get(who)
+            .is_some_and(|w| w.0.elapsed() < WINDOW && w.1 >= self.limit)
+    }
+
+    fn record(&self, who: Presented) {
+        let mut map = self.lock();
+        let mut who = who;
+        if !map.contains_key(&who) && map.len() >= MAX_TRACKED_NAMES {
+            map.retain(|_, w| w.0.elapsed() < WINDOW);
+            if map.len() >= MAX_TRACKED_NAMES {
+                who = Presented::Unknown;
+            }
+        }
+        let w = map.entry(who).or_insert((Instant::now(), 0));
+        if w.0.elapsed() >= WINDOW {
             *w = (Instant::now(), 0);
         }
-        w.1 += 1;
+        w.1 = w.1.saturating_add(1);
     }
 }
 
@@ -61,10 +101,7 @@ pub fn router(app: AppState) -> Router {
     let cfg = &app.config.reviewer;
     let reply_cap = usize::try_from(cfg.max_reply_bytes).unwrap_or(usize::MAX);
     let state = ReviewerState {
-        failures: Arc::new(Failures {
-            window: Mutex::new((Instant::now(), 0)),
-            limit: cfg.auth_failures_per_minute,
-        }),
+        failures: Arc::new(Failures::new(cfg.auth_failures_per_minute)),
         app,
     };
     Router::new()
@@ -92,16 +129,23 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// Checks `Authorization: Bearer <name>:<token>` before any handler runs.
 async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) -> Response {
-    if s.failures.blocked() {
+    let root = s.app.store.root();
+    let presented = credential(req.headers());
+    let who = match &presented {
+        Some((name, _)) if crate::reviewers::exists(root, name) => {
+            Presented::Reviewer(name.clone())
+        }
+        _ => Presented::Unknown,
+    };
+    if s.failures.blocked(&who) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many failed credentials; wait a minute",
+            "too many failed credentials for this name; wait a minute",
         );
     }
-    let ok = credential(req.headers())
-        .is_some_and(|(name, token)| crate::reviewers::verify(s.app.store.root(), &name, &token));
+    let ok = presented.is_some_and(|(name, token)| crate::reviewers::verify(root, &name, &token));
     if !ok {
-        s.failures.record();
+        s.failures.record(who);
         tracing::warn!("reviewer API: a request with a bad credential was refused");
         return error(StatusCode::UNAUTHORIZED, "bad credential");
     }

@@ -5,9 +5,15 @@
 //! only in memory (a restart logs everyone out), expire after an idle time, and are capped in
 //! number; the map is keyed by a hash of the cookie, so a memory dump does not hand out live
 //! cookies.
+//!
+//! The cap never locks anyone out: at `max_sessions` the expired sessions are swept, then
+//! anonymous sessions make room (first those never used again, as a flood of GETs leaves them,
+//! oldest first), and only when sources hold every slot does the longest-idle source's session
+//! go (that source logs in again with its code). Expired sessions are also swept every minute,
+//! so they do not linger in memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -33,6 +39,15 @@ pub struct Session {
     pub csrf: String,
     pub source: Option<SourceRef>,
     last_seen: Instant,
+    /// Whether a request came back with this session after the one that made it.
+    returned: bool,
+}
+
+impl Session {
+    /// Which sessions make room first when the table is full: lowest first.
+    fn keep_rank(&self) -> (bool, bool, Instant) {
+        (self.source.is_some(), self.returned, self.last_seen)
+    }
 }
 
 impl Session {
@@ -68,9 +83,8 @@ pub struct Sessions {
     max: usize,
 }
 
-/// Why no session could be made.
-#[derive(Debug)]
-pub struct Full;
+/// How often expired sessions are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 fn random_token() -> String {
     let mut b = [0u8; 32];
@@ -124,6 +138,7 @@ impl Sessions {
         match map.get_mut(&k) {
             Some(s) if now.duration_since(s.last_seen) < self.idle => {
                 s.last_seen = now;
+                s.returned = true;
                 Some(Active {
                     token,
                     session: s.clone(),
@@ -137,25 +152,25 @@ impl Sessions {
         }
     }
 
-    /// A new session (a fresh cookie and CSRF token), optionally for a source.
-    pub fn create(&self, source: Option<SourceRef>) -> Result<Active, Full> {
+    /// A new session (a fresh cookie and CSRF token), optionally for a source. When the table
+    /// is full, others make room (see the module doc); it never refuses.
+    pub fn create(&self, source: Option<SourceRef>) -> Active {
         let mut map = self.lock();
         if map.len() >= self.max {
             let now = Instant::now();
             map.retain(|_, s| now.duration_since(s.last_seen) < self.idle);
         }
         if map.len() >= self.max {
-            // Still full: drop the longest-idle anonymous session, never a source's.
-            let oldest = map
-                .iter()
-                .filter(|(_, s)| s.source.is_none())
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| *k);
-            match oldest {
-                Some(k) => {
-                    map.remove(&k);
-                }
-                None => return Err(Full),
+            // Make room for a batch of newcomers at once, so a flood costs one scan per batch
+            // rather than one per request.
+            let batch = (self.max / 64).max(1);
+            let mut ranked: Vec<_> = map.iter().map(|(k, s)| (s.keep_rank(), *k)).collect();
+            let cut = (map.len() + batch - self.max).min(ranked.len());
+            if cut < ranked.len() {
+                ranked.select_nth_unstable(cut);
+            }
+            for (_, k) in &ranked[..cut] {
+                map.remove(k);
             }
         }
         let token = random_token();
@@ -163,9 +178,32 @@ impl Sessions {
             csrf: random_token(),
             source,
             last_seen: Instant::now(),
+            returned: false,
         };
         map.insert(key(&token), session.clone());
-        Ok(Active { token, session })
+        Active { token, session }
+    }
+
+    /// Drops every expired session.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.lock()
+            .retain(|_, s| now.duration_since(s.last_seen) < self.idle);
+    }
+
+    /// Sweeps expired sessions every minute for as long as `sessions` is in use elsewhere.
+    pub fn spawn_sweeper(sessions: &Arc<Sessions>) {
+        let weak: Weak<Sessions> = Arc::downgrade(sessions);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(s) => s.sweep(),
+                    None => return,
+                }
+            }
+        });
     }
 
     /// Ends a session.
@@ -173,11 +211,11 @@ impl Sessions {
         self.lock().remove(&key(token));
     }
 
-    /// The session of the request, or a new anonymous one.
-    pub fn get_or_create(&self, headers: &HeaderMap) -> Result<(Active, bool), Full> {
+    /// The session of the request, or a new anonymous one (and whether it is new).
+    pub fn get_or_create(&self, headers: &HeaderMap) -> (Active, bool) {
         match self.get(headers) {
-            Some(a) => Ok((a, false)),
-            None => self.create(None).map(|a| (a, true)),
+            Some(a) => (a, false),
+            None => (self.create(None), true),
         }
     }
 
@@ -203,35 +241,68 @@ mod tests {
         h
     }
 
+    fn source() -> SourceRef {
+        SourceRef {
+            lookup: LookupId::from_hex(&"11".repeat(32)).unwrap(),
+            recipient: "age1".into(),
+        }
+    }
+
     #[test]
-    fn sessions_round_trip_expire_and_cap() {
+    fn sessions_round_trip_and_expire() {
         let s = Sessions::new(&SessionConfig {
             idle_timeout_secs: 3600,
-            max_sessions: 2,
+            max_sessions: 4,
         });
-        let a = s.create(None).unwrap();
+        let a = s.create(None);
         let got = s.get(&headers_for(&a)).unwrap();
         assert!(got.session.csrf_ok(&a.session.csrf));
         assert!(!got.session.csrf_ok("") && !got.session.csrf_ok("00"));
-        let src = SourceRef {
-            lookup: LookupId::from_hex(&"11".repeat(32)).unwrap(),
-            recipient: "age1".into(),
-        };
-        let b = s.create(Some(src.clone())).unwrap();
-        // Full: the anonymous one makes room, the source's stays.
-        let c = s.create(Some(src.clone())).unwrap();
+        s.remove(&a.token);
         assert!(s.get(&headers_for(&a)).is_none());
-        assert!(s.get(&headers_for(&b)).is_some());
-        assert!(s.create(Some(src)).is_err());
-        s.remove(&c.token);
-        assert!(s.get(&headers_for(&c)).is_none());
         assert!(s.get(&HeaderMap::new()).is_none());
 
         let short = Sessions::new(&SessionConfig {
             idle_timeout_secs: 0,
             max_sessions: 2,
         });
-        let a = short.create(None).unwrap();
+        let a = short.create(None);
         assert!(short.get(&headers_for(&a)).is_none());
+        short.create(None);
+        short.sweep();
+        assert!(short.is_empty(), "the sweep must drop expired sessions");
+    }
+
+    /// M3: at the cap, unused anonymous sessions go first, then anonymous ones that came
+    /// back, and only then the longest-idle source; nobody is ever refused.
+    #[test]
+    fn a_full_table_makes_room_in_order_and_never_refuses() {
+        let s = Sessions::new(&SessionConfig {
+            idle_timeout_secs: 3600,
+            max_sessions: 4,
+        });
+        let old_src = s.create(Some(source()));
+        let src = s.create(Some(source()));
+        let visitor = s.create(None);
+        assert!(s.get(&headers_for(&visitor)).is_some());
+        let flood = s.create(None);
+        // Full: the flood's unused session makes room, not the visitor who came back.
+        s.create(None);
+        assert!(s.get(&headers_for(&flood)).is_none());
+        assert!(s.get(&headers_for(&visitor)).is_some());
+        assert_eq!(s.len(), 4);
+        // Sources only: the longest-idle one goes, and a newcomer still gets in.
+        let s = Sessions::new(&SessionConfig {
+            idle_timeout_secs: 3600,
+            max_sessions: 2,
+        });
+        let old_src2 = s.create(Some(source()));
+        std::thread::sleep(Duration::from_millis(5));
+        let src2 = s.create(Some(source()));
+        let _newcomer = s.create(None);
+        assert!(s.get(&headers_for(&old_src2)).is_none());
+        assert!(s.get(&headers_for(&src2)).is_some());
+        assert_eq!(s.len(), 2);
+        drop((old_src, src));
     }
 }

@@ -139,10 +139,7 @@ fn derive_failed(v: &Visit, e: &DeriveError) -> Response {
 /// Replaces the visit's session with a fresh one for `source` (a new cookie after login).
 fn rotate(state: &AppState, v: &mut Visit, source: SourceRef) -> Result<(), Response> {
     state.sessions.remove(&v.active.token);
-    let active = state
-        .sessions
-        .create(Some(source))
-        .map_err(|_| v.notice(Notice::Busy))?;
+    let active = state.sessions.create(Some(source));
     v.cookies.push(active.cookie());
     v.active = active;
     Ok(())

@@ -2,15 +2,21 @@
 //!
 //! The form's first field must be the CSRF token, so a forged request is refused before any
 //! file byte is read. Then each `files` part is streamed chunk by chunk into the ingest (which
-//! encrypts as it goes), and the `message` part is read with a hard cap. The limit on time is
-//! on silence: a part that sends nothing for `upload_idle_timeout_secs` ends the upload, so a
-//! slow but live Tor upload always finishes. Any failure drops the ingest, which removes every
-//! partial ciphertext; "received" is shown only after the commit made the submission durable.
+//! encrypts as it goes), and the `message` part is read with a hard cap. Any failure drops the
+//! ingest, which removes every partial ciphertext; "received" is shown only after the commit
+//! made the submission durable.
+//!
+//! Time limits keep a crowd of trickling uploads from holding every connection, while a slow
+//! but live Tor upload (20 KB/s) always finishes. The CSRF token must arrive within the head
+//! deadline (`header_timeout_secs`); after that, the upload is [`Pace`]d: never silent longer
+//! than `upload_idle_timeout_secs`, and after `upload_grace_secs` at least
+//! `upload_min_bytes_per_sec` on average since it started.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -36,6 +42,7 @@ enum Stop {
     Ingest(IngestError),
     Multipart(MultipartError),
     Idle,
+    TooSlow,
     BadField,
     BadText,
 }
@@ -52,15 +59,80 @@ impl From<MultipartError> for Stop {
     }
 }
 
-/// Awaits `fut` unless the client stays silent longer than `idle`.
-async fn within<T>(
+/// The pace an upload must keep, and what it has received so far.
+struct Pace {
+    start: Instant,
+    received: u64,
     idle: Duration,
-    fut: impl Future<Output = Result<T, MultipartError>>,
-) -> Result<T, Stop> {
-    match tokio::time::timeout(idle, fut).await {
-        Ok(r) => r.map_err(Stop::Multipart),
-        Err(_) => Err(Stop::Idle),
+    grace: Duration,
+    min_rate: u64,
+}
+
+impl Pace {
+    fn new(state: &AppState) -> Pace {
+        let http = &state.config.http;
+        Pace {
+            start: Instant::now(),
+            received: 0,
+            idle: http.upload_idle_timeout(),
+            grace: http.upload_grace(),
+            min_rate: http.upload_min_bytes_per_sec.max(1),
+        }
     }
+
+    /// How long the next piece may take, and why the upload ends if it takes longer: the
+    /// average rate must not fall under `min_rate` once the grace period is over.
+    fn allowance(&self) -> (Duration, Stop) {
+        let due = Duration::try_from_secs_f64(self.received as f64 / self.min_rate as f64)
+            .unwrap_or(Duration::MAX)
+            .max(self.grace);
+        let by_rate = self.start.checked_add(due).map_or(Duration::MAX, |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        if by_rate < self.idle {
+            (by_rate, Stop::TooSlow)
+        } else {
+            (self.idle, Stop::Idle)
+        }
+    }
+
+    /// Awaits `fut` within the allowance.
+    async fn within<T>(
+        &self,
+        fut: impl Future<Output = Result<T, MultipartError>>,
+    ) -> Result<T, Stop> {
+        let (limit, stop) = self.allowance();
+        match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r.map_err(Stop::Multipart),
+            Err(_) => Err(stop),
+        }
+    }
+
+    /// The next chunk of `field`, counted.
+    async fn chunk(&mut self, field: &mut Field<'_>) -> Result<Option<Bytes>, Stop> {
+        let chunk = self.within(field.chunk()).await?;
+        if let Some(c) = &chunk {
+            self.received = self.received.saturating_add(c.len() as u64);
+        }
+        Ok(chunk)
+    }
+}
+
+/// Reads the CSRF part, which must come first and arrive within the head deadline.
+async fn read_csrf(
+    multipart: &mut Multipart,
+    pace: &mut Pace,
+    deadline: Duration,
+) -> Result<Zeroizing<String>, Stop> {
+    let read = async {
+        match pace.within(multipart.next_field()).await? {
+            Some(field) if field.name() == Some("csrf") => read_text(field, pace, 256).await,
+            _ => Ok(Zeroizing::new(String::new())),
+        }
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(Stop::Idle))
 }
 
 pub async fn submit(
@@ -68,7 +140,7 @@ pub async fn submit(
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let idle = state.config.http.upload_idle_timeout();
+    let mut pace = Pace::new(&state);
     let Ok(mut multipart) = multipart else {
         return fail_page(&state, &headers, Stop::BadField);
     };
@@ -83,14 +155,9 @@ pub async fn submit(
     }
 
     // The CSRF token comes first.
-    let csrf = match within(idle, multipart.next_field()).await {
-        Ok(Some(field)) if field.name() == Some("csrf") => {
-            match read_text(field, idle, 256).await {
-                Ok(s) => s,
-                Err(stop) => return fail_page(&state, &headers, stop),
-            }
-        }
-        Ok(_) => Zeroizing::new(String::new()),
+    let deadline = state.config.http.header_timeout();
+    let csrf = match read_csrf(&mut multipart, &mut pace, deadline).await {
+        Ok(s) => s,
         Err(stop) => return fail_page(&state, &headers, stop),
     };
     let v = match post_visit(&state, &headers, &csrf) {
@@ -109,11 +176,11 @@ pub async fn submit(
         Ok(i) => i,
         Err(e) => return stop_page(&v, Stop::Ingest(e)),
     };
-    let ingest = match receive(ingest, &mut multipart, &state, idle).await {
+    let ingest = match receive(ingest, &mut multipart, &state, &mut pace).await {
         Ok(i) => i,
         Err(stop) => {
             if matches!(stop, Stop::Ingest(_) | Stop::BadText) {
-                drain(&mut multipart, idle).await;
+                drain(&mut multipart, &mut pace).await;
             }
             return stop_page(&v, stop);
         }
@@ -136,11 +203,11 @@ pub async fn submit(
 /// sending gets to read the answer rather than a reset connection. Beyond this, it is cut off.
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
 
-/// Reads and drops what is left of a refused upload, up to [`DRAIN_BYTES`].
-async fn drain(multipart: &mut Multipart, idle: Duration) {
+/// Reads and drops what is left of a refused upload, up to [`DRAIN_BYTES`], at the same pace.
+async fn drain(multipart: &mut Multipart, pace: &mut Pace) {
     let mut left = DRAIN_BYTES;
-    while let Ok(Ok(Some(mut field))) = tokio::time::timeout(idle, multipart.next_field()).await {
-        while let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, field.chunk()).await {
+    while let Ok(Some(mut field)) = pace.within(multipart.next_field()).await {
+        while let Ok(Some(chunk)) = pace.chunk(&mut field).await {
             left = left.saturating_sub(chunk.len());
             if left == 0 {
                 return;
@@ -154,11 +221,11 @@ async fn receive(
     mut ingest: Ingest,
     multipart: &mut Multipart,
     state: &AppState,
-    idle: Duration,
+    pace: &mut Pace,
 ) -> Result<Ingest, Stop> {
     // UTF-8 takes at most 4 bytes a character; the ingest then counts characters exactly.
     let message_cap = state.config.limits.max_message_chars.saturating_mul(4);
-    while let Some(mut field) = within(idle, multipart.next_field()).await? {
+    while let Some(mut field) = pace.within(multipart.next_field()).await? {
         match field.name() {
             Some("files") => {
                 // Browsers always send a `filename` (empty when no file was chosen); a part
@@ -173,7 +240,7 @@ async fn receive(
                     return Err(Stop::BadField);
                 }
                 let mut started = false;
-                while let Some(chunk) = within(idle, field.chunk()).await? {
+                while let Some(chunk) = pace.chunk(&mut field).await? {
                     if !started {
                         ingest.begin_file(&name, &ctype).await?;
                         started = true;
@@ -190,7 +257,7 @@ async fn receive(
                 }
             }
             Some("message") => {
-                let text = read_text(field, idle, message_cap).await?;
+                let text = read_text(field, pace, message_cap).await?;
                 ingest.set_message(text)?;
             }
             _ => return Err(Stop::BadField),
@@ -210,11 +277,11 @@ fn plain_name(name: &str) -> bool {
 /// Reads a text part of at most `cap` bytes into a zeroizing string.
 async fn read_text(
     mut field: Field<'_>,
-    idle: Duration,
+    pace: &mut Pace,
     cap: usize,
 ) -> Result<Zeroizing<String>, Stop> {
     let mut buf = Zeroizing::new(Vec::new());
-    while let Some(chunk) = within(idle, field.chunk()).await? {
+    while let Some(chunk) = pace.chunk(&mut field).await? {
         if buf.len() + chunk.len() > cap {
             return Err(Stop::BadText);
         }
@@ -251,6 +318,7 @@ fn stop_page(v: &Visit, stop: Stop) -> Response {
         Stop::Multipart(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Notice::TooLarge,
         Stop::Multipart(_) | Stop::BadField => Notice::BadForm,
         Stop::Idle => Notice::Idle,
+        Stop::TooSlow => Notice::TooSlow,
     };
     v.notice(notice)
 }

@@ -333,6 +333,18 @@ impl Page {
             .unwrap_or_else(|| panic!("no csrf token in page:\n{}", self.body))
     }
 
+    /// The session cookie this response sets, as `name=value` (for raw requests).
+    pub fn session_cookie(&self) -> String {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("lanterne_session="))
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_else(|| panic!("no session cookie in {:?}", self.headers))
+            .to_owned()
+    }
+
     /// The code shown on the new-code page.
     pub fn code(&self) -> String {
         between(&self.body, "id=\"source-code\">", "</p>")
