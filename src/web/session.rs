@@ -44,9 +44,16 @@ pub struct Session {
 }
 
 impl Session {
-    /// Which sessions make room first when the table is full: lowest first.
-    fn keep_rank(&self) -> (bool, bool, Instant) {
-        (self.source.is_some(), self.returned, self.last_seen)
+    /// Which sessions make room first when the table is full: lowest first. Anonymous ones
+    /// never used again (what a flood of GETs leaves), then anonymous ones that came back,
+    /// then sources; the longest idle first within each.
+    fn keep_rank(&self) -> (u8, Instant) {
+        let class = match (&self.source, self.returned) {
+            (None, false) => 0,
+            (None, true) => 1,
+            (Some(_), _) => 2,
+        };
+        (class, self.last_seen)
     }
 }
 
@@ -161,16 +168,20 @@ impl Sessions {
             map.retain(|_, s| now.duration_since(s.last_seen) < self.idle);
         }
         if map.len() >= self.max {
-            // Make room for a batch of newcomers at once, so a flood costs one scan per batch
-            // rather than one per request.
-            let batch = (self.max / 64).max(1);
+            // What must go, plus, among unused anonymous sessions only, room for a batch of
+            // newcomers: a flood then costs one scan of the table per batch, not per request.
+            let needed = map.len() + 1 - self.max;
+            let cut = (needed + self.max / 64).min(map.len());
             let mut ranked: Vec<_> = map.iter().map(|(k, s)| (s.keep_rank(), *k)).collect();
-            let cut = (map.len() + batch - self.max).min(ranked.len());
             if cut < ranked.len() {
                 ranked.select_nth_unstable(cut);
             }
-            for (_, k) in &ranked[..cut] {
-                map.remove(k);
+            let lowest = &mut ranked[..cut];
+            lowest.sort_unstable();
+            for (i, (rank, k)) in lowest.iter().enumerate() {
+                if i < needed || rank.0 == 0 {
+                    map.remove(k);
+                }
             }
         }
         let token = random_token();
@@ -303,6 +314,33 @@ mod tests {
         assert!(s.get(&headers_for(&old_src2)).is_none());
         assert!(s.get(&headers_for(&src2)).is_some());
         assert_eq!(s.len(), 2);
+
+        // A large table of sources gives up one session for one newcomer, not a batch; a
+        // source that has not come back yet is not preferred over older ones.
+        let s = Sessions::new(&SessionConfig {
+            idle_timeout_secs: 3600,
+            max_sessions: 256,
+        });
+        let oldest = s.create(Some(source()));
+        std::thread::sleep(Duration::from_millis(5));
+        let rest: Vec<_> = (0..255).map(|_| s.create(Some(source()))).collect();
+        for a in &rest {
+            assert!(s.get(&headers_for(a)).is_some());
+        }
+        s.create(None);
+        assert_eq!(s.len(), 256);
+        assert!(s.get(&headers_for(&oldest)).is_none());
+        // Unused anonymous sessions go in a batch.
+        for _ in 0..10 {
+            s.create(None);
+        }
+        assert!(s.len() <= 256);
+        assert!(
+            rest.iter()
+                .filter(|a| s.get(&headers_for(a)).is_none())
+                .count()
+                <= 10
+        );
         drop((old_src, src));
     }
 }
