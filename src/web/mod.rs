@@ -208,6 +208,8 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
             tracing::debug!("at max_connections: the idlest connection was closed to make room");
         }
         let tower = TowerToHyperService::new(app.clone());
+        // A request is "in progress" (see `conns`) while its future runs; the guard clears the
+        // mark even when hyper drops that future half-way (client gone).
         let conn = entry.conn.clone();
         let service = hyper::service::service_fn(move |req| {
             let serving = conn.serving();

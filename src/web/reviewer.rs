@@ -73,9 +73,8 @@ impl Failures {
             .is_some_and(|w| w.0.elapsed() < WINDOW && w.1 >= self.limit)
     }
 
-    fn record(&self, who: Presented) {
+    fn record(&self, mut who: Presented) {
         let mut map = self.lock();
-        let mut who = who;
         if !map.contains_key(&who) && map.len() >= MAX_TRACKED_NAMES {
             map.retain(|_, w| w.0.elapsed() < WINDOW);
             if map.len() >= MAX_TRACKED_NAMES {
