@@ -41,6 +41,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Folder of reviewers' age recipients files (`*.txt`).
     pub keys_dir: PathBuf,
+    /// Lock every page of the process in RAM (mlockall), so nothing it holds is swapped out.
+    /// Needs a locked-memory limit of at least 1 GiB or unlimited (`LimitMEMLOCK=infinity` in
+    /// the systemd unit); the box refuses to start otherwise.
+    pub lock_memory: bool,
     pub limits: Limits,
     pub kdf: KdfConfig,
     pub sessions: SessionConfig,
@@ -163,6 +167,7 @@ impl Default for Config {
             allow_public_listen: false,
             data_dir: PathBuf::from("data"),
             keys_dir: PathBuf::from("keys"),
+            lock_memory: false,
             limits: Limits::default(),
             kdf: KdfConfig::default(),
             sessions: SessionConfig::default(),

@@ -192,7 +192,9 @@ fn main() -> ExitCode {
         } => lanterne::keys::new_identity_file(&out)
             .map(|recipient| println!("{recipient}"))
             .map_err(Into::into),
-        Command::Review { command } => review(command),
+        Command::Review { command } => lanterne::hardening::no_core_dumps()
+            .map_err(Into::into)
+            .and_then(|()| review(command)),
         Command::Reviewers { command } => match command {
             ReviewersCommand::Add {
                 name,
@@ -352,6 +354,14 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
 
 fn run_server(config: Config) -> anyhow::Result<()> {
     config.validate()?;
+    lanterne::hardening::no_core_dumps()?;
+    if config.lock_memory {
+        lanterne::hardening::lock_memory()?;
+    }
+    // Held until the process exits; taken before anything in the data dir is touched (the
+    // staging sweep would delete another running box's uploads in progress).
+    let _lock = lanterne::hardening::DataDirLock::acquire(&config.data_dir)?;
+    lanterne::pinned::check_or_record(&config.data_dir, &config.kdf)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
