@@ -35,6 +35,11 @@ pub mod source_key;
 pub mod store;
 pub mod web;
 
+/// What the server logs when `LANTERNE_LOG` is not set: its start, warnings and errors only,
+/// never a line per event (journald timestamps every line, so such lines would be a record of
+/// when sources and reviewers came).
+pub const DEFAULT_LOG_FILTER: &str = "lanterne=info,warn";
+
 /// Prints one status line for whoever started the server (`listening on …`, `onion address: …`)
 /// on stdout. A closed stdout is ignored: the box keeps serving whether or not anyone reads it.
 pub fn announce(line: &str) {

@@ -274,7 +274,7 @@ fn main() -> ExitCode {
 /// `LANTERNE_LOG` says otherwise.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LANTERNE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("lanterne=info,warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(lanterne::DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .without_time()
@@ -450,7 +450,7 @@ async fn retention(store: std::sync::Arc<lanterne::store::Store>, days: u32) {
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.expire(days)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(deleted = n, days, "retention: old submissions deleted"),
+            Ok(Ok(n)) => tracing::debug!(deleted = n, days, "retention: old submissions deleted"),
             Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
             Err(e) => tracing::error!(error = %e, "retention task failed"),
         }
