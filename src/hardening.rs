@@ -7,12 +7,14 @@
 //!   (`PR_SET_DUMPABLE` 0, which also stops other processes of the same user from attaching to
 //!   it or reading its memory through `/proc`);
 //! - [`lock_memory`] (opt-in, `lock_memory = true`) locks every page, present and future, in
-//!   RAM, and refuses to start if `RLIMIT_MEMLOCK` is too low for that;
+//!   RAM, and refuses to start if `RLIMIT_MEMLOCK` is too low for that (and the process has no
+//!   `CAP_IPC_LOCK`, which lifts the limit);
 //! - [`DataDirLock`] holds an exclusive lock on `DATA/lock` for the life of the process.
 //!
-//! The system calls go through `rustix`: a widely used crate (the Bytecode Alliance's, under
-//! std-like review) with safe wrappers for `setrlimit`, `prctl` and `mlockall`, so this project
-//! keeps no `unsafe` of its own. The data dir lock uses std's `File::try_lock` (`flock`).
+//! The system calls go through `rustix`, a widely used Bytecode Alliance crate that is already
+//! in the build (through `tempfile`): it has safe wrappers for `setrlimit`, `prctl`, `capget`
+//! and `mlockall`, so this project keeps no `unsafe` of its own. The data dir lock is std's
+//! `File::try_lock` (`flock`).
 
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::io;
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 use rustix::mm::{mlockall, MlockAllFlags};
 use rustix::process::{getrlimit, set_dumpable_behavior, setrlimit, DumpableBehavior};
 use rustix::process::{Resource, Rlimit};
+use rustix::thread::{capabilities, CapabilitySet};
 
 /// Name of the lock file in the data dir.
 pub const LOCK_FILE: &str = "lock";
@@ -76,9 +79,14 @@ pub fn no_core_dumps() -> Result<(), HardeningError> {
 }
 
 /// Locks every page of the process, present and future, in RAM (never swapped out).
+///
+/// A process with `CAP_IPC_LOCK` (root, usually) may lock past `RLIMIT_MEMLOCK`; any other
+/// needs the limit to hold everything the box will ever allocate.
 pub fn lock_memory() -> Result<(), HardeningError> {
     let limit = getrlimit(Resource::Memlock).current;
-    if let Some(bytes) = limit.filter(|&b| b < MIN_MEMLOCK_BYTES) {
+    let may_exceed =
+        capabilities(None).is_ok_and(|c| c.effective.contains(CapabilitySet::IPC_LOCK));
+    if let Some(bytes) = limit.filter(|&b| b < MIN_MEMLOCK_BYTES && !may_exceed) {
         return Err(HardeningError::MemlockLimit {
             limit: format!("{bytes} bytes"),
         });

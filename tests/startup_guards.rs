@@ -168,6 +168,27 @@ fn a_running_serve_has_no_core_file_limit_even_when_started_with_one() {
     assert_eq!(&fields[4..], ["0", "0", "bytes"], "{core}");
 }
 
+/// Whether this test process may lock memory past RLIMIT_MEMLOCK (CAP_IPC_LOCK, bit 14).
+fn has_cap_ipc_lock() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    eff & (1 << 14) != 0
+}
+
+/// The hard RLIMIT_MEMLOCK of this test process, in bytes (`None`: unlimited).
+fn memlock_hard_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))
+        .unwrap();
+    line.split_whitespace().nth(4).unwrap().parse().ok()
+}
+
 #[test]
 fn lock_memory_with_a_low_memlock_limit_fails_at_start_naming_the_fix() {
     let mut server = Server::start("");
@@ -177,13 +198,52 @@ fn lock_memory_with_a_low_memlock_limit_fails_at_start_naming_the_fix() {
         "lock_memory = true\n",
     )
     .unwrap();
-    let out = run_to_exit(serve_command(&server, &["prlimit", "--memlock=0:0"]));
+    // CAP_IPC_LOCK lifts the limit; a process running with it (root) loses it here.
+    let mut wrapper = vec![];
+    if has_cap_ipc_lock() {
+        wrapper.extend([
+            "setpriv",
+            "--bounding-set=-ipc_lock",
+            "--inh-caps=-ipc_lock",
+        ]);
+    }
+    wrapper.extend(["prlimit", "--memlock=0:0"]);
+    let out = run_to_exit(serve_command(&server, &wrapper));
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("lock_memory"), "{err}");
     assert!(err.contains("RLIMIT_MEMLOCK"), "{err}");
     assert!(err.contains("LimitMEMLOCK=infinity"), "{err}");
     assert!(out.stdout.is_empty(), "it listened: {out:?}");
+}
+
+#[test]
+fn lock_memory_locks_the_pages_when_it_may() {
+    let mut server = Server::start("");
+    server.stop();
+    std::fs::write(
+        server.dir.path().join("lanterne.toml"),
+        "lock_memory = true\n",
+    )
+    .unwrap();
+    let may_lock = has_cap_ipc_lock() || memlock_hard_limit().is_none_or(|l| l >= 1 << 30);
+    assert!(
+        may_lock,
+        "this test needs CAP_IPC_LOCK or a hard RLIMIT_MEMLOCK of at least 1 GiB"
+    );
+    let wrapper = if has_cap_ipc_lock() {
+        vec![]
+    } else {
+        vec!["prlimit", "--memlock=unlimited:unlimited"]
+    };
+    let running = Running::start(serve_command(&server, &wrapper));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", running.0.id())).unwrap();
+    let locked_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(locked_kib > 1024, "{status}");
 }
 
 #[test]
