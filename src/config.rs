@@ -43,7 +43,7 @@ pub struct Config {
     pub keys_dir: PathBuf,
     /// Lock every page of the process in RAM (mlockall), so nothing it holds is swapped out.
     /// Needs a locked-memory limit of at least 1 GiB or unlimited (`LimitMEMLOCK=infinity` in
-    /// the systemd unit); the box refuses to start otherwise.
+    /// the systemd unit), or `CAP_IPC_LOCK`; the box refuses to start otherwise.
     pub lock_memory: bool,
     pub limits: Limits,
     pub kdf: KdfConfig,

@@ -189,9 +189,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_config(args).and_then(run_server),
         Command::Keys {
             command: KeysCommand::New { out },
-        } => lanterne::keys::new_identity_file(&out)
-            .map(|recipient| println!("{recipient}"))
-            .map_err(Into::into),
+        } => lanterne::hardening::no_core_dumps()
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(lanterne::keys::new_identity_file(&out)?))
+            .map(|recipient| println!("{recipient}")),
         Command::Review { command } => lanterne::hardening::no_core_dumps()
             .map_err(Into::into)
             .and_then(|()| review(command)),
