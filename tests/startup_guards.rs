@@ -168,15 +168,20 @@ fn a_running_serve_has_no_core_file_limit_even_when_started_with_one() {
     assert_eq!(&fields[4..], ["0", "0", "bytes"], "{core}");
 }
 
-/// Whether this test process may lock memory past RLIMIT_MEMLOCK (CAP_IPC_LOCK, bit 14).
-fn has_cap_ipc_lock() -> bool {
+/// Whether this test process has the capability numbered `bit` in its effective set.
+fn has_capability(bit: u32) -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let eff = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
         .unwrap();
-    eff & (1 << 14) != 0
+    eff & (1 << bit) != 0
+}
+
+/// Whether this test process may lock memory past RLIMIT_MEMLOCK (CAP_IPC_LOCK).
+fn has_cap_ipc_lock() -> bool {
+    has_capability(14)
 }
 
 /// The hard RLIMIT_MEMLOCK of this test process, in bytes (`None`: unlimited).
