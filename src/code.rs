@@ -2,9 +2,10 @@
 //!
 //! A code is [`WORDS`] words drawn with the operating system's CSPRNG from a diceware list of
 //! 7,776 words, so it carries 7 × log2(7776) ≈ 90.5 bits. The list follows the page language:
-//! the EFF large list in English (from the `diceware_wordlists` crate), and in French a list
-//! derived from Debian's `wfrench` by `scripts/make-french-wordlist.py` (see
-//! `wordlists/PROVENANCE.md`).
+//! the EFF large list in English, and in French a list derived from Debian's `wfrench` by
+//! `scripts/make-french-wordlist.py`. Both are vendored in `wordlists/` and compiled in, with
+//! their provenance and SHA-256 in `wordlists/PROVENANCE.md`: a dependency update can never
+//! change them, and each box records their checksums at first start ([`crate::pinned`]).
 //!
 //! A typed code is *normalized* before use: split on any white space, lower-cased, accents
 //! folded (é → e). The French list has no two words that fold to the same letters, so folding
@@ -26,15 +27,37 @@ pub const WORDS: usize = 7;
 /// Longest input we even look at; a real code is well under half of this.
 pub const MAX_INPUT_BYTES: usize = 512;
 
+const ENGLISH: &str = include_str!("../wordlists/en.txt");
 const FRENCH: &str = include_str!("../wordlists/fr.txt");
+
+/// The word list file of a language, as vendored.
+fn wordlist_text(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => ENGLISH,
+        Lang::Fr => FRENCH,
+    }
+}
 
 /// The word list for a language.
 pub fn wordlist(lang: Lang) -> &'static [&'static str] {
+    static EN: OnceLock<Vec<&'static str>> = OnceLock::new();
     static FR: OnceLock<Vec<&'static str>> = OnceLock::new();
-    match lang {
-        Lang::En => diceware_wordlists::Wordlist::EffLong.get_list(),
-        Lang::Fr => FR.get_or_init(|| FRENCH.lines().filter(|w| !w.is_empty()).collect()),
-    }
+    let cell = match lang {
+        Lang::En => &EN,
+        Lang::Fr => &FR,
+    };
+    cell.get_or_init(|| {
+        wordlist_text(lang)
+            .lines()
+            .filter(|w| !w.is_empty())
+            .collect()
+    })
+}
+
+/// SHA-256 of a language's word list file, hex: what identifies the list.
+pub fn wordlist_sha256(lang: Lang) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(wordlist_text(lang).as_bytes()))
 }
 
 /// Every word of every list, folded: what a typed word must be one of.
@@ -148,6 +171,37 @@ mod tests {
             let folded: HashSet<_> = list.iter().map(|w| fold(w).to_string()).collect();
             assert_eq!(folded.len(), 7776, "{lang:?} has words that fold together");
         }
+    }
+
+    /// The vendored files are the ones PROVENANCE.md describes, byte for byte.
+    #[test]
+    fn word_list_checksums_match_provenance() {
+        const EN_SHA256: &str = "6d557f0693958fb5e650b68b5bee585eb82cf4da32965505c789e924743bc522";
+        const FR_SHA256: &str = "edb8cdef0cffc0c68275a78bf734f9737d14d0fbe25e4559ccbcf95a9ca49e4e";
+        assert_eq!(wordlist_sha256(Lang::En), EN_SHA256);
+        assert_eq!(wordlist_sha256(Lang::Fr), FR_SHA256);
+        let provenance = include_str!("../wordlists/PROVENANCE.md");
+        for sha in [EN_SHA256, FR_SHA256] {
+            assert!(provenance.contains(&format!("`{sha}`")), "{sha}");
+        }
+        let en = wordlist(Lang::En);
+        assert_eq!((en[0], en[7775]), ("abacus", "zoom"));
+    }
+
+    /// A code typed with words from the English list derives the same keys as before the list
+    /// was vendored (values computed with `diceware_wordlists` 1.2.3 at 68b3e09).
+    #[test]
+    fn a_known_code_derives_what_it_did_before_vendoring() {
+        let code = normalize("abacus zoom t-shirt yo-yo drop-down zoology abdomen").unwrap();
+        let keys = crate::source_key::derive(&code, &[7u8; 32], 65536, 3).unwrap();
+        assert_eq!(
+            keys.lookup.to_hex(),
+            "46093a27688834369d138aa3f1e3f85b4b26c3d1c3e51ee6156904bcb07bc57f"
+        );
+        assert_eq!(
+            keys.recipient().to_string(),
+            "age1adlvzrdm8fuq4asenyv5vnc2cs5jj4qe2w6vd90eq65jc6lguavs029nu7"
+        );
     }
 
     #[test]

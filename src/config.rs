@@ -48,6 +48,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Folder of reviewers' age recipients files (`*.txt`).
     pub keys_dir: PathBuf,
+    /// Lock every page of the process in RAM (mlockall), so nothing it holds is swapped out.
+    /// Needs a locked-memory limit of at least 1 GiB or unlimited (`LimitMEMLOCK=infinity` in
+    /// the systemd unit), or `CAP_IPC_LOCK`; the box refuses to start otherwise.
+    pub lock_memory: bool,
     pub limits: Limits,
     pub kdf: KdfConfig,
     pub sessions: SessionConfig,
@@ -186,6 +190,7 @@ impl Default for Config {
             allow_public_listen: false,
             data_dir: PathBuf::from("data"),
             keys_dir: PathBuf::from("keys"),
+            lock_memory: false,
             limits: Limits::default(),
             kdf: KdfConfig::default(),
             sessions: SessionConfig::default(),
@@ -283,6 +288,12 @@ impl Config {
         if self.limits.max_files == 0 || self.limits.max_submission_bytes == 0 {
             return bad("limits.max_files and limits.max_submission_bytes must be at least 1");
         }
+        if self.limits.max_files > crate::manifest::MAX_FILES {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_files must be at most {}: reviewers' `review open` refuses more",
+                crate::manifest::MAX_FILES
+            )));
+        }
         if self.reviewer.retention_days == 0 || self.reviewer.max_reply_bytes < 1024 {
             return bad("reviewer.retention_days must be at least 1 and reviewer.max_reply_bytes at least 1024");
         }
@@ -345,6 +356,13 @@ mod tests {
         let mut c = Config::default();
         c.kdf.memory_kib = 1024;
         assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.limits.max_files = crate::manifest::MAX_FILES + 1;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("limits.max_files"));
         let mut c = Config {
             listen: "0.0.0.0:8080".parse().unwrap(),
             ..Config::default()

@@ -8,6 +8,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::code::wordlist;
+use crate::i18n::Lang;
 use crate::source_key::LookupId;
 
 const DOMAIN: &[u8] = b"lanterne v1 designation";
@@ -18,7 +20,7 @@ pub fn of(lookup: &LookupId) -> String {
         .chain_update(DOMAIN)
         .chain_update(lookup.to_hex().as_bytes())
         .finalize();
-    let words = diceware_wordlists::Wordlist::EffLong.get_list();
+    let words = wordlist(Lang::En);
     let pick = |i: usize| {
         let n = u32::from_be_bytes([digest[i], digest[i + 1], digest[i + 2], digest[i + 3]]);
         words[n as usize % words.len()]
@@ -56,5 +58,15 @@ mod tests {
         for bad in ["", "../x", "a/b", "A-b", "-x", "x y"] {
             assert!(!is_valid(bad), "{bad}");
         }
+    }
+
+    /// Designations did not change when the English list was vendored (values computed with
+    /// `diceware_wordlists` 1.2.3 at 68b3e09).
+    #[test]
+    fn known_designations_are_unchanged() {
+        let a = LookupId::from_hex(&"01".repeat(32)).unwrap();
+        let b = LookupId::from_hex(&"ab".repeat(32)).unwrap();
+        assert_eq!(of(&a), "debit-compound-7849");
+        assert_eq!(of(&b), "paper-decimal-4501");
     }
 }

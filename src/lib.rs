@@ -20,11 +20,13 @@ pub mod code;
 pub mod config;
 pub mod demo;
 pub mod designation;
+pub mod hardening;
 pub mod i18n;
 pub mod ingest;
 pub mod keys;
 pub mod manifest;
 pub mod onion;
+pub mod pinned;
 pub mod remote;
 pub mod review;
 pub mod reviewers;
@@ -32,6 +34,11 @@ pub mod seal;
 pub mod source_key;
 pub mod store;
 pub mod web;
+
+/// What the server logs when `LANTERNE_LOG` is not set: its start, warnings and errors only,
+/// never a line per event (journald timestamps every line, so such lines would be a record of
+/// when sources and reviewers came).
+pub const DEFAULT_LOG_FILTER: &str = "lanterne=info,warn";
 
 /// Prints one status line for whoever started the server (`listening on …`, `onion address: …`)
 /// on stdout. A closed stdout is ignored: the box keeps serving whether or not anyone reads it.

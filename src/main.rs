@@ -193,10 +193,13 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_config(args).and_then(run_server),
         Command::Keys {
             command: KeysCommand::New { out },
-        } => lanterne::keys::new_identity_file(&out)
-            .map(|recipient| println!("{recipient}"))
-            .map_err(Into::into),
-        Command::Review { command } => review(command),
+        } => lanterne::hardening::no_core_dumps()
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(lanterne::keys::new_identity_file(&out)?))
+            .map(|recipient| println!("{recipient}")),
+        Command::Review { command } => lanterne::hardening::no_core_dumps()
+            .map_err(Into::into)
+            .and_then(|()| review(command)),
         Command::Reviewers { command } => match command {
             ReviewersCommand::Add {
                 name,
@@ -276,7 +279,7 @@ fn main() -> ExitCode {
 /// `LANTERNE_LOG` says otherwise.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LANTERNE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("lanterne=info,warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(lanterne::DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .without_time()
@@ -357,6 +360,14 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
 
 fn run_server(config: Config) -> anyhow::Result<()> {
     config.validate()?;
+    lanterne::hardening::no_core_dumps()?;
+    if config.lock_memory {
+        lanterne::hardening::lock_memory()?;
+    }
+    // Held until the process exits; taken before anything in the data dir is touched (the
+    // staging sweep would delete another running box's uploads in progress).
+    let _lock = lanterne::hardening::DataDirLock::acquire(&config.data_dir)?;
+    lanterne::pinned::check_or_record(&config.data_dir, &config.kdf)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -446,7 +457,7 @@ async fn retention(store: std::sync::Arc<lanterne::store::Store>, days: u32) {
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.expire(days)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(deleted = n, days, "retention: old submissions deleted"),
+            Ok(Ok(n)) => tracing::debug!(deleted = n, days, "retention: old submissions deleted"),
             Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
             Err(e) => tracing::error!(error = %e, "retention task failed"),
         }

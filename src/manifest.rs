@@ -14,6 +14,11 @@ pub const PAD_TO: usize = 4096;
 /// Name of the manifest inside a submission folder.
 pub const FILE_NAME: &str = "manifest.age";
 
+/// Most files one manifest may list. The server refuses `limits.max_files` above it
+/// ([`crate::config::Config::validate`]) and `review open` refuses a manifest that lists more,
+/// before any work.
+pub const MAX_FILES: usize = 10_000;
+
 /// Format version written by this build.
 pub const VERSION: u32 = 1;
 

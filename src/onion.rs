@@ -52,6 +52,17 @@ pub fn tor_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tor")
 }
 
+/// Creates the data dir and its `tor/` folder, private (0700) like every folder of the box,
+/// if missing.
+fn make_tor_dir(data_dir: &Path) -> Result<(), OnionError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(tor_dir(data_dir))
+        .map_err(|e| OnionError::Config(format!("cannot create {}: {e}", data_dir.display())))
+}
+
 /// Parses a `--tor-network` fragment: the arti settings that describe a Tor network.
 pub fn parse_network(text: &str) -> Result<TorClientConfigBuilder, String> {
     toml::from_str(text).map_err(|e| e.to_string())
@@ -101,8 +112,7 @@ pub fn url(id: &HsId) -> String {
 /// The service's address, generating its key if this is the first run. Does not touch the
 /// network (`lanterne onion-address`).
 pub fn address(cfg: &OnionConfig, data_dir: &Path) -> Result<String, OnionError> {
-    std::fs::create_dir_all(tor_dir(data_dir))
-        .map_err(|e| OnionError::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+    make_tor_dir(data_dir)?;
     let client_cfg = client_config(cfg, data_dir)?;
     let service =
         TorClient::<PreferredRuntime>::create_onion_service(&client_cfg, service_config(cfg)?)
@@ -123,8 +133,7 @@ pub struct Onion {
 /// Starts arti and the onion service. Returns at once; bootstrap and publication go on in the
 /// background, logged, and `onion address: URL` is printed on stdout once published.
 pub fn launch(cfg: &OnionConfig, data_dir: &Path) -> Result<(Onion, OnionIncoming), OnionError> {
-    std::fs::create_dir_all(tor_dir(data_dir))
-        .map_err(|e| OnionError::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+    make_tor_dir(data_dir)?;
     let client = TorClient::builder()
         .config(client_config(cfg, data_dir)?)
         .bootstrap_behavior(BootstrapBehavior::OnDemand)

@@ -113,3 +113,94 @@ fn trace_logs_hold_no_code_no_plaintext_and_no_address() {
         assert!(!lower.contains(&n.to_lowercase()), "the logs contain {n:?}");
     }
 }
+
+/// At the default filter the server logs its start, warnings and errors, and no line per
+/// event: journald would timestamp each one, making the log a record of when sources came.
+#[test]
+fn default_logs_hold_no_line_per_event() {
+    let mut server = Server::start("");
+    server.stop();
+    server.log_filter = lanterne::DEFAULT_LOG_FILTER.into();
+    server.launch();
+    let startup = server.stop();
+    assert!(
+        startup.contains("encrypting every submission"),
+        "the default filter did not take effect:\n{startup}"
+    );
+    server.launch();
+
+    // A new code, a submission, a login, a failed login.
+    let b = server.browser();
+    let page = b.new_code();
+    let code = page.code();
+    let doc = Upload {
+        name: "a.txt",
+        mime: "text/plain",
+        bytes: b"some words".to_vec(),
+    };
+    assert_eq!(b.submit(&page, &[doc], "hello").status, 200);
+    assert_eq!(server.browser().login(&code).status, 200);
+    assert_eq!(
+        server
+            .browser()
+            .login("wrong code words here and more")
+            .status,
+        403
+    );
+
+    // A fetch --ack, and a reply written offline and pushed.
+    let work = tempfile::tempdir().unwrap();
+    let cred = work.path().join("c");
+    server.add_reviewer("ws", &cred);
+    let bundle = work.path().join("b");
+    let acked = lanterne(&[
+        "fetch",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        p(&cred),
+        "--out",
+        p(&bundle),
+        "--ack",
+    ]);
+    assert!(acked.contains("1 deleted on the server"), "{acked}");
+    assert!(server.submissions().is_empty());
+    let designation = list(&bundle.join("sources"))[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let message = work.path().join("m.txt");
+    std::fs::write(&message, "thank you").unwrap();
+    let replies = work.path().join("r");
+    lanterne(&[
+        "review",
+        "reply",
+        p(&bundle),
+        "--source",
+        &designation,
+        "--message",
+        p(&message),
+        "--out",
+        p(&replies),
+    ]);
+    let pushed = lanterne(&[
+        "push",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        p(&cred),
+        p(&replies),
+    ]);
+    assert!(pushed.contains("pushed 1"), "{pushed}");
+
+    let logs = server.stop();
+    let startup_lines: Vec<&str> = startup.lines().collect();
+    for line in logs.lines() {
+        assert!(
+            startup_lines.contains(&line),
+            "a line that is not a startup line: {line:?}\nall logs:\n{logs}"
+        );
+    }
+}

@@ -96,6 +96,12 @@ impl TestBundle {
                 stored_as,
             });
         }
+        self.write_manifest(&dir, message, entries);
+        dir
+    }
+
+    /// (Re)writes the manifest of the submission folder `dir` with these entries, as given.
+    fn write_manifest(&self, dir: &Path, message: &str, entries: Vec<FileEntry>) {
         let manifest = Manifest {
             version: VERSION,
             received: "2026-11-22".into(),
@@ -108,7 +114,6 @@ impl TestBundle {
         )
         .unwrap();
         self.write_sums();
-        dir
     }
 
     /// Rewrites `SHA256SUMS` for every file under `sources/`, as `fetch` does.
@@ -350,6 +355,114 @@ fn hostile_names_stay_inside_the_output_folder() {
         "{shown}"
     );
     assert!(shown.contains("\\u{1b}"), "{shown}");
+}
+
+/// A hostile server lists one large ciphertext many times, so the offline machine would
+/// decrypt and write it again for each entry.
+#[test]
+fn a_ciphertext_listed_twice_in_a_manifest_is_opened_once() {
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    let big = random_bytes(300_000);
+    let sub = b.add_submission("s1", "", &[("big.bin", "application/octet-stream", &big)]);
+    let stored_as = b.ciphertexts(&sub)[0]
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let entries = (0..5)
+        .map(|i| FileEntry {
+            name: format!("copy{i}.bin"),
+            content_type: "application/octet-stream".into(),
+            size: big.len() as u64,
+            stored_as: stored_as.clone(),
+        })
+        .collect();
+    b.write_manifest(&sub, "", entries);
+    let report = b.open();
+    let s = &report.submissions[0];
+    let saved: Vec<_> = s.files.iter().filter_map(|f| f.saved.clone()).collect();
+    assert_eq!(saved.len(), 1, "{report}");
+    assert_eq!(std::fs::read(&saved[0]).unwrap(), big);
+    let refused = s
+        .files
+        .iter()
+        .filter(|f| f.problems.iter().any(|p| p.contains("more than once")))
+        .count();
+    assert_eq!(refused, 4, "{report}");
+    assert_eq!(s.status, SubmissionStatus::Incomplete);
+}
+
+/// A manifest with more entries than any box accepts is refused whole, before any work.
+#[test]
+fn a_manifest_with_more_entries_than_the_cap_is_refused() {
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    let sub = b.add_submission("s1", "hi", &[("a.txt", "text/plain", b"a")]);
+    let cap = lanterne::manifest::MAX_FILES;
+    let entries = (0..=cap)
+        .map(|i| FileEntry {
+            name: format!("f{i}"),
+            content_type: "text/plain".into(),
+            size: 1,
+            stored_as: format!("{:032x}.age", i),
+        })
+        .collect();
+    b.write_manifest(&sub, "hi", entries);
+    let report = b.open();
+    let s = &report.submissions[0];
+    assert_eq!(s.status, SubmissionStatus::Failed, "{report}");
+    assert!(s.files.is_empty());
+    let want = format!("more than the {cap}");
+    assert!(s.problems.iter().any(|p| p.contains(&want)), "{report}");
+    assert!(!b.out().join(SOURCE).join("s1").exists());
+}
+
+/// An office file whose zip directory is huge is not parsed for metadata: many entries, or a
+/// directory of many bytes.
+#[test]
+fn zip_directories_past_the_caps_are_not_parsed() {
+    use zip::write::SimpleFileOptions;
+    let core = r#"<cp:coreProperties xmlns:cp="c" xmlns:dc="d"><dc:creator>Jane Doe</dc:creator></cp:coreProperties>"#;
+    let office = |fillers: usize, name_len: usize| {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        w.start_file("docProps/core.xml", opts).unwrap();
+        w.write_all(core.as_bytes()).unwrap();
+        for i in 0..fillers {
+            w.start_file(format!("{i:0name_len$}"), opts).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    };
+    let many = office(20_000, 8);
+    let wide = office(100, 50_000);
+    let small = office(10, 8);
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    b.add_submission(
+        "s1",
+        "",
+        &[
+            ("many.docx", "application/zip", &many),
+            ("wide.docx", "application/zip", &wide),
+            ("small.docx", "application/zip", &small),
+        ],
+    );
+    let report = b.open();
+    let files = &report.submissions[0].files;
+    assert!(files.iter().all(|f| f.saved.is_some()), "{report}");
+    let jane = |f: &review::FileReport| f.metadata.iter().any(|m| m.value == "Jane Doe");
+    assert!(jane(&files[2]), "the small one is examined: {report}");
+    for (f, why) in [(&files[0], "entries"), (&files[1], "bytes")] {
+        assert!(!jane(f), "{report}");
+        assert!(
+            f.notes
+                .iter()
+                .any(|n| n.contains("not examined") && n.contains(why)),
+            "{report}"
+        );
+    }
 }
 
 #[test]

@@ -155,7 +155,7 @@ impl FastSpool {
         let Some(direct) = &self.direct else {
             return self.spool.write_all(data);
         };
-        let aligned = if self.offset % ALIGN as u64 == 0 {
+        let aligned = if self.offset.is_multiple_of(ALIGN as u64) {
             data.len() - data.len() % ALIGN
         } else {
             0

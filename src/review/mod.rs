@@ -121,6 +121,10 @@ mod tests {
         ("metadata/office.rs", include_str!("metadata/office.rs")),
         ("metadata/pdf.rs", include_str!("metadata/pdf.rs")),
         ("metadata/xmp.rs", include_str!("metadata/xmp.rs")),
+        (
+            "metadata/zip_bounds.rs",
+            include_str!("metadata/zip_bounds.rs"),
+        ),
     ];
 
     #[test]

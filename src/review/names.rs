@@ -7,7 +7,7 @@
 //! cannot leave the output folder; [`NameSet`] keeps the names of one folder distinct;
 //! [`shown`] makes any untrusted string harmless to print.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Longest saved name, in bytes, before a ` (N)` suffix. eCryptfs (home folders on some
 /// offline setups) allows 143 bytes, so this leaves room for the suffix.
@@ -81,6 +81,11 @@ fn split_ext(name: &str) -> (&str, &str) {
 #[derive(Debug, Default)]
 pub struct NameSet {
     used: HashSet<String>,
+    /// For each name claimed more than once (lower-cased), the next ` (k)` number to try, so
+    /// a run of equal names costs linear work, not quadratic.
+    next: HashMap<String, u64>,
+    /// Candidate names tried so far: the work done, which the tests bound.
+    probes: u64,
 }
 
 impl NameSet {
@@ -88,6 +93,7 @@ impl NameSet {
     pub fn with_reserved(reserved: &[&str]) -> NameSet {
         NameSet {
             used: reserved.iter().map(|r| r.to_lowercase()).collect(),
+            ..NameSet::default()
         }
     }
 
@@ -97,13 +103,16 @@ impl NameSet {
             return name.to_owned();
         }
         let (stem, ext) = split_ext(name);
-        let mut k = 2u64;
+        let next = self.next.entry(name.to_lowercase()).or_insert(2);
+        // A candidate skipped here is a name another claim took, and this counter moves past
+        // it for good: together the claims try about as many candidates as there are names.
         loop {
-            let candidate = format!("{stem} ({k}){ext}");
+            let candidate = format!("{stem} ({next}){ext}");
+            *next += 1;
+            self.probes += 1;
             if self.used.insert(candidate.to_lowercase()) {
                 return candidate;
             }
-            k += 1;
         }
     }
 }
@@ -203,6 +212,31 @@ mod tests {
         assert_eq!(set.claim("Message.txt"), "Message (2).txt");
         assert_eq!(set.claim("noext"), "noext");
         assert_eq!(set.claim("noext"), "noext (2)");
+    }
+
+    /// A hostile manifest may give thousands of files the same name: claiming them must cost
+    /// work in proportion to their number, not its square.
+    #[test]
+    fn many_equal_names_cost_linear_work() {
+        const N: u64 = 5_000;
+        let mut set = NameSet::with_reserved(&["message.txt"]);
+        let mut seen = HashSet::new();
+        for _ in 0..N {
+            assert!(seen.insert(set.claim("same.pdf").to_lowercase()));
+        }
+        // Names a source chose that look like numbered ones are skipped, not probed again.
+        for k in (N + 1)..(N + 200) {
+            assert!(seen.insert(set.claim(&format!("same ({k}).pdf")).to_lowercase()));
+        }
+        for _ in 0..N {
+            assert!(seen.insert(set.claim("SAME.pdf").to_lowercase()));
+        }
+        assert!(
+            set.probes <= 3 * N,
+            "{} probes for {} names",
+            set.probes,
+            2 * N
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! renamed into place at the end: `<id>/` if every file made it, `<id>.incomplete/` if not.
 //! A folder `<id>/` therefore means "complete", and re-running skips it.
 
+use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -104,11 +105,22 @@ impl Submission<'_> {
             }
         };
         report.received = Some(manifest.received.clone());
+        if manifest.files.len() > manifest::MAX_FILES {
+            report.problems.push(format!(
+                "{} lists {} files, more than the {} any lanterne box accepts; nothing was \
+                 opened. The server may be compromised: tell the box's operator",
+                manifest::FILE_NAME,
+                manifest.files.len(),
+                manifest::MAX_FILES
+            ));
+            return Ok(report);
+        }
         let staging = tempfile::Builder::new()
             .prefix(STAGING_PREFIX)
             .tempdir_in(self.dest)
             .map_err(|source| write_error(self.dest, source))?;
         let mut names = NameSet::with_reserved(&[MESSAGE_FILE, MANIFEST_FILE]);
+        let mut ciphertexts = HashSet::new();
         for (i, entry) in manifest.files.iter().enumerate() {
             let mut file = FileReport {
                 sent_name: entry.name.clone(),
@@ -120,7 +132,18 @@ impl Submission<'_> {
                 notes: Vec::new(),
                 problems: Vec::new(),
             };
-            match self.file(entry, staging.path(), &file.saved_name) {
+            // One ciphertext listed under many entries would be decrypted and written again
+            // for each: only its first entry is opened.
+            let first = ciphertexts.insert(entry.stored_as.as_str());
+            let opened = if first {
+                self.file(entry, staging.path(), &file.saved_name)
+            } else {
+                Err(format!(
+                    "the manifest lists {} more than once; opened only for its first entry",
+                    shown(&entry.stored_as)
+                ))
+            };
+            match opened {
                 Ok(note) => {
                     file.problems.extend(note);
                     let inspection = metadata::inspect(&staging.path().join(&file.saved_name));

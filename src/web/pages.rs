@@ -251,7 +251,7 @@ impl FormLimits {
         let l = &state.config.limits;
         let mib = l.max_submission_bytes / (1024 * 1024);
         // "2 GB" reads better than "2048 MB"; sizes that are not whole GB stay in MB.
-        let size_hint = if mib >= 1024 && mib % 1024 == 0 {
+        let size_hint = if mib >= 1024 && mib.is_multiple_of(1024) {
             ("form-size-hint-gb", mib / 1024)
         } else {
             ("form-size-hint", mib)

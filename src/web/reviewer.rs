@@ -282,7 +282,7 @@ async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Resp
             Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "could not delete"),
         }
     }
-    tracing::info!(deleted, "submissions deleted after a confirmed fetch");
+    tracing::debug!(deleted, "submissions deleted after a confirmed fetch");
     Json(api::AckDone { deleted }).into_response()
 }
 
@@ -297,7 +297,7 @@ async fn push(State(s): State<ReviewerState>, Path(name): Path<String>, body: By
     let store = s.app.store.clone();
     match tokio::task::spawn_blocking(move || store.put_reply(&lookup, &body)).await {
         Ok(Ok(id)) => {
-            tracing::info!("reply stored");
+            tracing::debug!("reply stored");
             Json(api::Pushed { id }).into_response()
         }
         _ => error(

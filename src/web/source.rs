@@ -172,7 +172,7 @@ pub async fn new_code(
     if let Err(r) = rotate(&state, &mut v, source) {
         return r;
     }
-    tracing::info!("new code issued");
+    tracing::debug!("new code issued");
     let page = CodePage {
         t: v.tr(),
         // No language switch here: following it would lose the code, shown only once.

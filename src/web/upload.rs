@@ -187,7 +187,7 @@ pub async fn submit(
     };
     match ingest.commit(source.lookup, source.recipient).await {
         Ok(receipt) => {
-            tracing::info!(files = receipt.files, "submission stored");
+            tracing::debug!(files = receipt.files, "submission stored");
             let page = SubmittedPage {
                 t: v.tr(),
                 c: v.chrome("/submit"),

@@ -14,6 +14,7 @@ mod image;
 mod office;
 mod pdf;
 mod xmp;
+mod zip_bounds;
 
 use std::collections::HashSet;
 use std::fmt;

@@ -4,14 +4,14 @@
 //!
 //! These formats are zip archives of XML parts. The archive is read with the `zip` crate (the
 //! standard Rust zip reader, built here with deflate only, through `flate2`'s pure-Rust
-//! backend); only the few metadata parts are decompressed, each with a size cap, so a zip bomb
-//! costs nothing. The XML is parsed with `roxmltree` (see `xmp.rs` for why).
+//! backend), after its central directory was checked against caps (`zip_bounds.rs`); only the
+//! few metadata parts are decompressed, each with a size cap, so a zip bomb costs nothing. The XML is parsed with `roxmltree` (see `xmp.rs` for why).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use super::Collector;
+use super::{zip_bounds, Collector};
 
 /// Largest XML part decompressed, except the main document bodies.
 const SMALL_PART: u64 = 2 << 20;
@@ -104,10 +104,15 @@ const PARTS: &[(&str, u64, Rule)] = &[
 ];
 
 pub(super) fn inspect(path: &Path, c: &mut Collector) {
-    let file = match File::open(path) {
+    let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return c.note(format!("could not read the file: {e}")),
     };
+    // The central directory is capped before the zip crate parses it (see zip_bounds.rs).
+    if let Err(note) = zip_bounds::check(&mut file) {
+        return c.note(note);
+    }
+    let (file, budget) = zip_bounds::Budget::new(file, zip_bounds::SCAN_BYTES);
     let mut archive = match zip::ZipArchive::new(BufReader::new(file)) {
         Ok(a) => a,
         Err(e) => {
@@ -116,6 +121,8 @@ pub(super) fn inspect(path: &Path, c: &mut Collector) {
             ))
         }
     };
+    // Parts are read with their own caps below.
+    budget.set(None);
     let mut parts: Vec<(String, u64, Rule)> = PARTS
         .iter()
         .filter(|(name, _, _)| archive.index_for_name(name).is_some())
