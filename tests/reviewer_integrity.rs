@@ -404,6 +404,28 @@ fn a_fetch_killed_before_its_ack_is_acked_by_the_next_one() {
     assert_eq!(in_bundle(&bundle), stored);
     let again = fetch(&server, &cred, &bundle, true);
     assert!(!again.contains("deleted on the server"), "{again}");
+
+    // An ack for a source whose folder has since expired deletes nothing and succeeds, so a
+    // pending ack cannot fail for ever.
+    let auth = server.add_reviewer("ws2", &work.path().join("ws2.cred"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/ack", server.reviewer_base))
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(
+                r#"{"submissions":[{"designation":"no-such-source-1234","id":"s0000000001-00"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!((status, body.as_str()), (200, r#"{"deleted":0}"#));
 }
 
 /// Every path under `root` except `skip`, with itself.

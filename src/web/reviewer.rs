@@ -126,15 +126,24 @@ fn designations(app: &AppState) -> std::io::Result<HashMap<String, Vec<LookupId>
 }
 
 fn resolve(app: &AppState, name: &str) -> Result<LookupId, Response> {
+    let map =
+        designations(app).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "storage error"))?;
+    lookup_in(&map, name)?.ok_or_else(|| error(StatusCode::NOT_FOUND, "no such source"))
+}
+
+/// The source a designation names in `map`, `None` if there is none; refuses a malformed or
+/// ambiguous one.
+fn lookup_in(
+    map: &HashMap<String, Vec<LookupId>>,
+    name: &str,
+) -> Result<Option<LookupId>, Response> {
     if !designation::is_valid(name) {
         return Err(error(StatusCode::BAD_REQUEST, "bad designation"));
     }
-    let map =
-        designations(app).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "storage error"))?;
     match map.get(name).map(Vec::as_slice) {
-        Some([one]) => Ok(*one),
+        Some([one]) => Ok(Some(*one)),
         Some(_) => Err(error(StatusCode::CONFLICT, "ambiguous designation")),
-        None => Err(error(StatusCode::NOT_FOUND, "no such source")),
+        None => Ok(None),
     }
 }
 
@@ -168,9 +177,13 @@ fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
     let map = designations(app)?;
     for (lookup, ids) in listing {
         let name = designation::of(&lookup);
-        if map.get(&name).map_or(0, Vec::len) != 1 {
-            tracing::error!("two sources share a designation; skipping them in the index");
-            continue;
+        match map.get(&name).map_or(0, Vec::len) {
+            1 => {}
+            0 => continue, // expired since the listing
+            _ => {
+                tracing::error!("two sources share a designation; skipping them in the index");
+                continue;
+            }
         }
         let mut submissions = Vec::new();
         for (id, seq) in ids {
@@ -229,10 +242,16 @@ async fn file(
 }
 
 async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Response {
+    let Ok(map) = designations(&s.app) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "storage error");
+    };
     let mut which = Vec::with_capacity(body.submissions.len());
     for item in body.submissions {
-        match resolve(&s.app, &item.designation) {
-            Ok(lookup) => which.push((lookup, item.id)),
+        match lookup_in(&map, &item.designation) {
+            Ok(Some(lookup)) => which.push((lookup, item.id)),
+            // The source's folder expired, with everything it held: nothing left to delete.
+            // (Refusing would leave a workstation's pending ack failing for ever.)
+            Ok(None) => {}
             Err(r) => return r,
         }
     }
