@@ -3,9 +3,9 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET /api/v1/index?after=N` | [`Index`]: sources with submissions whose sequence is > N |
+//! | `GET /api/v1/index?after=N` | [`Index`]: sources with submissions whose sequence is > N (only up to the last number whose commit has landed) |
 //! | `GET /api/v1/sources/{designation}/submissions/{id}/{file}` | the ciphertext (Range allowed) |
-//! | `POST /api/v1/ack` with [`Ack`] | [`AckDone`]: those submissions are deleted |
+//! | `POST /api/v1/ack` with [`Ack`] | [`AckDone`]: those submissions are deleted (ones already gone, or of a source whose folder expired, count 0) |
 //! | `POST /api/v1/sources/{designation}/replies` with an age file | [`Pushed`] |
 //!
 //! Every request carries `Authorization: Bearer <name>:<token>` from `lanterne reviewers add`.
@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct Index {
     /// The cursor to send next time: the highest sequence number listed (or the one sent).
+    /// Sequence numbers are never given twice, and the server lists nothing above a number
+    /// whose commit is still in flight, so everything up to `next` has been listed.
     pub next: u64,
     /// The box's reviewer recipients (age -R lines), so replies can be encrypted to them.
     pub reviewers: Vec<String>,

@@ -451,13 +451,18 @@ async fn report_load() {
     }
 }
 
-/// Deletes submissions past the retention period, at start and then every hour.
+/// Deletes submissions and replies past the retention period, and source folders left empty
+/// and inactive that long, at start and then every hour.
 async fn retention(store: std::sync::Arc<lanterne::store::Store>, days: u32) {
     loop {
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.expire(days)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::debug!(deleted = n, days, "retention: old submissions deleted"),
+            Ok(Ok(n)) => tracing::debug!(
+                deleted = n,
+                days,
+                "retention: old submissions and replies deleted"
+            ),
             Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
             Err(e) => tracing::error!(error = %e, "retention task failed"),
         }

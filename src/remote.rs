@@ -9,6 +9,13 @@
 //! downloaded to `NAME.part` (continuing with a Range request if a part is there), checked
 //! against the SHA-256 the server announced, then renamed into place; the cursor advances only
 //! after every file of the listing is in. An interrupted fetch simply runs again.
+//!
+//! A submission counts as fetched only when it arrived whole: listed with its `manifest.age`,
+//! and every file listed verified in the bundle. One listed without its manifest (or with no
+//! files) is skipped, never acked, and the cursor stays below it so the next fetch asks again.
+//! With `--ack`, what arrived whole is written to the bundle as awaiting an ack *before* the ack
+//! is sent, and cleared once the server answered: a fetch killed in between loses nothing, and
+//! the next `fetch --ack` sends the ack that was cut off.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -22,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api;
 use crate::designation;
+use crate::manifest::FILE_NAME as MANIFEST;
 use crate::reviewers::Credential;
 
 /// Why a fetch or push stopped.
@@ -56,6 +64,9 @@ struct BundleState {
     /// The server's cursor: every submission up to it is in the bundle.
     #[serde(default)]
     next: u64,
+    /// Submissions fetched whole by a `fetch --ack` whose ack the server has not confirmed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    awaiting_ack: Vec<api::AckItem>,
 }
 
 /// What a fetch brought.
@@ -65,6 +76,8 @@ pub struct FetchReport {
     pub files: usize,
     pub bytes: u64,
     pub deleted_on_server: u64,
+    /// Submissions the server listed without their manifest: skipped, not acked.
+    pub incomplete: usize,
 }
 
 impl std::fmt::Display for FetchReport {
@@ -76,6 +89,15 @@ impl std::fmt::Display for FetchReport {
         )?;
         if self.deleted_on_server > 0 {
             write!(f, "; {} deleted on the server", self.deleted_on_server)?;
+        }
+        if self.incomplete > 0 {
+            write!(
+                f,
+                "; {} submission(s) listed without their manifest were skipped and not acked \
+                 (the next fetch asks for them again; if this persists, tell the server's \
+                 administrator)",
+                self.incomplete
+            )?;
         }
         Ok(())
     }
@@ -141,7 +163,10 @@ pub async fn fetch(
             .ok()
             .filter(|s| s.format == 1)
             .ok_or_else(|| RemoteError::NotABundle(bundle.to_owned()))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => BundleState { format: 1, next: 0 },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => BundleState {
+            format: 1,
+            ..BundleState::default()
+        },
         Err(e) => return Err(io_at(&state_path)(e)),
     };
     let index: api::Index = client
@@ -154,7 +179,9 @@ pub async fn fetch(
     )?;
     let mut sums = read_sums(bundle)?;
     let mut report = FetchReport::default();
-    let mut fetched = Vec::new();
+    let mut whole = Vec::new();
+    // The cursor may not pass a submission that did not arrive whole.
+    let mut next = index.next;
     for source in &index.sources {
         if !designation::is_valid(&source.designation) || !source.recipient.starts_with("age1") {
             return Err(RemoteError::Protocol("a source entry is malformed".into()));
@@ -172,8 +199,14 @@ pub async fn fetch(
             if !safe_name(&sub.id) {
                 return Err(RemoteError::Protocol("a submission id is malformed".into()));
             }
+            if !sub.files.iter().any(|f| f.name == MANIFEST) {
+                report.incomplete += 1;
+                next = next.min(sub.seq.saturating_sub(1));
+                continue;
+            }
             let sub_dir = dir.join("submissions").join(&sub.id);
             fs::create_dir_all(&sub_dir).map_err(io_at(&sub_dir))?;
+            let mut downloaded = 0;
             for file in &sub.files {
                 if !safe_name(&file.name) || file.sha256.len() != 64 {
                     return Err(RemoteError::Protocol("a file entry is malformed".into()));
@@ -193,23 +226,32 @@ pub async fn fetch(
                 download(&client, &url, &path, file).await?;
                 sums.insert(rel, file.sha256.clone());
                 write_sums(bundle, &sums)?;
-                report.files += 1;
+                downloaded += 1;
                 report.bytes += file.size;
             }
-            report.submissions += 1;
-            fetched.push(api::AckItem {
+            // Every file listed is now verified in the bundle (a failed one returned above).
+            if downloaded > 0 {
+                report.submissions += 1;
+                report.files += downloaded;
+            }
+            whole.push(api::AckItem {
                 designation: source.designation.clone(),
                 id: sub.id.clone(),
             });
         }
     }
-    state.next = index.next;
-    write_atomic(
-        &state_path,
-        &serde_json::to_vec_pretty(&state).map_err(|e| RemoteError::Protocol(e.to_string()))?,
-    )?;
+    state.next = state.next.max(next);
+    if ack {
+        for item in whole {
+            if !state.awaiting_ack.contains(&item) {
+                state.awaiting_ack.push(item);
+            }
+        }
+    }
+    // Durable before the ack is sent: a fetch killed from here on is acked by the next one.
+    write_state(&state_path, &state)?;
 
-    if ack && !fetched.is_empty() {
+    if ack && !state.awaiting_ack.is_empty() {
         let resp = client
             .http
             .post(client.url("/api/v1/ack"))
@@ -217,7 +259,7 @@ pub async fn fetch(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(
                 serde_json::to_vec(&api::Ack {
-                    submissions: fetched,
+                    submissions: state.awaiting_ack.clone(),
                 })
                 .map_err(|e| RemoteError::Protocol(e.to_string()))?,
             )
@@ -226,8 +268,16 @@ pub async fn fetch(
         let done: api::AckDone = serde_json::from_slice(&Client::check(resp).await?.bytes().await?)
             .map_err(|e| RemoteError::Protocol(e.to_string()))?;
         report.deleted_on_server = done.deleted;
+        state.awaiting_ack.clear();
+        write_state(&state_path, &state)?;
     }
     Ok(report)
+}
+
+fn write_state(path: &Path, state: &BundleState) -> Result<(), RemoteError> {
+    let bytes =
+        serde_json::to_vec_pretty(state).map_err(|e| RemoteError::Protocol(e.to_string()))?;
+    write_atomic(path, &bytes)
 }
 
 /// Downloads one file to `path` through `path.part`, resuming a partial download, and keeps it
@@ -311,7 +361,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RemoteError> {
     tmp.write_all(bytes).map_err(io_at(path))?;
     tmp.as_file().sync_all().map_err(io_at(path))?;
     tmp.persist(path).map_err(|e| io_at(path)(e.error))?;
-    Ok(())
+    crate::store::fsync_dir(dir).map_err(io_at(dir))
 }
 
 /// What a push sent.

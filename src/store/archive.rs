@@ -1,29 +1,20 @@
 //! The reviewers' view of the data dir: listing sources and submissions, checksums for
-//! fetching, and deletion (after a confirmed fetch, or when retention runs out).
-//!
-//! Retention needs to know when a submission arrived, which nothing else on disk says (names
-//! are random, times are the epoch). So each commit appends the submission's path to
-//! `retention/<day>`, a list per UTC day, and [`Store::expire`] deletes the lists older than the
-//! retention period with everything they name. A seized disk thus shows the arrival *day* of
-//! each submission still held, and no finer time.
+//! fetching, and deletion (after a confirmed fetch, or when retention runs out; see
+//! [`super::ledger`] for the records retention keeps).
 //!
 //! Deletion renames the submission folder into `staging/` (one atomic step: it is there or gone)
-//! and then removes it.
+//! and then removes it, then drops the submission's retention line.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{
-    fsync_dir, list_names, normalize_times, random_id, valid_name, Store, SOURCES, STAGING,
-    SUBMISSIONS,
-};
+use super::{list_names, seq_of, valid_name, Store, SOURCES};
 use crate::source_key::LookupId;
 
-const RETENTION: &str = "retention";
 const SUMS: &str = "SHA256SUMS";
 
 /// The UTC day `offset` days from today, `YYYY-MM-DD`.
@@ -40,6 +31,9 @@ pub struct StoredFile {
     pub sha256: String,
 }
 
+/// Submissions (id, sequence number) of each source that has some to list.
+pub type Listing = Vec<(LookupId, Vec<(String, u64)>)>;
+
 impl Store {
     /// Every source on the box.
     pub fn sources(&self) -> io::Result<Vec<LookupId>> {
@@ -49,27 +43,46 @@ impl Store {
             .collect())
     }
 
+    /// The submissions numbered above `after`, for the reviewers' index: only up to
+    /// [`Store::settled`], so a cursor taken from the highest one listed never passes a commit
+    /// still in flight.
+    pub fn listing(&self, after: u64) -> io::Result<Listing> {
+        let upto = self.settled();
+        let mut listing = Vec::new();
+        for lookup in self.sources()? {
+            let subs: Vec<(String, u64)> = self
+                .submissions(&lookup)?
+                .into_iter()
+                .filter_map(|id| {
+                    let seq = seq_of(&id).filter(|s| *s > after && *s <= upto)?;
+                    Some((id, seq))
+                })
+                .collect();
+            if !subs.is_empty() {
+                listing.push((lookup, subs));
+            }
+        }
+        Ok(listing)
+    }
+
     /// The ciphertext files of a submission with their sizes and SHA-256, computed on first
-    /// request and kept in the submission's `SHA256SUMS` (the upload path never hashes).
+    /// request and kept in the submission's `SHA256SUMS` (the upload path never hashes). A cache
+    /// that does not match the folder (empty after a crash, damaged, stale) is rebuilt.
     pub fn submission_files(&self, lookup: &LookupId, id: &str) -> io::Result<Vec<StoredFile>> {
         let dir = self
             .submission_dir(lookup, id)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad submission id"))?;
-        let cached = dir.join(SUMS);
-        if let Ok(text) = fs::read_to_string(&cached) {
-            let parsed: Option<Vec<StoredFile>> = text.lines().map(parse_sum_line).collect();
-            if let Some(files) = parsed {
-                return Ok(files);
-            }
+        let names: Vec<String> = list_names(&dir)?
+            .into_iter()
+            .filter(|n| n.ends_with(".age"))
+            .collect();
+        if let Some(files) = cached_sums(&dir, &names) {
+            return Ok(files);
         }
         let mut files = Vec::new();
-        for name in list_names(&dir)? {
-            if !name.ends_with(".age") {
-                continue;
-            }
-            let path = dir.join(&name);
+        for name in names {
             let mut hasher = Sha256::new();
-            let size = io::copy(&mut File::open(&path)?, &mut hasher)?;
+            let size = io::copy(&mut File::open(dir.join(&name))?, &mut hasher)?;
             files.push(StoredFile {
                 name,
                 size,
@@ -80,11 +93,7 @@ impl Store {
             .iter()
             .map(|f| format!("{}  {}  {}\n", f.sha256, f.size, f.name))
             .collect();
-        let tmp = dir.join(format!(".sums-{}", random_id()));
-        fs::write(&tmp, text)?;
-        normalize_times(&tmp)?;
-        fs::rename(&tmp, &cached)?;
-        normalize_times(&dir)?;
+        self.replace_durable(&dir.join(SUMS), text.as_bytes())?;
         Ok(files)
     }
 
@@ -98,69 +107,55 @@ impl Store {
 
     /// Deletes a whole submission atomically. Returns whether it existed.
     pub fn delete_submission(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
-        let Some(dir) = self.submission_dir(lookup, id) else {
+        Ok(self.delete_submissions(&[(*lookup, id)])? == 1)
+    }
+
+    /// Deletes submissions (each atomically), then their retention lines in one pass. Returns
+    /// how many existed. Refuses the lot, before deleting any, if one id is malformed.
+    pub fn delete_submissions(&self, which: &[(LookupId, &str)]) -> io::Result<u64> {
+        if which.iter().any(|(_, id)| !valid_name(id)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "bad submission id",
             ));
-        };
-        let doomed = self.root.join(STAGING).join(random_id());
-        match fs::rename(&dir, &doomed) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e),
         }
-        let parent = self.source_dir(lookup).join(SUBMISSIONS);
-        fsync_dir(&parent)?;
-        normalize_times(&parent)?;
-        fs::remove_dir_all(&doomed)?;
-        Ok(true)
-    }
-
-    /// Notes that a submission arrived today, for retention.
-    pub(super) fn record_arrival(&self, lookup: &LookupId, id: &str) -> io::Result<()> {
-        let dir = self.root.join(RETENTION);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(dir.join(day_utc(0)))?;
-        writeln!(f, "{}/{id}", lookup.to_hex())?;
-        f.sync_all()?;
-        normalize_times(&dir.join(day_utc(0)))?;
-        fsync_dir(&dir)
-    }
-
-    /// Deletes every submission that arrived more than `days` days ago. Returns how many.
-    pub fn expire(&self, days: u32) -> io::Result<usize> {
-        let cutoff = day_utc(-i64::from(days));
-        let dir = self.root.join(RETENTION);
         let mut deleted = 0;
-        for day in list_names(&dir)? {
-            if day >= cutoff {
-                continue;
+        for (lookup, id) in which {
+            if self.remove_submission_dir(lookup, id)? {
+                deleted += 1;
             }
-            let path = dir.join(&day);
-            for line in BufReader::new(File::open(&path)?).lines() {
-                let line = line?;
-                let Some((lookup, id)) = line.split_once('/') else {
-                    continue;
-                };
-                if let Some(lookup) = LookupId::from_hex(lookup) {
-                    if self.delete_submission(&lookup, id)? {
-                        deleted += 1;
-                    }
-                }
-            }
-            fs::remove_file(&path)?;
-            fsync_dir(&dir)?;
         }
+        // After the folders: a crash in between leaves a line naming nothing, which retention
+        // clears, rather than a submission retention would never delete.
+        self.forget_submissions(which)?;
         Ok(deleted)
     }
+
+    /// Deletes a submission's folder atomically, leaving its retention line.
+    pub(super) fn remove_submission_dir(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
+        match self.submission_dir(lookup, id) {
+            Some(dir) => self.remove_atomically(&dir),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad submission id",
+            )),
+        }
+    }
+}
+
+/// The cached checksums of a submission, if they name exactly its `.age` files at their
+/// current sizes.
+fn cached_sums(dir: &Path, names: &[String]) -> Option<Vec<StoredFile>> {
+    let text = fs::read_to_string(dir.join(SUMS)).ok()?;
+    let files: Vec<StoredFile> = text.lines().map(parse_sum_line).collect::<Option<_>>()?;
+    let listed: HashSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    let whole = !files.is_empty()
+        && files.len() == names.len()
+        && names.iter().all(|n| listed.contains(n.as_str()))
+        && files.iter().all(|f| {
+            fs::metadata(dir.join(&f.name)).is_ok_and(|m| m.is_file() && m.len() == f.size)
+        });
+    whole.then_some(files)
 }
 
 fn parse_sum_line(line: &str) -> Option<StoredFile> {
@@ -174,6 +169,8 @@ fn parse_sum_line(line: &str) -> Option<StoredFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     fn lookup() -> LookupId {
         LookupId::from_hex(&"ee".repeat(32)).unwrap()
@@ -222,13 +219,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sums_cache_that_does_not_match_is_rebuilt_and_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = submit(&store, b"content");
+        let sub = store.submission_dir(&lookup(), &a).unwrap();
+        let good = store.submission_files(&lookup(), &a).unwrap();
+        let mode = fs::metadata(sub.join(SUMS)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let other = format!("{}  3  0011.age\n", "0".repeat(64));
+        for damaged in ["", "garbage\n", other.as_str()] {
+            fs::write(sub.join(SUMS), damaged).unwrap();
+            assert_eq!(
+                store.submission_files(&lookup(), &a).unwrap(),
+                good,
+                "{damaged:?}"
+            );
+        }
+    }
+
+    #[test]
     fn expire_deletes_only_what_is_older_than_the_period() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let old = submit(&store, b"old");
         let new = submit(&store, b"new");
         // Pretend `old` arrived 100 days ago.
-        let ledger = dir.path().join(RETENTION);
+        let ledger = dir.path().join("retention");
         fs::write(
             ledger.join(day_utc(0)),
             format!("{}/{new}\n", lookup().to_hex()),

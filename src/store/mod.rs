@@ -3,11 +3,18 @@
 //! ```text
 //! DATA/
 //!   instance.key                    32 random bytes: the argon2 salt of this box (0600)
+//!   sequence                        the last sequence number given out (never given again)
+//!   params                          KDF parameters and word-list hashes pinned at first start
+//!                                   ([`crate::pinned`])
+//!   lock                            held by the running `serve` ([`crate::hardening`])
 //!   staging/                        uploads in flight; emptied at every start
-//!   retention/<YYYY-MM-DD>          which submissions arrived that day, for deletion
+//!   retention/<YYYY-MM-DD>          `<lookup id>/<submission id>` per submission held that
+//!                                   arrived that day; a line goes when its submission does
 //!   reviewers/<name>                SHA-256 of a reviewer workstation's fetch token
 //!   sources/<lookup id>/
 //!     recipient                     the source's age recipient (public)
+//!     active                        the day of the source's last submission or reply
+//!     retention/<YYYY-MM-DD>        ids of the replies held that were stored that day
 //!     submissions/s<seq>-<id>/manifest.age  the message, names, types, sizes, day (encrypted)
 //!     submissions/s<seq>-<id>/<id>.age      one per uploaded file (encrypted)
 //!     submissions/s<seq>-<id>/SHA256SUMS    ciphertext checksums, written at first fetch
@@ -15,7 +22,9 @@
 //! ```
 //!
 //! `<seq>` is one counter for the whole box, so reviewers can fetch "everything after N"; it
-//! orders arrivals but says nothing of their time.
+//! orders arrivals but says nothing of their time, and no number is ever given twice
+//! ([`sequence`]). The retention records hold days, never times ([`ledger`]); outside a source's
+//! own folder, only the `retention/` line of a submission still held names the source.
 //!
 //! A submission is built in its own folder under `staging/`; every file in it is fsynced, then
 //! the folder is renamed into `submissions/` in one step and the parent fsynced. So a crash
@@ -27,11 +36,13 @@ use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
 mod archive;
+mod ledger;
 mod replies;
+mod sequence;
 
 pub use archive::day_utc;
 
@@ -58,8 +69,10 @@ pub fn random_id() -> String {
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
-    /// The last sequence number given out.
-    seq: Mutex<u64>,
+    /// The box-wide sequence ([`sequence`]).
+    counter: Mutex<sequence::Counter>,
+    /// Held while a retention record or a source folder's existence changes ([`ledger`]).
+    records: Mutex<()>,
 }
 
 impl Store {
@@ -71,14 +84,25 @@ impl Store {
                 .mode(0o700)
                 .create(&dir)?;
         }
-        let mut store = Store {
+        let store = Store {
             root: root.to_owned(),
-            seq: Mutex::new(0),
+            counter: Mutex::default(),
+            records: Mutex::default(),
         };
-        store.seq = Mutex::new(store.highest_seq()?);
+        store.load_counter()?;
         let removed = store.sweep_staging()?;
         if removed > 0 {
             tracing::info!(removed, "cleared unfinished uploads from staging");
+        }
+        // A data dir written by an older build may show times; from here on none does.
+        for dir in [
+            root.join(SOURCES),
+            root.join(ledger::RETENTION),
+            root.to_owned(),
+        ] {
+            if dir.exists() {
+                normalize_times(&dir)?;
+            }
         }
         Ok(store)
     }
@@ -87,26 +111,8 @@ impl Store {
         &self.root
     }
 
-    /// The next number of the box-wide sequence.
-    fn next_seq(&self) -> u64 {
-        let mut seq = self.seq.lock().unwrap_or_else(|p| p.into_inner());
-        *seq += 1;
-        *seq
-    }
-
-    /// The highest sequence number on disk, read at start.
-    fn highest_seq(&self) -> io::Result<u64> {
-        let mut max = 0;
-        for source in list_names(&self.root.join(SOURCES))? {
-            let dir = self.root.join(SOURCES).join(source);
-            for name in list_names(&dir.join(SUBMISSIONS))?
-                .into_iter()
-                .chain(list_names(&dir.join(REPLIES))?)
-            {
-                max = max.max(seq_of(&name).unwrap_or(0));
-            }
-        }
-        Ok(max)
+    fn records(&self) -> MutexGuard<'_, ()> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn sweep_staging(&self) -> io::Result<usize> {
@@ -121,7 +127,32 @@ impl Store {
             n += 1;
         }
         fsync_dir(&self.root.join(STAGING))?;
+        self.staging_changed()?;
         Ok(n)
+    }
+
+    /// Something was created in, renamed out of or removed from `staging/`: its times go back
+    /// to the epoch, so they do not date the last upload or deletion.
+    fn staging_changed(&self) -> io::Result<()> {
+        normalize_times(&self.root.join(STAGING))
+    }
+
+    /// Replaces (or creates) `dest` durably: a 0600 file under `staging/`, fsynced, renamed
+    /// over `dest`, and `dest`'s folder fsynced. Every time it touched goes back to the epoch.
+    fn replace_durable(&self, dest: &Path, bytes: &[u8]) -> io::Result<()> {
+        let staged = self.root.join(STAGING).join(random_id());
+        let written = write_durable(&staged, bytes)
+            .and_then(|()| normalize_times(&staged))
+            .and_then(|()| fs::rename(&staged, dest));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&staged);
+            self.staging_changed()?;
+            return Err(e);
+        }
+        self.staging_changed()?;
+        let parent = dest.parent().unwrap_or(&self.root);
+        fsync_dir(parent)?;
+        normalize_times(parent)
     }
 
     /// The box's instance secret, created on first start.
@@ -142,16 +173,7 @@ impl Store {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 rand::rngs::OsRng.fill_bytes(secret.as_mut());
-                let staged = self.root.join(STAGING).join(random_id());
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&staged)?;
-                f.write_all(secret.as_ref())?;
-                f.sync_all()?;
-                fs::rename(&staged, &path)?;
-                fsync_dir(&self.root)?;
+                self.replace_durable(&path, secret.as_ref())?;
             }
             Err(e) => return Err(e),
         }
@@ -162,6 +184,7 @@ impl Store {
     pub fn stage(&self) -> io::Result<Staged> {
         let path = self.root.join(STAGING).join(random_id());
         fs::DirBuilder::new().mode(0o700).create(&path)?;
+        self.staging_changed()?;
         Ok(Staged {
             path,
             committed: false,
@@ -181,12 +204,13 @@ impl Store {
         }
     }
 
-    /// Creates a source's folder with its recipient, atomically. A no-op if it exists.
+    /// Creates a source's folder with its recipient, atomically, or notes today's activity in
+    /// the one that exists (so retention does not remove it under a submission in progress).
     pub fn ensure_source(&self, lookup: &LookupId, recipient: &str) -> io::Result<()> {
-        let dest = self.source_dir(lookup);
-        if dest.exists() {
+        if self.touch_source(lookup)? {
             return Ok(());
         }
+        let dest = self.source_dir(lookup);
         let staged = self.stage()?;
         for sub in [SUBMISSIONS, REPLIES] {
             fs::DirBuilder::new()
@@ -194,6 +218,13 @@ impl Store {
                 .create(staged.path.join(sub))?;
         }
         write_durable(&staged.path.join(RECIPIENT), recipient.as_bytes())?;
+        write_durable(
+            &staged.path.join(ledger::ACTIVE),
+            format!("{}\n", day_utc(0)).as_bytes(),
+        )?;
+        for entry in fs::read_dir(&staged.path)? {
+            normalize_times(&entry?.path())?;
+        }
         match staged.commit_to(&dest) {
             Ok(()) => {}
             // Two first submissions raced: the other one made the folder, which is all we want.
@@ -206,7 +237,19 @@ impl Store {
 
     /// Moves a finished submission into a source's folder: the step that makes it durable.
     pub fn commit_submission(&self, staged: Staged, lookup: &LookupId) -> io::Result<String> {
-        let id = format!("s{:010}-{}", self.next_seq(), random_id());
+        let ticket = self.ticket()?;
+        self.commit_numbered(staged, lookup, &ticket)
+    }
+
+    /// [`Store::commit_submission`] with a number already given out. The caller drops the
+    /// ticket afterwards, whatever the outcome.
+    fn commit_numbered(
+        &self,
+        staged: Staged,
+        lookup: &LookupId,
+        ticket: &sequence::Ticket<'_>,
+    ) -> io::Result<String> {
+        let id = format!("s{:010}-{}", ticket.seq, random_id());
         let parent = self.source_dir(lookup).join(SUBMISSIONS);
         for entry in fs::read_dir(&staged.path)? {
             normalize_times(&entry?.path())?;
@@ -226,6 +269,24 @@ impl Store {
     /// The folder of one submission.
     pub fn submission_dir(&self, lookup: &LookupId, id: &str) -> Option<PathBuf> {
         valid_name(id).then(|| self.source_dir(lookup).join(SUBMISSIONS).join(id))
+    }
+
+    /// Renames `dir` into `staging/` (one atomic step: it is there or gone), makes that
+    /// durable, then removes it. Returns whether it existed.
+    fn remove_atomically(&self, dir: &Path) -> io::Result<bool> {
+        let doomed = self.root.join(STAGING).join(random_id());
+        match fs::rename(dir, &doomed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        if let Some(parent) = dir.parent() {
+            fsync_dir(parent)?;
+            normalize_times(parent)?;
+        }
+        fs::remove_dir_all(&doomed)?;
+        self.staging_changed()?;
+        Ok(true)
     }
 }
 
@@ -261,10 +322,20 @@ impl Staged {
         fsync_dir(&self.path)?;
         fs::rename(&self.path, dest)?;
         self.committed = true;
+        self.staging_changed();
         if let Some(parent) = dest.parent() {
             fsync_dir(parent)?;
         }
         Ok(())
+    }
+
+    /// Puts `staging/`'s times back to the epoch after this folder came or went.
+    fn staging_changed(&self) {
+        if let Some(staging) = self.path.parent() {
+            if let Err(e) = normalize_times(staging) {
+                tracing::warn!(error = %e, "could not reset the times of staging/");
+            }
+        }
     }
 }
 
@@ -274,6 +345,7 @@ impl Drop for Staged {
             if let Err(e) = fs::remove_dir_all(&self.path) {
                 tracing::warn!(error = %e, "could not remove an unfinished upload; it goes at next start");
             }
+            self.staging_changed();
         }
     }
 }

@@ -2,7 +2,8 @@
 //! deleted by the source.
 //!
 //! A reply is named `r<seq>-<hash>.age`, where `<hash>` is the start of the ciphertext's SHA-256:
-//! pushing the same reply twice stores it once.
+//! pushing the same reply twice stores it once. Replies expire like submissions
+//! ([`super::ledger`]).
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -10,10 +11,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::{
-    fsync_dir, list_names, normalize_times, random_id, valid_name, write_durable, Store, REPLIES,
-    STAGING,
-};
+use super::{fsync_dir, list_names, normalize_times, valid_name, Store, REPLIES};
 use crate::source_key::LookupId;
 
 impl Store {
@@ -41,10 +39,11 @@ impl Store {
     /// Stores an already-encrypted reply atomically and returns its id. If the same bytes are
     /// already stored, returns the existing id and writes nothing.
     pub fn put_reply(&self, lookup: &LookupId, ciphertext: &[u8]) -> io::Result<String> {
-        let dir = self.source_dir(lookup).join(REPLIES);
-        if !dir.is_dir() {
+        // Today's activity first: from here retention leaves the folder alone.
+        if !self.touch_source(lookup)? {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such source"));
         }
+        let dir = self.source_dir(lookup).join(REPLIES);
         let hash = hex::encode(&Sha256::digest(ciphertext)[..16]);
         let suffix = format!("-{hash}");
         if let Some(existing) = self
@@ -54,18 +53,25 @@ impl Store {
         {
             return Ok(existing);
         }
-        let id = format!("r{:010}{suffix}", self.next_seq());
-        let staged = self.root.join(STAGING).join(random_id());
-        write_durable(&staged, ciphertext)?;
-        normalize_times(&staged)?;
-        fs::rename(&staged, dir.join(format!("{id}.age")))?;
-        fsync_dir(&dir)?;
-        normalize_times(&dir)?;
+        let ticket = self.ticket()?;
+        let id = format!("r{:010}{suffix}", ticket.seq);
+        self.replace_durable(&dir.join(format!("{id}.age")), ciphertext)?;
+        drop(ticket);
+        self.record_reply(lookup, &id)?;
         Ok(id)
     }
 
-    /// Deletes a reply. Returns whether it existed.
+    /// Deletes a reply and its retention line. Returns whether it existed.
     pub fn delete_reply(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
+        let existed = self.remove_reply_file(lookup, id)?;
+        if existed {
+            self.forget_reply(lookup, id)?;
+        }
+        Ok(existed)
+    }
+
+    /// Deletes a reply's file, leaving its retention line. Returns whether it existed.
+    pub(super) fn remove_reply_file(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
         let path = self.reply_path(lookup, id)?;
         match fs::remove_file(&path) {
             Ok(()) => {}

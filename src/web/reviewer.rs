@@ -28,7 +28,6 @@ use super::AppState;
 use crate::api;
 use crate::designation;
 use crate::source_key::LookupId;
-use crate::store::seq_of;
 
 /// Most names tracked at once. Only registered names are tracked, so this is reached only by
 /// a box with that many reviewers; past it (after dropping ended windows), a name's failures
@@ -170,15 +169,24 @@ fn designations(app: &AppState) -> std::io::Result<HashMap<String, Vec<LookupId>
 }
 
 fn resolve(app: &AppState, name: &str) -> Result<LookupId, Response> {
+    let map =
+        designations(app).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "storage error"))?;
+    lookup_in(&map, name)?.ok_or_else(|| error(StatusCode::NOT_FOUND, "no such source"))
+}
+
+/// The source a designation names in `map`, `None` if there is none; refuses a malformed or
+/// ambiguous one.
+fn lookup_in(
+    map: &HashMap<String, Vec<LookupId>>,
+    name: &str,
+) -> Result<Option<LookupId>, Response> {
     if !designation::is_valid(name) {
         return Err(error(StatusCode::BAD_REQUEST, "bad designation"));
     }
-    let map =
-        designations(app).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "storage error"))?;
     match map.get(name).map(Vec::as_slice) {
-        Some([one]) => Ok(*one),
+        Some([one]) => Ok(Some(*one)),
         Some(_) => Err(error(StatusCode::CONFLICT, "ambiguous designation")),
-        None => Err(error(StatusCode::NOT_FOUND, "no such source")),
+        None => Ok(None),
     }
 }
 
@@ -206,22 +214,29 @@ fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
         reviewers: app.recipients.names().to_vec(),
         sources: Vec::new(),
     };
+    // The listing stops below any commit in flight, so `next`, the highest number listed,
+    // never passes a submission that has not landed yet.
+    let listing = app.store.listing(after)?;
     let map = designations(app)?;
-    let mut names: Vec<&String> = map.keys().collect();
-    names.sort();
-    for name in names {
-        let [lookup] = map[name].as_slice() else {
-            tracing::error!("two sources share a designation; skipping them in the index");
-            continue;
-        };
-        let mut submissions = Vec::new();
-        for id in app.store.submissions(lookup)? {
-            let Some(seq) = seq_of(&id).filter(|s| *s > after) else {
+    for (lookup, ids) in listing {
+        let name = designation::of(&lookup);
+        match map.get(&name).map_or(0, Vec::len) {
+            1 => {}
+            0 => continue, // expired since the listing
+            _ => {
+                tracing::error!("two sources share a designation; skipping them in the index");
                 continue;
+            }
+        }
+        let mut submissions = Vec::new();
+        for (id, seq) in ids {
+            let files = match app.store.submission_files(&lookup, &id) {
+                Ok(files) => files,
+                // Deleted (acked by another workstation) since the listing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
             };
-            let files = app
-                .store
-                .submission_files(lookup, &id)?
+            let files = files
                 .into_iter()
                 .map(|f| api::File {
                     name: f.name,
@@ -234,12 +249,15 @@ fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
         }
         if !submissions.is_empty() {
             index.sources.push(api::Source {
-                designation: name.clone(),
-                recipient: app.store.source_recipient(lookup)?.unwrap_or_default(),
+                designation: name,
+                recipient: app.store.source_recipient(&lookup)?.unwrap_or_default(),
                 submissions,
             });
         }
     }
+    index
+        .sources
+        .sort_by(|a, b| a.designation.cmp(&b.designation));
     Ok(index)
 }
 
@@ -267,23 +285,35 @@ async fn file(
 }
 
 async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Response {
-    let mut deleted = 0;
-    for item in &body.submissions {
-        let lookup = match resolve(&s.app, &item.designation) {
-            Ok(l) => l,
+    let Ok(map) = designations(&s.app) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "storage error");
+    };
+    let mut which = Vec::with_capacity(body.submissions.len());
+    for item in body.submissions {
+        match lookup_in(&map, &item.designation) {
+            Ok(Some(lookup)) => which.push((lookup, item.id)),
+            // The source's folder expired, with everything it held: nothing left to delete.
+            // (Refusing would leave a workstation's pending ack failing for ever.)
+            Ok(None) => {}
             Err(r) => return r,
-        };
-        match s.app.store.delete_submission(&lookup, &item.id) {
-            Ok(true) => deleted += 1,
-            Ok(false) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                return error(StatusCode::BAD_REQUEST, "bad submission id")
-            }
-            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "could not delete"),
         }
     }
-    tracing::debug!(deleted, "submissions deleted after a confirmed fetch");
-    Json(api::AckDone { deleted }).into_response()
+    let store = s.app.store.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let which: Vec<(LookupId, &str)> = which.iter().map(|(l, id)| (*l, id.as_str())).collect();
+        store.delete_submissions(&which)
+    })
+    .await;
+    match done {
+        Ok(Ok(deleted)) => {
+            tracing::debug!(deleted, "submissions deleted after a confirmed fetch");
+            Json(api::AckDone { deleted }).into_response()
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            error(StatusCode::BAD_REQUEST, "bad submission id")
+        }
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "could not delete"),
+    }
 }
 
 async fn push(State(s): State<ReviewerState>, Path(name): Path<String>, body: Bytes) -> Response {
