@@ -122,7 +122,11 @@ impl DataDirLock {
             .open(&path)
             .map_err(lock_file_error)?;
         match file.try_lock() {
-            Ok(()) => Ok(DataDirLock { _file: file }),
+            Ok(()) => {
+                // Created or not, its times say nothing of when the box last started.
+                crate::store::normalize_times(&path).map_err(lock_file_error)?;
+                Ok(DataDirLock { _file: file })
+            }
             Err(TryLockError::WouldBlock) => Err(HardeningError::DataDirInUse {
                 dir: dir.to_owned(),
                 lock: path,

@@ -211,8 +211,9 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
         // A request is "in progress" (see `conns`) while its future runs; the guard clears the
         // mark even when hyper drops that future half-way (client gone).
         let conn = entry.conn.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let serving = conn.serving();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let serving = conn.serving(hyper::body::Body::is_end_stream(req.body()));
+            let req = req.map(|body| conns::Watched::new(body, conn.clone()));
             let response = hyper::service::Service::call(&tower, req);
             async move {
                 let r = response.await;
