@@ -3,7 +3,7 @@
 //! This file parses arguments and wires the pieces together; each subcommand's work lives in
 //! the library (`lanterne::web`, `lanterne::remote`, `lanterne::demo`; the offline commands in
 //! `lanterne_offline::cli`, shared with the `lanterne-review` binary). The server's lifecycle
-//! (binding the listeners, the retention loop, shutdown) is still here, in [`run_server`].
+//! (binding the listeners, the retention loop, shutdown) is still here, in `run_server`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
