@@ -27,7 +27,7 @@ pub const WORDS: usize = 7;
 /// Longest input we even look at; a real code is well under half of this.
 pub const MAX_INPUT_BYTES: usize = 512;
 
-const ENGLISH: &str = include_str!("../wordlists/en.txt");
+const ENGLISH: &str = lanterne_core::designation::ENGLISH_WORDS;
 const FRENCH: &str = include_str!("../wordlists/fr.txt");
 
 /// The word list file of a language, as vendored.

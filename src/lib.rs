@@ -1,5 +1,22 @@
 //! lanterne: a drop box that encrypts every submission on arrival to offline reviewers.
 //!
+//! # Layout
+//!
+//! This package is the code of the two networked machines; the code they share with the
+//! offline machine lives in the workspace's other crates and is re-exported here under its old
+//! paths:
+//!
+//! - **Server:** [`web`] (the sources' pages and the reviewer API over HTTP), [`ingest`],
+//!   [`store`], [`onion`] (the Tor onion service, with an in-process arti client), [`code`],
+//!   [`source_key`], [`i18n`], [`config`], [`pinned`], [`reviewers`] (the workstations'
+//!   credentials), [`demo`].
+//! - **Networked workstation:** [`remote`] (`lanterne fetch` and `lanterne push`, an HTTP
+//!   client of the reviewer API).
+//! - **Offline machine:** [`review`] and [`keys`], which are the `lanterne-offline` crate (the
+//!   `lanterne-review` binary's library; no network code in its dependency tree).
+//! - **Shared:** [`api`], [`manifest`], [`seal`], [`designation`], [`hardening`], from
+//!   `lanterne-core`.
+//!
 //! The data path, in the order bytes travel:
 //!
 //! 1. [`web::upload`] reads the multipart request as a stream of chunks;
@@ -11,29 +28,27 @@
 //!
 //! Around that path: [`code`] makes and reads the source's secret code, [`source_key`] turns
 //! it into a lookup id and an age identity, [`i18n`] holds the page texts, and [`config`] the
-//! settings. [`web`] is the only module that speaks HTTP; the crypto ([`seal`], [`source_key`])
+//! settings. On the server, [`web`] is the only module that serves HTTP ([`remote`], the
+//! workstation's client, is the only one that sends it); the crypto ([`seal`], [`source_key`])
 //! and storage ([`store`]) modules never see a request. [`onion`] publishes the same app as a
 //! Tor onion service with an in-process arti client.
 
-pub mod api;
 pub mod code;
 pub mod config;
 pub mod demo;
-pub mod designation;
-pub mod hardening;
 pub mod i18n;
 pub mod ingest;
-pub mod keys;
-pub mod manifest;
 pub mod onion;
 pub mod pinned;
 pub mod remote;
-pub mod review;
 pub mod reviewers;
-pub mod seal;
 pub mod source_key;
 pub mod store;
 pub mod web;
+
+pub use lanterne_core::{api, designation, hardening, manifest, seal};
+pub use lanterne_offline as review;
+pub use lanterne_offline::keys;
 
 /// What the server logs when `LANTERNE_LOG` is not set: its start, warnings and errors only,
 /// never a line per event (journald timestamps every line, so such lines would be a record of

@@ -1,7 +1,9 @@
 //! The `lanterne` command: serve the drop box, make reviewer keys, or run a demo.
 //!
-//! This file only parses arguments and wires the pieces together; each subcommand's work lives
-//! in the library (`lanterne::web`, `lanterne::keys`, `lanterne::demo`).
+//! This file parses arguments and wires the pieces together; each subcommand's work lives in
+//! the library (`lanterne::web`, `lanterne::remote`, `lanterne::demo`; the offline commands in
+//! `lanterne_offline::cli`, shared with the `lanterne-review` binary). The server's lifecycle
+//! (binding the listeners, the retention loop, shutdown) is still here, in `run_server`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use lanterne::config::Config;
+use lanterne::review::cli::{self, KeysCommand, ReviewCommand};
 use lanterne::web::{self, AppState};
 
 // Every heap buffer is zeroed when freed, so plaintext that passes through third-party buffers
@@ -133,32 +136,6 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
-enum ReviewCommand {
-    /// Decrypt every new submission of a bundle into DIR/<designation>/<submission>/.
-    Open {
-        bundle: PathBuf,
-        /// Your age identity file (passphrase-protected ones ask for the passphrase, or read
-        /// LANTERNE_IDENTITY_PASSPHRASE).
-        #[arg(long)]
-        identity: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Encrypt a reply to a source (and to every reviewer) for `lanterne push`.
-    Reply {
-        bundle: PathBuf,
-        /// The source's designation, e.g. brave-otter-4127.
-        #[arg(long)]
-        source: String,
-        /// A UTF-8 text file with the reply.
-        #[arg(long)]
-        message: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
 enum ReviewersCommand {
     /// Create a credential for a workstation; writes it to --out (mode 0600).
     Add {
@@ -177,29 +154,14 @@ enum ReviewersCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Write a new reviewer identity (mode 0600) and print its recipient.
-    New {
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
         Command::Serve(args) => serve_config(args).and_then(run_server),
-        Command::Keys {
-            command: KeysCommand::New { out },
-        } => lanterne::hardening::no_core_dumps()
-            .map_err(anyhow::Error::from)
-            .and_then(|()| Ok(lanterne::keys::new_identity_file(&out)?))
-            .map(|recipient| println!("{recipient}")),
-        Command::Review { command } => lanterne::hardening::no_core_dumps()
-            .map_err(Into::into)
-            .and_then(|()| review(command)),
+        // The offline commands: the same code as `lanterne-review`'s, no runtime, no network.
+        Command::Keys { command } => cli::keys(command).map_err(Into::into),
+        Command::Review { command } => cli::review(command).map_err(Into::into),
         Command::Reviewers { command } => match command {
             ReviewersCommand::Add {
                 name,
@@ -287,40 +249,6 @@ fn init_logging() {
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// The offline commands. Only `lanterne::review` is used here: no runtime, no network.
-fn review(command: ReviewCommand) -> anyhow::Result<()> {
-    use lanterne::review;
-    match command {
-        ReviewCommand::Open {
-            bundle,
-            identity,
-            out,
-        } => {
-            let passphrase = if review::identity_needs_passphrase(&identity)? {
-                review::passphrase_from_env_or_tty()
-            } else {
-                None
-            };
-            let report = review::open(&bundle, &identity, &out, passphrase)?;
-            print!("{report}");
-            if report.has_problems() {
-                anyhow::bail!("some files could not be opened; see above");
-            }
-            Ok(())
-        }
-        ReviewCommand::Reply {
-            bundle,
-            source,
-            message,
-            out,
-        } => {
-            let path = review::reply(&bundle, &source, &message, &out)?;
-            println!("reply encrypted to {}", path.display());
-            Ok(())
-        }
-    }
 }
 
 /// A small runtime for the workstation's network commands.

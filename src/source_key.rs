@@ -29,27 +29,7 @@ use crate::config::KdfConfig;
 const LOOKUP_INFO: &[u8] = b"lanterne v1 lookup id";
 const IDENTITY_INFO: &[u8] = b"lanterne v1 x25519 identity";
 
-/// Names a source's folder. Derived from the code; reveals nothing about it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LookupId([u8; 32]);
-
-impl LookupId {
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    pub fn from_hex(s: &str) -> Option<LookupId> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).ok()?;
-        Some(LookupId(out))
-    }
-}
-
-impl std::fmt::Debug for LookupId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LookupId(…)")
-    }
-}
+pub use lanterne_core::designation::LookupId;
 
 /// What a code derives to.
 pub struct SourceKeys {
@@ -99,7 +79,7 @@ pub fn derive(
         .map_err(|e| DeriveError::Internal(e.to_string()))?;
 
     Ok(SourceKeys {
-        lookup: LookupId(lookup),
+        lookup: LookupId::from_bytes(lookup),
         identity: identity_from_bytes(&secret)?,
     })
 }
@@ -259,13 +239,5 @@ mod tests {
             Ok(_) => {}
             Err(e) => panic!("a later derivation must run, got {e:?}"),
         }
-    }
-
-    #[test]
-    fn lookup_id_hex_round_trips_and_rejects_garbage() {
-        let id = LookupId([3; 32]);
-        assert!(LookupId::from_hex(&id.to_hex()) == Some(id));
-        assert!(LookupId::from_hex("../../etc").is_none());
-        assert!(LookupId::from_hex("ab").is_none());
     }
 }

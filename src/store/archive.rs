@@ -13,15 +13,11 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{list_names, seq_of, valid_name, Store, SOURCES};
-use crate::source_key::LookupId;
+use lanterne_core::designation::LookupId;
 
 const SUMS: &str = "SHA256SUMS";
 
-/// The UTC day `offset` days from today, `YYYY-MM-DD`.
-pub fn day_utc(offset: i64) -> String {
-    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(offset);
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
+pub use lanterne_core::day::utc as day_utc;
 
 /// One stored ciphertext file, as a reviewer fetches it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -94,10 +94,13 @@ impl Store {
         if removed > 0 {
             tracing::info!(removed, "cleared unfinished uploads from staging");
         }
-        // A data dir written by an older build may show times; from here on none does.
+        // A data dir written by an older build may show times; from here on none does. The
+        // server's lock file (`hardening::DataDirLock`, taken before the store opens) would
+        // otherwise show when it last started.
         for dir in [
             root.join(SOURCES),
             root.join(ledger::RETENTION),
+            root.join(crate::hardening::LOCK_FILE),
             root.to_owned(),
         ] {
             if dir.exists() {

@@ -349,3 +349,20 @@ pub fn check_reply(bytes: &[u8]) -> Result<(), &'static str> {
         Err(_) => Err("not a well-formed age file"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A pushed reply whose age header is too large to parse quickly is refused before age
+    /// parses it (that would take minutes), and so at once.
+    #[test]
+    fn huge_reply_headers_are_refused_before_parsing() {
+        let mut huge = b"age-encryption.org/v1\n".to_vec();
+        for _ in 0..2000 {
+            huge.extend_from_slice(b"-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        }
+        huge.extend_from_slice(b"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        let started = std::time::Instant::now();
+        assert!(super::check_reply(&huge).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+}

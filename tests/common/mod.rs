@@ -11,6 +11,13 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
 
+// Listing, walking and searching folders, and the stock age CLI: shared with the offline crate's
+// tests, which cannot include this harness (it needs the `lanterne` binary).
+#[path = "../../crates/lanterne-offline/tests/support/files.rs"]
+mod files;
+#[allow(unused_imports)] // each test binary uses some of them
+pub use files::{age_cli_decrypt, any_file_contains, list, walk};
+
 /// A running box and everything around it.
 pub struct Server {
     pub dir: tempfile::TempDir,
@@ -241,15 +248,6 @@ impl Drop for Server {
     }
 }
 
-pub fn list(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
-    v
-}
-
 /// Runs the lanterne binary with `args`; panics with its output unless it succeeds.
 pub fn lanterne(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -260,23 +258,6 @@ pub fn lanterne(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs `age -d -i IDENTITY FILE`. The stock CLI must be installed (Debian package `age`).
-pub fn age_cli_decrypt(identity: &Path, file: &Path) -> Vec<u8> {
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(identity)
-        .arg(file)
-        .output()
-        .expect("the `age` CLI must be installed (apt-get install age)");
-    assert!(
-        out.status.success(),
-        "age -d failed on {file:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// Encrypts with the `age` CLI to the given recipients.
@@ -294,29 +275,6 @@ pub fn age_cli_encrypt(recipients: &[&str], plaintext: &[u8], out: &Path) {
         .expect("the `age` CLI must be installed");
     child.stdin.take().unwrap().write_all(plaintext).unwrap();
     assert!(child.wait().unwrap().success());
-}
-
-/// Every file under `dir`, recursively.
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in list(dir) {
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// True if any file under `dir` contains `needle`.
-pub fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
-    let finder = memchr::memmem::Finder::new(needle);
-    walk(dir).into_iter().find(|p| {
-        std::fs::read(p)
-            .map(|b| finder.find(&b).is_some())
-            .unwrap_or(false)
-    })
 }
 
 /// A response, read whole.

@@ -1,4 +1,4 @@
-//! Reviewer identities: `lanterne keys new`.
+//! Reviewer identities: `lanterne-review keys new` (also `lanterne keys new`).
 //!
 //! Writes an age X25519 identity in the same format as `age-keygen`, so the stock `age` CLI
 //! reads it (`age -d -i FILE`). This runs on the reviewers' offline machine; the server only

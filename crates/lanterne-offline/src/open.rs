@@ -21,7 +21,7 @@ use super::identity::{self, Identities};
 use super::names::{sanitize, shown, NameSet};
 use super::report::{manifest_text, FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 use super::{metadata, ReviewError};
-use crate::manifest::{self, Manifest};
+use lanterne_core::manifest::{self, Manifest};
 
 /// Largest manifest read (ciphertext) and decrypted (plaintext).
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -247,7 +247,7 @@ impl Submission<'_> {
     ) -> Result<age::stream::StreamReader<R>, String> {
         // The header must end early: age parses it in quadratic time (see seal::MAX_HEADER_BYTES).
         let prefix = input.fill_buf().map_err(|e| e.to_string())?;
-        if !crate::seal::header_is_bounded(prefix) {
+        if !lanterne_core::seal::header_is_bounded(prefix) {
             return Err(
                 "not an age file lanterne wrote (its header is missing or too large)".into(),
             );
@@ -291,7 +291,7 @@ impl Submission<'_> {
             .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
         let mut reader = self
             .decryptor(BufReader::with_capacity(
-                crate::seal::MAX_HEADER_BYTES + 8192,
+                lanterne_core::seal::MAX_HEADER_BYTES + 8192,
                 input,
             ))
             .map_err(|e| format!("{stored}: {e}; not opened"))?;

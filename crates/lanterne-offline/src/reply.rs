@@ -14,13 +14,13 @@ use zeroize::Zeroizing;
 
 use super::bundle::{read_capped, Bundle};
 use super::ReviewError;
-use crate::designation::is_valid as is_designation;
+use lanterne_core::designation::is_valid as is_designation;
 
 /// Largest reply, in bytes of UTF-8 text (the box refuses to show larger ones).
 pub const MAX_REPLY_BYTES: u64 = 1 << 20;
 
 // A recipient a reply can be encrypted to, parsed as the server parses keys/*.txt.
-use crate::seal::Boxed;
+use lanterne_core::seal::Boxed;
 
 /// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --out REPLIES_DIR`.
 ///
@@ -141,7 +141,7 @@ fn reviewer_recipients(path: &Path) -> Result<Vec<Boxed>, ReviewError> {
             // Known post-quantum: fail before looking for the plugin.
             return Err(ReviewError::PostQuantumReply);
         } else {
-            out.push(crate::seal::parse_recipient(line).map_err(bad)?);
+            out.push(lanterne_core::seal::parse_recipient(line).map_err(bad)?);
         }
     }
     if out.is_empty() {

@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn server_names_and_designations() {
-        use crate::designation::is_valid as is_designation;
+        use lanterne_core::designation::is_valid as is_designation;
         assert!(is_server_name("9f0e-AB"));
         assert!(is_designation("brave-otter-41"));
         for bad in [

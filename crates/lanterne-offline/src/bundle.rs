@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::names::is_server_name;
 use super::ReviewError;
-use crate::designation::is_valid as is_designation;
+use lanterne_core::designation::is_valid as is_designation;
 
 /// The bundle format this build reads.
 pub const FORMAT: u64 = 1;

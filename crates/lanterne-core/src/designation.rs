@@ -5,14 +5,52 @@
 //! folder). Two EFF words and a number in 1000..9999 give 7776² × 9000 ≈ 5.4 × 10¹¹ names, so
 //! even 100,000 sources collide with probability under 1 %; the reviewer API refuses to act on
 //! an ambiguous designation rather than guess.
+//!
+//! The words are the EFF large list vendored in `wordlists/en.txt` ([`ENGLISH_WORDS`]), the
+//! same list English codes are drawn from (`lanterne::code`).
+
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-use crate::code::wordlist;
-use crate::i18n::Lang;
-use crate::source_key::LookupId;
-
 const DOMAIN: &[u8] = b"lanterne v1 designation";
+
+/// The EFF large word list, as vendored (provenance and SHA-256 in `wordlists/PROVENANCE.md`).
+pub const ENGLISH_WORDS: &str = include_str!("../../../wordlists/en.txt");
+
+/// Names a source's folder on the server; derived from the source's code (`lanterne::source_key`)
+/// and revealing nothing about it. Only its designation ([`of`]) leaves the server.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LookupId([u8; 32]);
+
+impl LookupId {
+    /// The lookup id of 32 derived bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> LookupId {
+        LookupId(bytes)
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<LookupId> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(LookupId(out))
+    }
+}
+
+impl std::fmt::Debug for LookupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupId(…)")
+    }
+}
+
+/// The words of [`ENGLISH_WORDS`], split once.
+fn words() -> &'static [&'static str] {
+    static WORDS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    WORDS.get_or_init(|| ENGLISH_WORDS.lines().filter(|w| !w.is_empty()).collect())
+}
 
 /// The designation of a source.
 pub fn of(lookup: &LookupId) -> String {
@@ -20,7 +58,7 @@ pub fn of(lookup: &LookupId) -> String {
         .chain_update(DOMAIN)
         .chain_update(lookup.to_hex().as_bytes())
         .finalize();
-    let words = wordlist(Lang::En);
+    let words = words();
     let pick = |i: usize| {
         let n = u32::from_be_bytes([digest[i], digest[i + 1], digest[i + 2], digest[i + 3]]);
         words[n as usize % words.len()]
@@ -46,6 +84,14 @@ pub fn is_valid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookup_id_hex_round_trips_and_rejects_garbage() {
+        let id = LookupId::from_bytes([3; 32]);
+        assert!(LookupId::from_hex(&id.to_hex()) == Some(id));
+        assert!(LookupId::from_hex("../../etc").is_none());
+        assert!(LookupId::from_hex("ab").is_none());
+    }
 
     #[test]
     fn stable_distinct_and_path_safe() {

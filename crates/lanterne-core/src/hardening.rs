@@ -1,6 +1,8 @@
-//! Process hardening: what the running box keeps out of core dumps, swap and a second copy.
+//! Process hardening: what the running box keeps out of core dumps, swap and a second copy, and
+//! what the offline commands keep out of core dumps.
 //!
-//! Codes, identities and plaintext pass through this process's memory. A core dump (a crash,
+//! Codes, identities and plaintext pass through this process's memory (the server's, and the
+//! offline reviewer's while it opens a bundle or makes a key). A core dump (a crash,
 //! `gcore`, a debugger) would write all of it to disk, and swap could too; a second `serve` on
 //! the same data dir would sweep the first one's uploads in progress out of `staging/`. So:
 //! - [`no_core_dumps`] sets `RLIMIT_CORE` to 0 and marks the process not dumpable
@@ -11,8 +13,11 @@
 //!   `CAP_IPC_LOCK`, which lifts the limit);
 //! - [`DataDirLock`] holds an exclusive lock on `DATA/lock` for the life of the process.
 //!
-//! The system calls go through `rustix`, a widely used Bytecode Alliance crate that is already
-//! in the build (through `tempfile`): it has safe wrappers for `setrlimit`, `prctl`, `capget`
+//! The server uses all three; the offline commands (`lanterne_offline::cli`) use
+//! [`no_core_dumps`].
+//!
+//! The system calls go through `rustix`, a widely used Bytecode Alliance crate (`tempfile` uses
+//! it too): it has safe wrappers for `setrlimit`, `prctl`, `capget`
 //! and `mlockall`, so this project keeps no `unsafe` of its own. The data dir lock is std's
 //! `File::try_lock` (`flock`).
 
@@ -122,11 +127,8 @@ impl DataDirLock {
             .open(&path)
             .map_err(lock_file_error)?;
         match file.try_lock() {
-            Ok(()) => {
-                // Created or not, its times say nothing of when the box last started.
-                crate::store::normalize_times(&path).map_err(lock_file_error)?;
-                Ok(DataDirLock { _file: file })
-            }
+            // Its times go back to the epoch in `Store::open`, like every other entry.
+            Ok(()) => Ok(DataDirLock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(HardeningError::DataDirInUse {
                 dir: dir.to_owned(),
                 lock: path,

@@ -15,7 +15,7 @@ pub const PAD_TO: usize = 4096;
 pub const FILE_NAME: &str = "manifest.age";
 
 /// Most files one manifest may list. The server refuses `limits.max_files` above it
-/// ([`crate::config::Config::validate`]) and `review open` refuses a manifest that lists more,
+/// (`lanterne::config::Config::validate`) and `review open` refuses a manifest that lists more,
 /// before any work.
 pub const MAX_FILES: usize = 10_000;
 
@@ -58,7 +58,7 @@ pub enum ManifestError {
 impl Manifest {
     /// Today's date in UTC, to the day.
     pub fn today() -> String {
-        crate::store::day_utc(0)
+        crate::day::utc(0)
     }
 
     /// The padded JSON to encrypt.

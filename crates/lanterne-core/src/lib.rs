@@ -1,0 +1,25 @@
+//! lanterne-core: the formats and the crypto that every machine of a lanterne deployment shares.
+//!
+//! It has no tokio, no HTTP and no Tor in its dependency tree (`scripts/check-offline-deps`
+//! checks it), so the offline reviewer's binary can depend on it.
+//!
+//! # Layout
+//!
+//! Every module runs on more than one machine:
+//!
+//! - **Server and offline machine:** [`manifest`] (what a submission held, sealed beside its
+//!   files: the server writes it, the reviewer reads it), [`seal`] (age recipients, sealing to
+//!   them, and header-bounded opening of small age files), [`designation`] (the names reviewers
+//!   use for sources, and the source's lookup id they derive from), [`day`] (dates kept to the
+//!   day) and [`hardening`] (no core dumps for any process that holds keys or plaintext; the
+//!   server's memory lock and data dir lock too).
+//! - **Server and networked workstation:** [`api`], the reviewer API's wire types.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod day;
+pub mod designation;
+pub mod hardening;
+pub mod manifest;
+pub mod seal;

@@ -1,0 +1,252 @@
+//! What the offline commands' tests share: a bundle built by hand exactly as docs/bundle.md
+//! says, and running a binary's offline commands with no network under `strace`.
+//!
+//! Used by this crate's `tests/review_offline.rs` (the library and the `lanterne-review`
+//! binary) and, through `#[path]`, by the top-level package's `tests/review_offline.rs` (the
+//! `lanterne review` commands): a test can name only its own package's binaries.
+
+#![allow(dead_code)]
+
+pub mod files;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use age::secrecy::ExposeSecret;
+use lanterne_core::manifest::{FileEntry, Manifest, VERSION};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// The designation of the source the tests' bundles hold.
+pub const SOURCE: &str = "brave-otter-41";
+
+/// A bundle in a temp folder, with one reviewer key.
+pub struct TestBundle {
+    pub dir: tempfile::TempDir,
+    pub reviewer: age::x25519::Identity,
+}
+
+impl TestBundle {
+    pub fn new() -> TestBundle {
+        let dir = tempfile::tempdir().unwrap();
+        let reviewer = age::x25519::Identity::generate();
+        let b = TestBundle { dir, reviewer };
+        std::fs::create_dir_all(b.root().join("sources")).unwrap();
+        std::fs::write(b.root().join("lanterne-bundle.json"), r#"{"format": 1}"#).unwrap();
+        std::fs::write(
+            b.root().join("reviewers.txt"),
+            format!("# reviewers\n{}\n", b.reviewer.to_public()),
+        )
+        .unwrap();
+        std::fs::write(
+            b.key(),
+            format!("{}\n", b.reviewer.to_string().expose_secret()),
+        )
+        .unwrap();
+        b.write_sums();
+        b
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.dir.path().join("reviewer.key")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("opened")
+    }
+
+    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let r = self.reviewer.to_public();
+        let enc =
+            age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).unwrap();
+        let mut out = Vec::new();
+        let mut w = enc.wrap_output(&mut out).unwrap();
+        w.write_all(plaintext).unwrap();
+        w.finish().unwrap();
+        out
+    }
+
+    /// Adds a source folder with a fresh recipient; returns the source's identity.
+    pub fn add_source(&self, designation: &str) -> age::x25519::Identity {
+        let id = age::x25519::Identity::generate();
+        let dir = self.root().join("sources").join(designation);
+        std::fs::create_dir_all(dir.join("submissions")).unwrap();
+        std::fs::write(dir.join("recipient"), format!("{}\n", id.to_public())).unwrap();
+        self.write_sums();
+        id
+    }
+
+    /// Adds a submission of `(name, type, bytes)` files; returns its folder.
+    pub fn add_submission(
+        &self,
+        id: &str,
+        message: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> PathBuf {
+        let dir = self
+            .root()
+            .join("sources")
+            .join(SOURCE)
+            .join("submissions")
+            .join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut entries = Vec::new();
+        for (name, content_type, bytes) in files {
+            let stored_as = format!("{}.age", random_hex());
+            std::fs::write(dir.join(&stored_as), self.seal(bytes)).unwrap();
+            entries.push(FileEntry {
+                name: name.to_string(),
+                content_type: content_type.to_string(),
+                size: bytes.len() as u64,
+                stored_as,
+            });
+        }
+        self.write_manifest(&dir, message, entries);
+        dir
+    }
+
+    /// (Re)writes the manifest of the submission folder `dir` with these entries, as given.
+    pub fn write_manifest(&self, dir: &Path, message: &str, entries: Vec<FileEntry>) {
+        let manifest = Manifest {
+            version: VERSION,
+            received: "2026-11-22".into(),
+            message: message.into(),
+            files: entries,
+        };
+        std::fs::write(
+            dir.join("manifest.age"),
+            self.seal(&manifest.to_padded_json()),
+        )
+        .unwrap();
+        self.write_sums();
+    }
+
+    /// Rewrites `SHA256SUMS` for every file under `sources/`, as `fetch` does.
+    pub fn write_sums(&self) {
+        let mut lines = Vec::new();
+        for path in files::walk(&self.root().join("sources")) {
+            let rel = path.strip_prefix(self.root()).unwrap().to_str().unwrap();
+            let sum = hex::encode(Sha256::digest(std::fs::read(&path).unwrap()));
+            lines.push(format!("{sum}  {rel}\n"));
+        }
+        lines.sort();
+        std::fs::write(self.root().join("SHA256SUMS"), lines.concat()).unwrap();
+    }
+
+    pub fn open(&self) -> lanterne_offline::OpenReport {
+        lanterne_offline::open(&self.root(), &self.key(), &self.out(), None).unwrap()
+    }
+
+    /// The file ciphertexts (not the manifest) of the submission folder `sub`.
+    pub fn ciphertexts(&self, sub: &Path) -> Vec<PathBuf> {
+        files::list(sub)
+            .into_iter()
+            .filter(|p| p.file_name().unwrap() != "manifest.age")
+            .collect()
+    }
+}
+
+/// A random 16-byte name in hex, as the server gives submissions and files.
+pub fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Runs `BIN ARGS` in a new network namespace (no interface but a down loopback) under
+/// `strace`, and checks that it made no network system call at all. Both tools are required
+/// (CI runs as root and installs strace): a missing one fails the test.
+pub fn run_offline(bin: &str, args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace");
+    let strace = Command::new("strace").arg("-V").output().is_ok();
+    assert!(strace, "strace must be installed (scripts/install-deps)");
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n");
+    if strace {
+        let quiet = [
+            "-f",
+            "-qq",
+            "-e",
+            "trace=network",
+            "-e",
+            "signal=none",
+            "-o",
+        ];
+        cmd.arg("strace").args(quiet).arg(&trace);
+    }
+    let out = cmd.arg(bin).args(args).output().unwrap();
+    assert!(out.status.success(), "{bin} {args:?} failed: {out:?}");
+    if strace {
+        let calls = std::fs::read_to_string(&trace).unwrap();
+        assert!(
+            calls.trim().is_empty(),
+            "{args:?} made network calls:\n{calls}"
+        );
+    }
+}
+
+/// Makes a key, opens a bundle and writes a reply with `bin` (its offline commands after the
+/// words `prefix`: `["review"]` for `lanterne review open`, none for `lanterne-review open`),
+/// each in a network namespace with no interface, under `strace`.
+pub fn offline_round_trip(bin: &str, prefix: &[&str]) {
+    let unshare = Command::new("unshare").args(["-n", "true"]).status();
+    assert!(
+        unshare.is_ok_and(|s| s.success()),
+        "`unshare -n` must work here (it needs root, as in CI)"
+    );
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    b.add_submission("o", "hello", &[("a.txt", "text/plain", b"offline")]);
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let with_prefix = |args: &[&str]| -> Vec<String> {
+        prefix.iter().chain(args).map(|a| a.to_string()).collect()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_offline(bin, &args);
+    };
+
+    let new_key = b.dir.path().join("new.key");
+    run(["keys", "new", "--out", &s(&new_key)]
+        .map(String::from)
+        .to_vec());
+    let text = std::fs::read_to_string(&new_key).unwrap();
+    assert!(
+        text.contains("AGE-SECRET-KEY-1"),
+        "keys new wrote no identity"
+    );
+
+    let (root, key, out) = (s(&b.root()), s(&b.key()), s(&b.out()));
+    run(with_prefix(&[
+        "open",
+        &root,
+        "--identity",
+        &key,
+        "--out",
+        &out,
+    ]));
+    let opened = b.out().join(SOURCE).join("o/a.txt");
+    assert_eq!(std::fs::read(opened).unwrap(), b"offline");
+
+    let message = b.dir.path().join("m.txt");
+    std::fs::write(&message, "reply").unwrap();
+    let replies = b.dir.path().join("replies");
+    let (message, replies_dir) = (s(&message), s(&replies));
+    run(with_prefix(&[
+        "reply",
+        &root,
+        "--source",
+        SOURCE,
+        "--message",
+        &message,
+        "--out",
+        &replies_dir,
+    ]));
+    assert_eq!(files::list(&replies.join(SOURCE)).len(), 1);
+}
