@@ -171,28 +171,14 @@ fn default_logs_hold_no_line_per_event() {
         .to_str()
         .unwrap()
         .to_owned();
-    let message = work.path().join("m.txt");
-    std::fs::write(&message, "thank you").unwrap();
-    let replies = work.path().join("r");
-    lanterne(&[
-        "review",
-        "reply",
-        p(&bundle),
-        "--source",
+    let pushed = reply_and_push(
+        &server,
+        &bundle,
         &designation,
-        "--message",
-        p(&message),
-        "--out",
-        p(&replies),
-    ]);
-    let pushed = lanterne(&[
-        "push",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        p(&replies),
-    ]);
+        "thank you",
+        &cred,
+        &work.path().join("r"),
+    );
     assert!(pushed.contains("pushed 1"), "{pushed}");
 
     let logs = server.stop();

@@ -201,30 +201,15 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
     assert!(walk(&opened)
         .iter()
         .any(|f| std::fs::read(f).unwrap() == b"root:x:0:0"));
-    let message = work.path().join("reply.txt");
-    std::fs::write(&message, "Merci. Un journaliste vous répondra bientôt.").unwrap();
-    let replies = work.path().join("replies");
-    lanterne(&[
-        "review",
-        "reply",
-        p(&bundle),
-        "--source",
+    // 4. reply offline, then push.
+    let pushed = reply_and_push(
+        &server,
+        &bundle,
         &designation,
-        "--message",
-        p(&message),
-        "--out",
-        p(&replies),
-    ]);
-
-    // 4. push.
-    let pushed = lanterne(&[
-        "push",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        p(&replies),
-    ]);
+        "Merci. Un journaliste vous répondra bientôt.",
+        &cred,
+        &work.path().join("replies"),
+    );
     assert!(pushed.contains("pushed 1"), "{pushed}");
 
     // 5. The source reads the reply with the code, then deletes it.

@@ -490,3 +490,37 @@ pub fn file_with_canary(tag: &str, size: usize) -> (Vec<u8>, Vec<u8>) {
     bytes[at..at + c.len()].copy_from_slice(&c);
     (bytes, c)
 }
+
+/// Writes `text` as a reply to `designation` offline (`review reply` on `bundle`, into `out`)
+/// and pushes it from the workstation with `credential`; returns what `push` printed.
+pub fn reply_and_push(
+    server: &Server,
+    bundle: &Path,
+    designation: &str,
+    text: &str,
+    credential: &Path,
+    out: &Path,
+) -> String {
+    let message = out.with_extension("txt");
+    std::fs::write(&message, text).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    lanterne(&[
+        "review",
+        "reply",
+        &s(bundle),
+        "--source",
+        designation,
+        "--message",
+        &s(&message),
+        "--out",
+        &s(out),
+    ]);
+    lanterne(&[
+        "push",
+        "--server",
+        &server.reviewer_base,
+        "--credential",
+        &s(credential),
+        &s(out),
+    ])
+}

@@ -136,6 +136,17 @@ fn sniff(head: &[u8]) -> Kind {
 }
 
 /// Inspects a saved file. Never fails: problems become notes.
+/// Parses an XML part from a hostile file with the one set of hardened options every reader
+/// uses: no DTD (so no entity expansion) and at most `nodes_limit` nodes.
+fn parse_xml(xml: &str, nodes_limit: u32) -> Result<roxmltree::Document<'_>, roxmltree::Error> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit,
+        ..roxmltree::ParsingOptions::default()
+    };
+    roxmltree::Document::parse_with_options(xml, options)
+}
+
 pub fn inspect(path: &Path) -> Inspection {
     let mut head = Vec::with_capacity(1024);
     let size = match File::open(path).and_then(|f| {

@@ -178,12 +178,7 @@ fn read_part<R: Read + std::io::Seek>(
 
 /// Reports what `rule` finds in one XML part.
 fn apply(name: &str, xml: &str, rule: Rule, c: &mut Collector) {
-    let options = roxmltree::ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: MAX_NODES,
-        ..roxmltree::ParsingOptions::default()
-    };
-    let doc = match roxmltree::Document::parse_with_options(xml, options) {
+    let doc = match super::parse_xml(xml, MAX_NODES) {
         Ok(d) => d,
         Err(e) => return c.note(format!("{name} could not be parsed: {e}")),
     };

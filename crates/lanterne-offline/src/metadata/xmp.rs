@@ -83,12 +83,7 @@ pub(super) fn scan(data: &[u8], c: &mut Collector) {
 
 /// Reports the wanted properties of one packet, as elements or as attributes.
 fn packet(xml: &str, c: &mut Collector) {
-    let options = roxmltree::ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: MAX_NODES,
-        ..roxmltree::ParsingOptions::default()
-    };
-    let doc = match roxmltree::Document::parse_with_options(xml, options) {
+    let doc = match super::parse_xml(xml, MAX_NODES) {
         Ok(d) => d,
         Err(e) => return c.note(format!("an XMP metadata packet could not be parsed: {e}")),
     };
