@@ -17,7 +17,7 @@ fn keys_new_writes_a_private_identity_the_age_cli_reads() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let recipient = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let recipient = card_recipient(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600

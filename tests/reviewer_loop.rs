@@ -172,15 +172,18 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
 
     // 3. review open and review reply, offline.
     let opened = work.path().join("opened");
-    let shown = lanterne(&[
-        "review",
-        "open",
-        p(&bundle),
-        "--identity",
-        p(&server.identity),
-        "--out",
-        p(&opened),
-    ]);
+    let shown = lanterne_offline(
+        &server,
+        &[
+            "review",
+            "open",
+            p(&bundle),
+            "--identity",
+            p(&server.identity),
+            "--out",
+            p(&opened),
+        ],
+    );
     let sub_dir = std::fs::read_dir(opened.join(&designation))
         .unwrap()
         .next()

@@ -45,13 +45,24 @@ impl Server {
     pub fn start_with(extra_config: &str, serve_args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let identity = dir.path().join("reviewer.key");
+        let card = dir.path().join("reviewer.card");
         let out = Command::new(BIN)
             .args(["keys", "new", "--out"])
             .arg(&identity)
+            .arg("--public")
+            .arg(&card)
             .output()
             .unwrap();
         assert!(out.status.success(), "keys new failed: {out:?}");
-        let recipient = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let recipient = card_recipient(&String::from_utf8(out.stdout).unwrap());
+        // The reviewer's offline machine pins their own card as the whole team.
+        let pinned = Command::new(BIN)
+            .args(["review", "team", "add"])
+            .arg(&card)
+            .env(REVIEW_HOME_ENV, dir.path().join("review-home"))
+            .output()
+            .unwrap();
+        assert!(pinned.status.success(), "team add failed: {pinned:?}");
         std::fs::create_dir(dir.path().join("keys")).unwrap();
         std::fs::write(
             dir.path().join("keys/reviewer.txt"),
@@ -79,6 +90,11 @@ impl Server {
 
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The reviewer's offline state (`LANTERNE_REVIEW_HOME`), with their card pinned.
+    pub fn review_home(&self) -> PathBuf {
+        self.dir.path().join("review-home")
     }
 
     pub fn tmp(&self) -> PathBuf {
@@ -250,7 +266,33 @@ impl Drop for Server {
 
 /// Runs the lanterne binary with `args`; panics with its output unless it succeeds.
 pub fn lanterne(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    lanterne_run(Command::new(BIN).args(args), args)
+}
+
+/// The environment variable naming the offline reviewer's state directory.
+pub const REVIEW_HOME_ENV: &str = "LANTERNE_REVIEW_HOME";
+
+/// The age recipient on a reviewer card (its one line that is not a comment).
+pub fn card_recipient(card: &str) -> String {
+    card.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("age1"))
+        .unwrap_or_else(|| panic!("no recipient on the card:\n{card}"))
+        .to_owned()
+}
+
+/// Runs the offline command `lanterne ARGS` as `server`'s reviewer (with their pinned team).
+pub fn lanterne_offline(server: &Server, args: &[&str]) -> String {
+    lanterne_run(
+        Command::new(BIN)
+            .args(args)
+            .env(REVIEW_HOME_ENV, server.review_home()),
+        args,
+    )
+}
+
+fn lanterne_run(cmd: &mut Command, args: &[&str]) -> String {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "lanterne {args:?} failed:\n{}\n{}",
@@ -504,17 +546,22 @@ pub fn reply_and_push(
     let message = out.with_extension("txt");
     std::fs::write(&message, text).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    lanterne(&[
-        "review",
-        "reply",
-        &s(bundle),
-        "--source",
-        designation,
-        "--message",
-        &s(&message),
-        "--out",
-        &s(out),
-    ]);
+    lanterne_offline(
+        server,
+        &[
+            "review",
+            "reply",
+            &s(bundle),
+            "--source",
+            designation,
+            "--message",
+            &s(&message),
+            "--identity",
+            &s(&server.identity),
+            "--out",
+            &s(out),
+        ],
+    );
     lanterne(&[
         "push",
         "--server",

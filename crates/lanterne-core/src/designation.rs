@@ -1,8 +1,10 @@
 //! Designations: the names reviewers use for sources, like `brave-otter-4127`.
 //!
-//! A designation is derived from the source's lookup id, so it is stable across fetches and
-//! needs no table, and reviewers never handle the lookup id itself (which names the source's
-//! folder). Two EFF words and a number in 1000..9999 give 7776² × 9000 ≈ 5.4 × 10¹¹ names, so
+//! A designation is derived from a hash, so it is stable across fetches and needs no table.
+//! The server derives it from the source's lookup id today ([`of`]), so reviewers never handle
+//! the lookup id itself (which names the source's folder). [`of_recipient`] derives it from the
+//! source's public recipient instead: such a name commits to the key, which the offline
+//! machine can check (the server is to switch to it). Two EFF words and a number in 1000..9999 give 7776² × 9000 ≈ 5.4 × 10¹¹ names, so
 //! even 100,000 sources collide with probability under 1 %; the reviewer API refuses to act on
 //! an ambiguous designation rather than guess.
 //!
@@ -14,6 +16,8 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 
 const DOMAIN: &[u8] = b"lanterne v1 designation";
+/// Domain of designations derived from a source's public recipient ([`of_recipient`]).
+const RECIPIENT_DOMAIN: &[u8] = b"lanterne v2 designation of a recipient";
 
 /// The EFF large word list, as vendored (provenance and SHA-256 in `wordlists/PROVENANCE.md`).
 pub const ENGLISH_WORDS: &str = include_str!("../../../wordlists/en.txt");
@@ -52,12 +56,30 @@ fn words() -> &'static [&'static str] {
     WORDS.get_or_init(|| ENGLISH_WORDS.lines().filter(|w| !w.is_empty()).collect())
 }
 
-/// The designation of a source.
+/// The designation of a source, from its lookup id (what the server names sources by today).
 pub fn of(lookup: &LookupId) -> String {
-    let digest = Sha256::new()
-        .chain_update(DOMAIN)
-        .chain_update(lookup.to_hex().as_bytes())
-        .finalize();
+    from_digest(
+        &Sha256::new()
+            .chain_update(DOMAIN)
+            .chain_update(lookup.to_hex().as_bytes())
+            .finalize(),
+    )
+}
+
+/// The designation of a source, from its public age recipient (`age1…`, as text): the name
+/// then commits to the key, so the offline machine can check that a bundle did not pair a
+/// designation with another key. Same shape as [`of`], under another domain string.
+pub fn of_recipient(recipient: &str) -> String {
+    from_digest(
+        &Sha256::new()
+            .chain_update(RECIPIENT_DOMAIN)
+            .chain_update(recipient.trim().as_bytes())
+            .finalize(),
+    )
+}
+
+/// Two words and a number in 1000..9999 picked by a SHA-256 digest.
+fn from_digest(digest: &[u8]) -> String {
     let words = words();
     let pick = |i: usize| {
         let n = u32::from_be_bytes([digest[i], digest[i + 1], digest[i + 2], digest[i + 3]]);
@@ -114,5 +136,17 @@ mod tests {
         let b = LookupId::from_hex(&"ab".repeat(32)).unwrap();
         assert_eq!(of(&a), "debit-compound-7849");
         assert_eq!(of(&b), "paper-decimal-4501");
+    }
+
+    #[test]
+    fn recipient_designations_commit_to_the_key_and_differ_from_lookup_ones() {
+        let a = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq";
+        let b = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+        assert_eq!(of_recipient(a), of_recipient(&format!(" {a}\n")));
+        assert_ne!(of_recipient(a), of_recipient(b));
+        assert!(is_valid(&of_recipient(a)));
+        assert_eq!(of_recipient(a).split('-').count(), 3);
+        let id = LookupId::from_hex(&"01".repeat(32)).unwrap();
+        assert_ne!(of_recipient(&id.to_hex()), of(&id));
     }
 }

@@ -12,12 +12,14 @@
 //!   them, and header-bounded opening of small age files), [`designation`] (the names reviewers
 //!   use for sources, and the source's lookup id they derive from), [`day`] (dates kept to the
 //!   day) and [`hardening`] (no core dumps for any process that holds keys or plaintext; the
-//!   server's memory lock and data dir lock too).
+//!   server's memory lock and data dir lock too), [`card`] (a reviewer's public age and signing
+//!   keys, which the offline machine pins and the server is to read from its keys dir).
 //! - **Server and networked workstation:** [`api`], the reviewer API's wire types.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod card;
 pub mod day;
 pub mod designation;
 pub mod hardening;

@@ -7,8 +7,10 @@
 //! over from the networked workstation. [`open`] checks every file against the bundle's
 //! `SHA256SUMS`, decrypts new submissions with the reviewer's identity (plain or
 //! passphrase-protected) into an output folder under sanitized names, and reports identifying
-//! metadata found in them. [`reply`] encrypts a message to a source and to every reviewer for
-//! `lanterne push`. [`keys`] writes a new reviewer identity.
+//! metadata found in them. [`reply`] encrypts a message to a source and to the pinned team, and
+//! signs it, for `lanterne push`. [`keys`] writes a new reviewer identity, signing key
+//! ([`signing`]) and public card. [`home`] holds what this machine pinned (the team's cards,
+//! the sources' recipients), which [`trust`] checks bundles against.
 //!
 //! `bundle.rs` reads and verifies the bundle, `identity.rs` loads the key, `open.rs` and
 //! `reply.rs` do the work, [`names`] makes untrusted names safe, [`metadata`] looks for
@@ -27,6 +29,7 @@
 
 mod bundle;
 pub mod cli;
+pub mod home;
 mod identity;
 pub mod keys;
 pub mod metadata;
@@ -34,14 +37,19 @@ pub mod names;
 mod open;
 mod reply;
 pub mod report;
+pub mod signing;
+pub mod trust;
 
 use std::path::PathBuf;
 
 pub use age::secrecy::SecretString;
+pub use home::{HomeError, ReviewHome, HOME_ENV};
 pub use identity::{identity_needs_passphrase, passphrase_from_env_or_tty, PASSPHRASE_ENV};
 pub use metadata::Finding;
-pub use reply::MAX_REPLY_BYTES;
+pub use reply::{trusted_comment, ReplyRequest, MAX_REPLY_BYTES};
 pub use report::{FileReport, OpenReport, SubmissionReport, SubmissionStatus};
+pub use signing::SigningError;
+pub use trust::DesignationRule;
 
 /// Why a review command stopped. Damage to single files or submissions is not an error: it
 /// is listed in the [`OpenReport`].
@@ -98,7 +106,7 @@ pub enum ReviewError {
         message: String,
     },
     #[error(
-        "a reviewer key in reviewers.txt is post-quantum, and age cannot mix post-quantum \
+        "a pinned reviewer's key is post-quantum, and age cannot mix post-quantum \
          recipients with the source's X25519 key in one file, so no reply can reach both. \
          Replies need every reviewer to have an X25519 key (`lanterne keys new`)"
     )]
@@ -111,6 +119,47 @@ pub enum ReviewError {
     MessageEmpty(PathBuf),
     #[error("cannot encrypt the reply: {0}")]
     Encrypt(String),
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(
+        "no team is pinned in {}: pin every reviewer's card first (`review team add CARD`), \
+         so replies go to the team you chose and not to a list the server sent",
+        .0.display()
+    )]
+    NoTeam(PathBuf),
+    #[error(
+        "refusing to reply: the bundle's reviewer list differs from the pinned team. The \
+         server, or the way the bundle came, may be compromised; if the team really changed, \
+         pin its cards (`review team add`/`remove`) and fetch again.\n{0}"
+    )]
+    TeamMismatch(String),
+    #[error(
+        "refusing to reply: SOURCE KEY CHANGED for {designation}. It was pinned with \
+         {pinned}, but the bundle gives {bundle}. The server may be compromised: do not reply \
+         until you know why"
+    )]
+    SourceChanged {
+        designation: String,
+        pinned: String,
+        bundle: String,
+    },
+    #[error(
+        "refusing to reply: the designation {designation} is not derived from the source's \
+         recipient {recipient}; the bundle paired a name with another key"
+    )]
+    DesignationMismatch {
+        designation: String,
+        recipient: String,
+    },
+    #[error(
+        "refusing to reply: your signing key {0} is on no pinned card, so the server would \
+         refuse the reply. Pin your own card (`review team add`), made by `keys new`"
+    )]
+    SignerNotInTeam(String),
+    #[error("a pinned card's recipient cannot be used: {0}")]
+    TeamRecipient(String),
 }
 
 pub use open::open;
@@ -124,6 +173,9 @@ mod tests {
         ("main.rs", include_str!("main.rs")),
         ("cli.rs", include_str!("cli.rs")),
         ("keys.rs", include_str!("keys.rs")),
+        ("home.rs", include_str!("home.rs")),
+        ("signing.rs", include_str!("signing.rs")),
+        ("trust.rs", include_str!("trust.rs")),
         ("bundle.rs", include_str!("bundle.rs")),
         ("identity.rs", include_str!("identity.rs")),
         ("names.rs", include_str!("names.rs")),

@@ -1,9 +1,13 @@
-//! `review reply`: encrypts a reviewer's message to a source and to every reviewer.
+//! `review reply`: encrypts a reviewer's message to a source and to the pinned team, and signs it.
 //!
 //! The source reads it after logging in with their code (the box derives their identity, which
 //! is X25519); the reviewers can read it too, so the team keeps a record of what was said.
-//! The file is written atomically (temp file, fsync, rename) under a random name, ready for
-//! `lanterne push`.
+//! Nothing the bundle says about keys is trusted (see [`crate::trust`]): the reply is encrypted
+//! to the team pinned on this machine, only when the bundle's reviewer list matches it, and to
+//! the source's recipient only when it is plain X25519 and matches its pin. The ciphertext is
+//! signed with the reviewer's minisign key (`<identity>.minisign`), which must be on a pinned
+//! card. Both files are written atomically (temp file, fsync, rename) under a random name,
+//! ready for `lanterne push`: `<id>.age` and its signature `<id>.age.minisig`.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -13,6 +17,9 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::bundle::{read_capped, Bundle};
+use super::home::ReviewHome;
+use super::signing::{self, SigningKey};
+use super::trust::{self, DesignationRule, SourcePin};
 use super::ReviewError;
 use lanterne_core::designation::is_valid as is_designation;
 
@@ -22,24 +29,81 @@ pub const MAX_REPLY_BYTES: u64 = 1 << 20;
 // A recipient a reply can be encrypted to, parsed as the server parses keys/*.txt.
 use lanterne_core::seal::Boxed;
 
-/// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --out REPLIES_DIR`.
+/// What `review reply` needs.
+pub struct ReplyRequest<'a> {
+    pub bundle: &'a Path,
+    /// The source's designation.
+    pub designation: &'a str,
+    /// A UTF-8 text file with the reply.
+    pub message: &'a Path,
+    /// The reviewer's age identity; the signing key is `<identity>.minisign`.
+    pub identity: &'a Path,
+    /// The replies folder: the reply goes to `out/<designation>/`.
+    pub out: &'a Path,
+    /// The pinned team and sources.
+    pub home: &'a ReviewHome,
+    pub designations: DesignationRule,
+}
+
+/// The trusted comment of a reply's signature: it binds the reply to its source.
+pub fn trusted_comment(designation: &str) -> String {
+    format!("lanterne-reply v1 designation={designation}")
+}
+
+/// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --identity FILE --out DIR`.
 ///
-/// Encrypts the UTF-8 text of `message_file` (at most [`MAX_REPLY_BYTES`]) to the source
-/// and to every recipient in the bundle's `reviewers.txt`, writes it atomically to
-/// `out/<designation>/<random id>.age`, and returns that path.
-pub fn reply(
-    bundle: &Path,
-    designation: &str,
-    message_file: &Path,
-    out: &Path,
-) -> Result<PathBuf, ReviewError> {
+/// Encrypts the UTF-8 text of the message (at most [`MAX_REPLY_BYTES`]) to the source and to
+/// the pinned team, writes it atomically to `out/<designation>/<random id>.age` with its
+/// signature beside it (`.age.minisig`), and returns the `.age` path.
+pub fn reply(req: &ReplyRequest<'_>) -> Result<PathBuf, ReviewError> {
+    let designation = req.designation;
     if !is_designation(designation) {
         return Err(ReviewError::BadDesignation(designation.to_owned()));
     }
-    let bundle = Bundle::open(bundle)?;
+    let team = req.home.team()?;
+    if team.is_empty() {
+        return Err(ReviewError::NoTeam(req.home.dir().to_owned()));
+    }
+    let bundle = Bundle::open(req.bundle)?;
+    let diff = trust::team_diff(&trust::bundle_reviewers(&bundle)?, &team);
+    if !diff.is_empty() {
+        return Err(ReviewError::TeamMismatch(diff.to_string()));
+    }
     let source = source_recipient(&bundle, designation)?;
-    let reviewers = reviewer_recipients(&bundle.root().join("reviewers.txt"))?;
-    let message = read_message(message_file)?;
+    let source_text = source.to_string();
+    if req.designations == DesignationRule::Derived
+        && !trust::designation_matches(designation, &source_text)
+    {
+        return Err(ReviewError::DesignationMismatch {
+            designation: designation.to_owned(),
+            recipient: source_text,
+        });
+    }
+    match trust::source_pin(req.home, designation, &source_text)? {
+        SourcePin::Same => {}
+        SourcePin::New => req
+            .home
+            .pin_sources(&[(designation.to_owned(), source_text.clone())])?,
+        SourcePin::Changed { pinned } => {
+            return Err(ReviewError::SourceChanged {
+                designation: designation.to_owned(),
+                pinned,
+                bundle: source_text,
+            })
+        }
+    }
+    let key = SigningKey::load(&signing::key_path(req.identity))?;
+    let public = key.public_base64();
+    if !team.iter().any(|c| c.minisign.as_deref() == Some(&public)) {
+        return Err(ReviewError::SignerNotInTeam(
+            signing::key_id(&public).unwrap_or(public),
+        ));
+    }
+    let reviewers = team
+        .iter()
+        .map(|c| team_recipient(&c.recipient))
+        .collect::<Result<Vec<_>, _>>()?;
+    let message = read_message(req.message)?;
 
     let recipients = reviewers
         .iter()
@@ -56,8 +120,9 @@ pub fn reply(
     w.write_all(&message)
         .and_then(|()| w.finish().map(|_| ()))
         .map_err(|e| ReviewError::Encrypt(e.to_string()))?;
+    let signature = key.sign(&ciphertext, &trusted_comment(designation))?;
 
-    let dir = out.join(designation);
+    let dir = req.out.join(designation);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -69,27 +134,35 @@ pub fn reply(
     let mut id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut id);
     let path = dir.join(format!("{}.age", hex::encode(id)));
-    let write_err = |source| ReviewError::Write {
-        path: path.clone(),
-        source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lanterne-reply-")
-        .tempfile_in(&dir)
-        .map_err(write_err)?;
-    tmp.write_all(&ciphertext)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(write_err)?;
-    tmp.persist_noclobber(&path)
-        .map_err(|e| write_err(e.error))?;
+    // The signature first: a crash in between leaves a lone `.minisig`, which push ignores.
+    write_new(&dir, &signing::signature_path(&path), signature.as_bytes())?;
+    write_new(&dir, &path, &ciphertext)?;
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
     Ok(path)
 }
 
-/// The source's recipient, checked against `SHA256SUMS`.
-fn source_recipient(
+/// Writes a new file atomically in `dir` (temp file, fsync, rename; never over a file).
+fn write_new(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
+    let write_err = |source| ReviewError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lanterne-reply-")
+        .tempfile_in(dir)
+        .map_err(write_err)?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(write_err)?;
+    tmp.persist_noclobber(path)
+        .map_err(|e| write_err(e.error))?;
+    Ok(())
+}
+
+/// The source's recipient, checked against `SHA256SUMS`: plain X25519 only, so no plugin.
+pub(crate) fn source_recipient(
     bundle: &Bundle,
     designation: &str,
 ) -> Result<age::x25519::Recipient, ReviewError> {
@@ -117,41 +190,17 @@ fn source_recipient(
         })
 }
 
-/// The reviewers' recipients from `reviewers.txt` (age `-R` format).
-fn reviewer_recipients(path: &Path) -> Result<Vec<Boxed>, ReviewError> {
-    let text = read_capped(path, 1 << 20).map_err(|source| ReviewError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let text = String::from_utf8_lossy(&text);
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bad = |message: String| ReviewError::BadRecipient {
-            path: path.to_owned(),
-            line: i + 1,
-            message,
-        };
-        if let Ok(r) = line.parse::<age::x25519::Recipient>() {
-            out.push(Box::new(r) as Boxed);
-        } else if line.starts_with("age1pq1") {
-            // Known post-quantum: fail before looking for the plugin.
-            return Err(ReviewError::PostQuantumReply);
-        } else {
-            out.push(lanterne_core::seal::parse_recipient(line).map_err(bad)?);
-        }
+/// A pinned card's recipient: X25519, or a plugin recipient the team chose to pin (the only
+/// way a plugin runs here). Post-quantum ones cannot be mixed with the source's X25519 key.
+fn team_recipient(line: &str) -> Result<Boxed, ReviewError> {
+    if let Ok(r) = line.parse::<age::x25519::Recipient>() {
+        Ok(Box::new(r))
+    } else if line.starts_with("age1pq1") {
+        // Known post-quantum: fail before looking for the plugin.
+        Err(ReviewError::PostQuantumReply)
+    } else {
+        lanterne_core::seal::parse_recipient(line).map_err(ReviewError::TeamRecipient)
     }
-    if out.is_empty() {
-        return Err(ReviewError::BadRecipient {
-            path: path.to_owned(),
-            line: 0,
-            message: "no recipient in the file; the bundle is damaged, fetch it again".into(),
-        });
-    }
-    Ok(out)
 }
 
 /// Reads the message: UTF-8 text, not empty, at most [`MAX_REPLY_BYTES`].
@@ -202,20 +251,12 @@ mod tests {
     }
 
     #[test]
-    fn reviewer_lines_are_parsed_and_pq_is_refused_clearly() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("reviewers.txt");
+    fn team_recipients_are_parsed_and_pq_is_refused_clearly() {
         let a = age::x25519::Identity::generate().to_public();
-        std::fs::write(&p, format!("# team\n\n{a}\n")).unwrap();
-        assert_eq!(reviewer_recipients(&p).unwrap().len(), 1);
-        std::fs::write(&p, format!("{a}\nage1pq1qqqqqqqqqqqq\n")).unwrap();
-        let e = reviewer_recipients(&p).err().unwrap();
+        assert!(team_recipient(&a.to_string()).is_ok());
+        let e = team_recipient("age1pq1qqqqqqqqqqqq").err().unwrap();
         assert!(matches!(e, ReviewError::PostQuantumReply));
         assert!(e.to_string().contains("post-quantum"), "{e}");
-        std::fs::write(&p, "garbage\n").unwrap();
-        let e = reviewer_recipients(&p).err().unwrap().to_string();
-        assert!(e.contains("line 1"), "{e}");
-        std::fs::write(&p, "# nothing\n").unwrap();
-        assert!(reviewer_recipients(&p).is_err());
+        assert!(team_recipient("garbage").is_err());
     }
 }

@@ -80,7 +80,7 @@ fn open_writes_the_exact_bytes_the_message_and_a_manifest_and_skips_what_is_done
     }
     let shown = report.to_string();
     assert!(
-        shown.contains("brave-otter-41 / sub-1: opened") && shown.contains("report.pdf"),
+        shown.contains(&format!("{SOURCE} / sub-1: opened")) && shown.contains("report.pdf"),
         "{shown}"
     );
     assert!(debris(&b.out()).is_empty());
@@ -400,7 +400,7 @@ fn a_reply_decrypts_with_the_source_and_the_reviewer_identity() {
     let message = b.dir.path().join("reply.txt");
     std::fs::write(&message, "Merci. Pouvez-vous préciser la date ?\n").unwrap();
     let replies = b.dir.path().join("replies");
-    let path = review::reply(&b.root(), SOURCE, &message, &replies).unwrap();
+    let path = b.reply(SOURCE, &message, &replies).unwrap();
     assert_eq!(path.parent().unwrap(), replies.join(SOURCE));
     let name = path.file_name().unwrap().to_str().unwrap();
     assert!(name.len() == 36 && name.ends_with(".age"), "{name}");
@@ -413,20 +413,24 @@ fn a_reply_decrypts_with_the_source_and_the_reviewer_identity() {
             std::fs::read(&message).unwrap()
         );
     }
-    let second = review::reply(&b.root(), SOURCE, &message, &replies).unwrap();
+    let second = b.reply(SOURCE, &message, &replies).unwrap();
     assert_ne!(second, path);
     assert!(debris(&replies).is_empty());
 
     for bad in ["../x", "Brave", "", "a/b"] {
-        let e = review::reply(&b.root(), bad, &message, &replies)
-            .err()
-            .unwrap();
+        let e = b.reply(bad, &message, &replies).err().unwrap();
         assert!(matches!(e, ReviewError::BadDesignation(_)), "{e}");
     }
-    let e = review::reply(&b.root(), "nobody-here-1", &message, &replies)
-        .err()
-        .unwrap();
+    let e = b.reply("nobody-here-1", &message, &replies).err().unwrap();
     assert!(matches!(e, ReviewError::UnknownSource(_)), "{e}");
+    // A post-quantum reviewer the team pinned (a read-only card) cannot share a reply.
+    let pq_card = b.dir.path().join("pq.card");
+    std::fs::write(
+        &pq_card,
+        "age1pq1qzw5ytwn5g8xu3r9l5dw2g0wshd3c0nxxgcwu2ultzz2jm3dv0sqfhmxuu\n",
+    )
+    .unwrap();
+    b.review_home().add_card(&pq_card).unwrap();
     std::fs::write(
         b.root().join("reviewers.txt"),
         format!(
@@ -435,9 +439,7 @@ fn a_reply_decrypts_with_the_source_and_the_reviewer_identity() {
         ),
     )
     .unwrap();
-    let e = review::reply(&b.root(), SOURCE, &message, &replies)
-        .err()
-        .unwrap();
+    let e = b.reply(SOURCE, &message, &replies).err().unwrap();
     assert!(matches!(e, ReviewError::PostQuantumReply), "{e}");
 }
 

@@ -13,15 +13,23 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use age::secrecy::ExposeSecret;
 use lanterne_core::manifest::{FileEntry, Manifest, VERSION};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// The designation of the source the tests' bundles hold.
-pub const SOURCE: &str = "brave-otter-41";
+/// The designation of the source the tests' bundles hold: derived from [`SOURCE_KEY`]'s
+/// recipient (`lanterne_core::designation::of_recipient`), as the offline side checks.
+pub const SOURCE: &str = "respect-monopoly-1289";
 
-/// A bundle in a temp folder, with one reviewer key.
+/// The fixed identity of the source [`SOURCE`] (a test key, made with `age-keygen`).
+pub const SOURCE_KEY: &str =
+    "AGE-SECRET-KEY-1CR57NL0XFELEUFJ233X6EZKC7NPXY6L6REUJ2XUWEMTF63M4NFVSSJ98D2";
+
+/// The environment variable naming the offline state's directory.
+pub const HOME_ENV: &str = "LANTERNE_REVIEW_HOME";
+
+/// A bundle in a temp folder, with one reviewer (identity, signing key and card, made by
+/// `keys new`) who is the whole team pinned in [`TestBundle::home`].
 pub struct TestBundle {
     pub dir: tempfile::TempDir,
     pub reviewer: age::x25519::Identity,
@@ -30,7 +38,10 @@ pub struct TestBundle {
 impl TestBundle {
     pub fn new() -> TestBundle {
         let dir = tempfile::tempdir().unwrap();
-        let reviewer = age::x25519::Identity::generate();
+        let key = dir.path().join("reviewer.key");
+        let card = lanterne_offline::keys::new_reviewer(&key, None).unwrap();
+        std::fs::write(dir.path().join("reviewer.card"), card.to_string()).unwrap();
+        let reviewer = read_identity(&key);
         let b = TestBundle { dir, reviewer };
         std::fs::create_dir_all(b.root().join("sources")).unwrap();
         std::fs::write(b.root().join("lanterne-bundle.json"), r#"{"format": 1}"#).unwrap();
@@ -39,11 +50,9 @@ impl TestBundle {
             format!("# reviewers\n{}\n", b.reviewer.to_public()),
         )
         .unwrap();
-        std::fs::write(
-            b.key(),
-            format!("{}\n", b.reviewer.to_string().expose_secret()),
-        )
-        .unwrap();
+        b.review_home()
+            .add_card(&b.dir.path().join("reviewer.card"))
+            .unwrap();
         b.write_sums();
         b
     }
@@ -52,8 +61,41 @@ impl TestBundle {
         self.dir.path().join("bundle")
     }
 
+    /// The reviewer's identity; its signing key is beside it (`reviewer.key.minisign`).
     pub fn key(&self) -> PathBuf {
         self.dir.path().join("reviewer.key")
+    }
+
+    /// The reviewer's public card.
+    pub fn card(&self) -> PathBuf {
+        self.dir.path().join("reviewer.card")
+    }
+
+    /// The offline state (`LANTERNE_REVIEW_HOME`), with the team pinned.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn review_home(&self) -> lanterne_offline::ReviewHome {
+        lanterne_offline::ReviewHome::at(&self.home()).unwrap()
+    }
+
+    /// `review reply` through the library, as the reviewer, into `out`.
+    pub fn reply(
+        &self,
+        designation: &str,
+        message: &Path,
+        out: &Path,
+    ) -> Result<PathBuf, lanterne_offline::ReviewError> {
+        lanterne_offline::reply(&lanterne_offline::ReplyRequest {
+            bundle: &self.root(),
+            designation,
+            message,
+            identity: &self.key(),
+            out,
+            home: &self.review_home(),
+            designations: lanterne_offline::DesignationRule::Derived,
+        })
     }
 
     pub fn out(&self) -> PathBuf {
@@ -71,14 +113,24 @@ impl TestBundle {
         out
     }
 
-    /// Adds a source folder with a fresh recipient; returns the source's identity.
+    /// Adds a source folder; returns the source's identity. [`SOURCE`] gets [`SOURCE_KEY`];
+    /// any other designation a fresh key (so it is not derived from it).
     pub fn add_source(&self, designation: &str) -> age::x25519::Identity {
-        let id = age::x25519::Identity::generate();
+        let id = if designation == SOURCE {
+            SOURCE_KEY.parse().unwrap()
+        } else {
+            age::x25519::Identity::generate()
+        };
+        self.add_source_with(designation, &id);
+        id
+    }
+
+    /// Adds (or rewrites) a source folder with the recipient of `id`.
+    pub fn add_source_with(&self, designation: &str, id: &age::x25519::Identity) {
         let dir = self.root().join("sources").join(designation);
         std::fs::create_dir_all(dir.join("submissions")).unwrap();
         std::fs::write(dir.join("recipient"), format!("{}\n", id.to_public())).unwrap();
         self.write_sums();
-        id
     }
 
     /// Adds a submission of `(name, type, bytes)` files; returns its folder.
@@ -151,6 +203,16 @@ impl TestBundle {
     }
 }
 
+/// The age identity in the file `path` (the `AGE-SECRET-KEY-1…` line).
+pub fn read_identity(path: &Path) -> age::x25519::Identity {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// A random 16-byte name in hex, as the server gives submissions and files.
 pub fn random_hex() -> String {
     let mut b = [0u8; 16];
@@ -158,10 +220,11 @@ pub fn random_hex() -> String {
     hex::encode(b)
 }
 
-/// Runs `BIN ARGS` in a new network namespace (no interface but a down loopback) under
-/// `strace`, and checks that it made no network system call at all. Both tools are required
-/// (CI runs as root and installs strace): a missing one fails the test.
-pub fn run_offline(bin: &str, args: &[&str]) {
+/// Runs `BIN ARGS` (with `home` as `LANTERNE_REVIEW_HOME`) in a new network namespace (no
+/// interface but a down loopback) under `strace`, and checks that it made no network system
+/// call at all. Both tools are required (CI runs as root and installs strace): a missing one
+/// fails the test.
+pub fn run_offline(bin: &str, args: &[&str], home: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace");
     let strace = Command::new("strace").arg("-V").output().is_ok();
@@ -180,7 +243,12 @@ pub fn run_offline(bin: &str, args: &[&str]) {
         ];
         cmd.arg("strace").args(quiet).arg(&trace);
     }
-    let out = cmd.arg(bin).args(args).output().unwrap();
+    let out = cmd
+        .arg(bin)
+        .args(args)
+        .env(HOME_ENV, home)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{bin} {args:?} failed: {out:?}");
     if strace {
         let calls = std::fs::read_to_string(&trace).unwrap();
@@ -191,9 +259,10 @@ pub fn run_offline(bin: &str, args: &[&str]) {
     }
 }
 
-/// Makes a key, opens a bundle and writes a reply with `bin` (its offline commands after the
-/// words `prefix`: `["review"]` for `lanterne review open`, none for `lanterne-review open`),
-/// each in a network namespace with no interface, under `strace`.
+/// Makes a reviewer's keys and card, pins the card, opens a bundle and writes a signed reply
+/// with `bin` (its offline commands after the words `prefix`: `["review"]` for
+/// `lanterne review open`, none for `lanterne-review open`), each in a network namespace with
+/// no interface, under `strace`.
 pub fn offline_round_trip(bin: &str, prefix: &[&str]) {
     let unshare = Command::new("unshare").args(["-n", "true"]).status();
     assert!(
@@ -209,18 +278,36 @@ pub fn offline_round_trip(bin: &str, prefix: &[&str]) {
     };
     let run = |args: Vec<String>| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_offline(bin, &args);
+        run_offline(bin, &args, &b.home());
     };
 
     let new_key = b.dir.path().join("new.key");
-    run(["keys", "new", "--out", &s(&new_key)]
-        .map(String::from)
-        .to_vec());
+    let new_card = b.dir.path().join("new.card");
+    run([
+        "keys",
+        "new",
+        "--out",
+        &s(&new_key),
+        "--public",
+        &s(&new_card),
+    ]
+    .map(String::from)
+    .to_vec());
     let text = std::fs::read_to_string(&new_key).unwrap();
     assert!(
         text.contains("AGE-SECRET-KEY-1"),
         "keys new wrote no identity"
     );
+    let card = std::fs::read_to_string(&new_card).unwrap();
+    assert!(card.contains("# minisign: RW"), "{card}");
+    run(with_prefix(&["team", "add", &s(&new_card)]));
+    // The bundle lists the whole pinned team: the bundle's reviewer and the new one.
+    let new_recipient = read_identity(&new_key).to_public();
+    std::fs::write(
+        b.root().join("reviewers.txt"),
+        format!("{}\n{new_recipient}\n", b.reviewer.to_public()),
+    )
+    .unwrap();
 
     let (root, key, out) = (s(&b.root()), s(&b.key()), s(&b.out()));
     run(with_prefix(&[
@@ -245,8 +332,13 @@ pub fn offline_round_trip(bin: &str, prefix: &[&str]) {
         SOURCE,
         "--message",
         &message,
+        "--identity",
+        &s(&new_key),
         "--out",
         &replies_dir,
     ]));
-    assert_eq!(files::list(&replies.join(SOURCE)).len(), 1);
+    let written = files::list(&replies.join(SOURCE));
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert!(written.iter().any(|p| p.extension().unwrap() == "age"));
+    assert!(written.iter().any(|p| p.extension().unwrap() == "minisig"));
 }
