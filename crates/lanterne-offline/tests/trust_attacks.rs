@@ -208,11 +208,18 @@ fn a_plugin_line_in_a_bundle_runs_no_plugin() {
     .unwrap();
     let (message, replies) = message_and_replies(&b);
     let out = reply_as(&b, &b.key(), &message, &replies, Some(&trap));
+    assert!(
+        !marker.exists(),
+        "review reply ran a plugin named by the bundle"
+    );
     assert!(!out.status.success(), "a plugin line was accepted");
     assert!(stderr(&out).contains(EVIL), "{out:?}");
     let out = open(&b, Some(&trap));
     assert!(out.status.success(), "{out:?}");
-    assert!(!marker.exists(), "a plugin named by the bundle was run");
+    assert!(
+        !marker.exists(),
+        "review open ran a plugin named by the bundle"
+    );
     assert!(files_under(&replies).is_empty());
 }
 
