@@ -8,7 +8,7 @@
 //!
 //! - **Server:** [`web`] (the sources' pages and the reviewer API over HTTP), [`ingest`],
 //!   [`store`], [`onion`] (the Tor onion service, with an in-process arti client), [`code`],
-//!   [`source_key`], [`i18n`], [`config`], [`pinned`], [`reviewers`] (the workstations'
+//!   [`source_key`], [`i18n`], [`config`], [`pinned`], [`credentials`] (the workstations'
 //!   credentials), [`demo`].
 //! - **Networked workstation:** [`remote`] (`lanterne fetch` and `lanterne push`, an HTTP
 //!   client of the reviewer API).
@@ -35,13 +35,13 @@
 
 pub mod code;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod i18n;
 pub mod ingest;
 pub mod onion;
 pub mod pinned;
 pub mod remote;
-pub mod reviewers;
 pub mod source_key;
 pub mod store;
 pub mod web;

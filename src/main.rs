@@ -167,11 +167,11 @@ fn main() -> ExitCode {
                 name,
                 out,
                 data_dir,
-            } => lanterne::reviewers::add(&data_dir, &name, &out)
+            } => lanterne::credentials::add(&data_dir, &name, &out)
                 .map(|()| println!("credential for {name} written to {}", out.display()))
                 .map_err(Into::into),
             ReviewersCommand::Remove { name, data_dir } => {
-                lanterne::reviewers::remove(&data_dir, &name)
+                lanterne::credentials::remove(&data_dir, &name)
                     .map(|()| println!("credential for {name} revoked"))
                     .map_err(Into::into)
             }
@@ -182,7 +182,7 @@ fn main() -> ExitCode {
             out,
             ack,
         } => client_runtime().and_then(|rt| {
-            let cred = lanterne::reviewers::read(&credential)?;
+            let cred = lanterne::credentials::read(&credential)?;
             let report = rt.block_on(lanterne::remote::fetch(&server, &cred, &out, ack))?;
             println!("{report}");
             Ok(())
@@ -192,7 +192,7 @@ fn main() -> ExitCode {
             credential,
             replies,
         } => client_runtime().and_then(|rt| {
-            let cred = lanterne::reviewers::read(&credential)?;
+            let cred = lanterne::credentials::read(&credential)?;
             let report = rt.block_on(lanterne::remote::push(&server, &cred, &replies))?;
             println!("pushed {} repl(ies)", report.sent);
             Ok(())

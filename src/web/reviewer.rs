@@ -130,7 +130,7 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
     let root = s.app.store.root();
     let presented = credential(req.headers());
     let who = match &presented {
-        Some((name, _)) if crate::reviewers::exists(root, name) => {
+        Some((name, _)) if crate::credentials::exists(root, name) => {
             Presented::Reviewer(name.clone())
         }
         _ => Presented::Unknown,
@@ -141,7 +141,7 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
             "too many failed credentials for this name; wait a minute",
         );
     }
-    let ok = presented.is_some_and(|(name, token)| crate::reviewers::verify(root, &name, &token));
+    let ok = presented.is_some_and(|(name, token)| crate::credentials::verify(root, &name, &token));
     if !ok {
         s.failures.record(who);
         tracing::warn!("reviewer API: a request with a bad credential was refused");
