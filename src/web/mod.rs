@@ -13,7 +13,7 @@
 
 mod conns;
 mod pages;
-mod reviewer;
+mod reviewer_api;
 mod session;
 mod source;
 mod upload;
@@ -40,7 +40,7 @@ use crate::seal::Recipients;
 use crate::source_key::Deriver;
 use crate::store::Store;
 
-pub use reviewer::{check_reply, router as reviewer_router};
+pub use reviewer_api::{check_reply, router as reviewer_router};
 pub use session::Sessions;
 
 /// Everything a request handler may use.
