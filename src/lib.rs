@@ -42,6 +42,7 @@ pub mod ingest;
 pub mod onion;
 pub mod pinned;
 pub mod remote;
+pub mod server;
 pub mod source_key;
 pub mod store;
 pub mod web;
