@@ -40,11 +40,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
 mod archive;
+mod error;
 mod ledger;
 mod replies;
 mod sequence;
 
 pub use archive::day_utc;
+pub use error::StoreError;
 
 use rand::RngCore;
 use zeroize::Zeroizing;

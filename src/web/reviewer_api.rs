@@ -28,6 +28,7 @@ use super::AppState;
 use crate::api;
 use crate::designation;
 use crate::source_key::LookupId;
+use crate::store::StoreError;
 
 /// Most names tracked at once. Only registered names are tracked, so this is reached only by
 /// a box with that many reviewers; past it (after dropping ended windows), a name's failures
@@ -208,7 +209,7 @@ async fn index(State(s): State<ReviewerState>, Query(q): Query<After>) -> Respon
     }
 }
 
-fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
+fn build_index(app: &AppState, after: u64) -> Result<api::Index, StoreError> {
     let mut index = api::Index {
         next: after,
         reviewers: app.recipients.names().to_vec(),
@@ -233,7 +234,7 @@ fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
             let files = match app.store.submission_files(&lookup, &id) {
                 Ok(files) => files,
                 // Deleted (acked by another workstation) since the listing.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
             let files = files
@@ -309,9 +310,7 @@ async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Resp
             tracing::debug!(deleted, "submissions deleted after a confirmed fetch");
             Json(api::AckDone { deleted }).into_response()
         }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            error(StatusCode::BAD_REQUEST, "bad submission id")
-        }
+        Ok(Err(StoreError::BadId { .. })) => error(StatusCode::BAD_REQUEST, "bad submission id"),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "could not delete"),
     }
 }
