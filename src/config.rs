@@ -15,13 +15,18 @@ use serde::{Deserialize, Serialize};
 /// Why a configuration was refused. Each message says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// The TOML parser's error names the line and the key.
+    #[error("config file {path} is not valid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
     #[error(
         "refusing to listen on {0}: it is not a loopback address. Sources should reach the box \
          through Tor; pass --allow-public-listen if you really mean it"
@@ -278,15 +283,15 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+        Config::from_toml(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
-            message,
+            source,
         })
     }
 
-    /// Parses TOML text; the error is a message for the user.
-    pub fn from_toml(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    /// Parses TOML text; the error says which line and key are wrong.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
     }
 
     /// Checks the settings, then hands them on as a [`ValidConfig`].
@@ -456,6 +461,23 @@ mod tests {
             .contains("upload_min_bytes_per_sec"));
         c.http.upload_min_bytes_per_sec = 0;
         assert!(c.validate().is_err());
+    }
+
+    /// A config file that cannot be read or parsed is named, and the cause kept as the source
+    /// (the TOML error names the line and the unknown key).
+    #[test]
+    fn file_errors_name_the_file_and_keep_the_cause() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lanterne.toml");
+        let err = Config::from_file(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+        assert!(err.source().is_some_and(|s| s.is::<std::io::Error>()));
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::from_file(&path).unwrap_err();
+        assert!(err.to_string().contains("lanterne.toml"), "{err}");
+        let cause = err.source().unwrap().to_string();
+        assert!(cause.contains("lisen"), "{cause}");
     }
 
     /// Each refusal names the setting to change, as its TOML path.
