@@ -6,10 +6,11 @@
 //! offline machine lives in the workspace's other crates and is re-exported here under its old
 //! paths:
 //!
-//! - **Server:** [`web`] (the sources' pages and the reviewer API over HTTP), [`ingest`],
-//!   [`store`], [`onion`] (the Tor onion service, with an in-process arti client), [`code`],
-//!   [`source_key`], [`i18n`], [`config`], [`pinned`], [`credentials`] (the workstations'
-//!   credentials), [`demo`].
+//! - **Server:** [`server`] (the lifecycle: [`server::run`] binds, serves and shuts down;
+//!   `lanterne serve` only calls it), [`web`] (the sources' pages and the reviewer API over
+//!   HTTP), [`ingest`], [`store`], [`onion`] (the Tor onion service, with an in-process arti
+//!   client), [`code`], [`source_key`], [`i18n`], [`config`], [`pinned`], [`credentials`] (the
+//!   workstations' credentials, as the server checks them), [`demo`].
 //! - **Networked workstation:** [`remote`] (`lanterne fetch` and `lanterne push`, an HTTP
 //!   client of the reviewer API).
 //! - **Offline machine:** [`review`] and [`keys`], which are the `lanterne-offline` crate (the

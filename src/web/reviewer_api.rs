@@ -2,7 +2,7 @@
 //!
 //! Reviewer workstations fetch ciphertext with it and push replies that were encrypted offline;
 //! nothing here decrypts anything. Every request must carry a valid credential
-//! ([`crate::reviewers`]); a bad one gets 401 and no data, and too many failures in a minute
+//! ([`crate::credentials`]); a bad one gets 401 and no data, and too many failures in a minute
 //! for one name make requests with that name answer 429 until the minute is over (unknown
 //! names share one budget, so they never lock out a reviewer). Sources are named by designation
 //! ([`crate::designation`]); the lookup id never leaves the server. See [`crate::api`] for the
