@@ -20,7 +20,7 @@
 //!
 //! The data path, in the order bytes travel:
 //!
-//! 1. [`web::upload`] reads the multipart request as a stream of chunks;
+//! 1. [`web`] (its upload handler) reads the multipart request as a stream of chunks;
 //! 2. [`ingest`] counts each chunk against the limits and queues it for its file's sealing
 //!    thread, which runs age streaming encryption ([`seal`]);
 //! 3. the ciphertext goes into a temporary file in the staging area ([`store`]);

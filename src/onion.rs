@@ -2,8 +2,9 @@
 //!
 //! No other program is needed: `lanterne serve` starts arti, publishes a v3 onion service whose
 //! key lives in `DATA/tor/state` (so the address survives restarts), and hands the service's
-//! incoming streams to the same HTTP app that serves loopback, through [`web::Incoming`]. Only
-//! port 80 is answered; a stream to any other port closes its circuit, as C tor does.
+//! incoming streams to the same HTTP app that serves loopback, through
+//! [`crate::web::Incoming`]. Only port 80 is answered; a stream to any other port closes its
+//! circuit, as C tor does.
 //!
 //! If Tor cannot be reached, arti keeps retrying in the background and the box keeps serving
 //! loopback; progress and publication are logged. `--tor-network FILE` swaps the public Tor
