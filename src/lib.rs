@@ -18,6 +18,10 @@
 //! - **Shared:** [`api`], [`manifest`], [`seal`], [`designation`], [`hardening`], from
 //!   `lanterne-core`.
 //!
+//! Public are only the modules the `lanterne` binary, the integration tests, the benches and
+//! the fuzzers call; [`ingest`], [`store`], [`source_key`], [`i18n`] and [`pinned`] are private
+//! to this crate, so the compiler reports what in them nothing uses.
+//!
 //! The data path, in the order bytes travel:
 //!
 //! 1. [`web`] (its upload handler) reads the multipart request as a stream of chunks;
@@ -34,18 +38,22 @@
 //! and storage ([`store`]) modules never see a request. [`onion`] publishes the same app as a
 //! Tor onion service with an in-process arti client.
 
+// The docs map private modules too (the layout above, each module's "who calls me"); they are
+// links under `cargo doc --document-private-items`, plain names otherwise.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod code;
 pub mod config;
 pub mod credentials;
 pub mod demo;
-pub mod i18n;
-pub mod ingest;
+mod i18n;
+mod ingest;
 pub mod onion;
-pub mod pinned;
+mod pinned;
 pub mod remote;
 pub mod server;
-pub mod source_key;
-pub mod store;
+mod source_key;
+mod store;
 pub mod web;
 
 pub use lanterne_core::{api, designation, hardening, manifest, seal};

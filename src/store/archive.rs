@@ -105,7 +105,9 @@ impl Store {
             .flatten()
     }
 
-    /// Deletes a whole submission atomically. Returns whether it existed.
+    /// Deletes a whole submission atomically. Returns whether it existed. (The server deletes
+    /// in batches, [`Store::delete_submissions`]; the tests use this one.)
+    #[cfg(test)]
     pub fn delete_submission(&self, lookup: &LookupId, id: &str) -> Result<bool, StoreError> {
         Ok(self.delete_submissions(&[(*lookup, id)])? == 1)
     }

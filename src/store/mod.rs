@@ -304,10 +304,6 @@ pub struct Staged {
 }
 
 impl Staged {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// A new temporary file inside this folder (mode 0600, removed unless persisted).
     pub fn tempfile(&self) -> io::Result<tempfile::NamedTempFile> {
         tempfile::Builder::new()

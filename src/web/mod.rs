@@ -49,11 +49,11 @@ pub use session::Sessions;
 /// Everything a request handler may use.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Arc<Store>,
-    pub recipients: Arc<Recipients>,
-    pub deriver: Arc<Deriver>,
-    pub sessions: Arc<Sessions>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) recipients: Arc<Recipients>,
+    pub(crate) deriver: Arc<Deriver>,
+    pub(crate) sessions: Arc<Sessions>,
 }
 
 /// Why the server's state could not be opened. Each message (with its source) says what failed.
