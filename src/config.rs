@@ -2,7 +2,9 @@
 //!
 //! Every setting has a safe default, so `lanterne serve` needs no file. A TOML file
 //! (`--config`) may override any of them, then command-line flags override the file.
-//! [`Config::validate`] runs once at start; the rest of the program trusts what it checked.
+//! [`Config::validated`] checks the result once, at start, and gives a [`ValidConfig`]: the
+//! only form the server ([`crate::server::run`], [`crate::web::AppState::open`]) accepts, so the
+//! rest of the program trusts what it checked.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,13 +15,18 @@ use serde::{Deserialize, Serialize};
 /// Why a configuration was refused. Each message says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// The TOML parser's error names the line and the key.
+    #[error("config file {path} is not valid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
     #[error(
         "refusing to listen on {0}: it is not a loopback address. Sources should reach the box \
          through Tor; pass --allow-public-listen if you really mean it"
@@ -32,8 +39,31 @@ pub enum ConfigError {
          you really mean it. --allow-public-listen does not cover it"
     )]
     PublicReviewerListen(SocketAddr),
-    #[error("{0}")]
-    Invalid(String),
+    /// A setting out of its range: `field` is its TOML path, `problem` what it must be.
+    #[error("invalid setting {field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+}
+
+/// A [`Config`] that passed [`Config::validate`]. Made only by [`Config::validated`]; read it
+/// through `Deref`.
+#[derive(Debug, Clone)]
+pub struct ValidConfig(Config);
+
+impl ValidConfig {
+    /// The settings, to own (the checks hold for them as they are).
+    pub fn into_inner(self) -> Config {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ValidConfig {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.0
+    }
 }
 
 /// The whole configuration of `lanterne serve`.
@@ -253,18 +283,24 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+        Config::from_toml(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
-            message,
+            source,
         })
     }
 
-    /// Parses TOML text; the error is a message for the user.
-    pub fn from_toml(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    /// Parses TOML text; the error says which line and key are wrong.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
     }
 
-    /// Checks the settings once, at start.
+    /// Checks the settings, then hands them on as a [`ValidConfig`].
+    pub fn validated(self) -> Result<ValidConfig, ConfigError> {
+        self.validate()?;
+        Ok(ValidConfig(self))
+    }
+
+    /// Checks the settings; the first one out of range is named in the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.listen.ip().is_loopback() && !self.allow_public_listen {
             return Err(ConfigError::PublicListen(self.listen));
@@ -273,46 +309,92 @@ impl Config {
         if r.enabled && !r.listen.ip().is_loopback() && !r.allow_public_listen {
             return Err(ConfigError::PublicReviewerListen(r.listen));
         }
-        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
-        if self.kdf.memory_kib < 64 * 1024 {
-            return bad(
-                "kdf.memory_kib must be at least 65536 (64 MiB): codes must be costly to guess",
-            );
+        let at_least_1 = "must be at least 1";
+        let (k, l, h) = (&self.kdf, &self.limits, &self.http);
+        let checks: [(bool, &'static str, String); 17] = [
+            (
+                k.memory_kib < 64 * 1024,
+                "kdf.memory_kib",
+                "must be at least 65536 (64 MiB): codes must be costly to guess".into(),
+            ),
+            (k.iterations == 0, "kdf.iterations", at_least_1.into()),
+            (
+                k.max_concurrent == 0,
+                "kdf.max_concurrent",
+                at_least_1.into(),
+            ),
+            (k.per_minute == 0, "kdf.per_minute", at_least_1.into()),
+            (k.burst == 0, "kdf.burst", at_least_1.into()),
+            (l.max_files == 0, "limits.max_files", at_least_1.into()),
+            (
+                l.max_files > crate::manifest::MAX_FILES,
+                "limits.max_files",
+                format!(
+                    "must be at most {}: reviewers' `review open` refuses more",
+                    crate::manifest::MAX_FILES
+                ),
+            ),
+            (
+                l.max_submission_bytes == 0,
+                "limits.max_submission_bytes",
+                at_least_1.into(),
+            ),
+            (
+                r.retention_days == 0,
+                "reviewer.retention_days",
+                at_least_1.into(),
+            ),
+            (
+                r.max_reply_bytes < 1024,
+                "reviewer.max_reply_bytes",
+                "must be at least 1024".into(),
+            ),
+            (
+                self.sessions.idle_timeout_secs == 0,
+                "sessions.idle_timeout_secs",
+                at_least_1.into(),
+            ),
+            (
+                self.sessions.max_sessions == 0,
+                "sessions.max_sessions",
+                at_least_1.into(),
+            ),
+            (
+                h.header_timeout_secs == 0,
+                "http.header_timeout_secs",
+                at_least_1.into(),
+            ),
+            (
+                h.request_timeout_secs == 0,
+                "http.request_timeout_secs",
+                at_least_1.into(),
+            ),
+            (
+                h.upload_idle_timeout_secs == 0,
+                "http.upload_idle_timeout_secs",
+                at_least_1.into(),
+            ),
+            (
+                h.max_connections == 0,
+                "http.max_connections",
+                at_least_1.into(),
+            ),
+            (
+                h.upload_grace_secs == 0,
+                "http.upload_grace_secs",
+                at_least_1.into(),
+            ),
+        ];
+        if let Some((_, field, problem)) = checks.into_iter().find(|(bad, _, _)| *bad) {
+            return Err(ConfigError::Invalid { field, problem });
         }
-        if self.kdf.iterations == 0 || self.kdf.max_concurrent == 0 || self.kdf.per_minute == 0 {
-            return bad("kdf.iterations, kdf.max_concurrent and kdf.per_minute must be at least 1");
-        }
-        if self.kdf.burst == 0 {
-            return bad("kdf.burst must be at least 1");
-        }
-        if self.limits.max_files == 0 || self.limits.max_submission_bytes == 0 {
-            return bad("limits.max_files and limits.max_submission_bytes must be at least 1");
-        }
-        if self.limits.max_files > crate::manifest::MAX_FILES {
-            return Err(ConfigError::Invalid(format!(
-                "limits.max_files must be at most {}: reviewers' `review open` refuses more",
-                crate::manifest::MAX_FILES
-            )));
-        }
-        if self.reviewer.retention_days == 0 || self.reviewer.max_reply_bytes < 1024 {
-            return bad("reviewer.retention_days must be at least 1 and reviewer.max_reply_bytes at least 1024");
-        }
-        if self.sessions.idle_timeout_secs == 0 || self.sessions.max_sessions == 0 {
-            return bad("sessions.idle_timeout_secs and sessions.max_sessions must be at least 1");
-        }
-        let h = &self.http;
-        if h.header_timeout_secs == 0
-            || h.request_timeout_secs == 0
-            || h.upload_idle_timeout_secs == 0
-            || h.max_connections == 0
-        {
-            return bad("the http timeouts and http.max_connections must be at least 1");
-        }
-        if h.upload_grace_secs == 0 || !(1..=16384).contains(&h.upload_min_bytes_per_sec) {
-            return bad(
-                "http.upload_grace_secs must be at least 1, and http.upload_min_bytes_per_sec \
-                 between 1 and 16384 (an honest upload over Tor can be as slow as 20 KB/s)",
-            );
+        if !(1..=16384).contains(&h.upload_min_bytes_per_sec) {
+            return Err(ConfigError::Invalid {
+                field: "http.upload_min_bytes_per_sec",
+                problem: "must be between 1 and 16384 (an honest upload over Tor can be as slow \
+                          as 20 KB/s)"
+                    .into(),
+            });
         }
         Ok(())
     }
@@ -379,6 +461,53 @@ mod tests {
             .contains("upload_min_bytes_per_sec"));
         c.http.upload_min_bytes_per_sec = 0;
         assert!(c.validate().is_err());
+    }
+
+    /// A config file that cannot be read or parsed is named, and the cause kept as the source
+    /// (the TOML error names the line and the unknown key).
+    #[test]
+    fn file_errors_name_the_file_and_keep_the_cause() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lanterne.toml");
+        let err = Config::from_file(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+        assert!(err.source().is_some_and(|s| s.is::<std::io::Error>()));
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::from_file(&path).unwrap_err();
+        assert!(err.to_string().contains("lanterne.toml"), "{err}");
+        let cause = err.source().unwrap().to_string();
+        assert!(cause.contains("lisen"), "{cause}");
+    }
+
+    /// Each refusal names the setting to change, as its TOML path.
+    #[test]
+    fn a_refusal_names_the_field() {
+        let mut c = Config::default();
+        c.reviewer.retention_days = 0;
+        let err = c.clone().validated().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "reviewer.retention_days",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("reviewer.retention_days"), "{err}");
+        c.reviewer.retention_days = 1;
+        c.kdf.per_minute = 0;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Invalid {
+                field: "kdf.per_minute",
+                ..
+            })
+        ));
+        c.kdf.per_minute = 1;
+        assert_eq!(c.validated().unwrap().kdf.per_minute, 1);
     }
 
     /// L7: the sources' public-listen switch must not open the reviewer API as well.

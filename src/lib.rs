@@ -6,10 +6,11 @@
 //! offline machine lives in the workspace's other crates and is re-exported here under its old
 //! paths:
 //!
-//! - **Server:** [`web`] (the sources' pages and the reviewer API over HTTP), [`ingest`],
-//!   [`store`], [`onion`] (the Tor onion service, with an in-process arti client), [`code`],
-//!   [`source_key`], [`i18n`], [`config`], [`pinned`], [`reviewers`] (the workstations'
-//!   credentials), [`demo`].
+//! - **Server:** [`server`] (the lifecycle: [`server::run`] binds, serves and shuts down;
+//!   `lanterne serve` only calls it), [`web`] (the sources' pages and the reviewer API over
+//!   HTTP), [`ingest`], [`store`], [`onion`] (the Tor onion service, with an in-process arti
+//!   client), [`code`], [`source_key`], [`i18n`], [`config`], [`pinned`], [`credentials`] (the
+//!   workstations' credentials, as the server checks them), [`demo`].
 //! - **Networked workstation:** [`remote`] (`lanterne fetch` and `lanterne push`, an HTTP
 //!   client of the reviewer API).
 //! - **Offline machine:** [`review`] and [`keys`], which are the `lanterne-offline` crate (the
@@ -17,9 +18,13 @@
 //! - **Shared:** [`api`], [`manifest`], [`seal`], [`designation`], [`hardening`], from
 //!   `lanterne-core`.
 //!
+//! Public are only the modules the `lanterne` binary, the integration tests, the benches and
+//! the fuzzers call; [`ingest`], [`store`], [`source_key`], [`i18n`] and [`pinned`] are private
+//! to this crate, so the compiler reports what in them nothing uses.
+//!
 //! The data path, in the order bytes travel:
 //!
-//! 1. [`web::upload`] reads the multipart request as a stream of chunks;
+//! 1. [`web`] (its upload handler) reads the multipart request as a stream of chunks;
 //! 2. [`ingest`] counts each chunk against the limits and queues it for its file's sealing
 //!    thread, which runs age streaming encryption ([`seal`]);
 //! 3. the ciphertext goes into a temporary file in the staging area ([`store`]);
@@ -33,17 +38,22 @@
 //! and storage ([`store`]) modules never see a request. [`onion`] publishes the same app as a
 //! Tor onion service with an in-process arti client.
 
+// The docs map private modules too (the layout above, each module's "who calls me"); they are
+// links under `cargo doc --document-private-items`, plain names otherwise.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod code;
 pub mod config;
+pub mod credentials;
 pub mod demo;
-pub mod i18n;
-pub mod ingest;
+mod i18n;
+mod ingest;
 pub mod onion;
-pub mod pinned;
+mod pinned;
 pub mod remote;
-pub mod reviewers;
-pub mod source_key;
-pub mod store;
+pub mod server;
+mod source_key;
+mod store;
 pub mod web;
 
 pub use lanterne_core::{api, designation, hardening, manifest, seal};

@@ -1,9 +1,10 @@
 //! The `lanterne` command: serve the drop box, make reviewer keys, or run a demo.
 //!
-//! This file parses arguments and wires the pieces together; each subcommand's work lives in
-//! the library (`lanterne::web`, `lanterne::remote`, `lanterne::demo`; the offline commands in
-//! `lanterne_offline::cli`, shared with the `lanterne-review` binary). The server's lifecycle
-//! (binding the listeners, the retention loop, shutdown) is still here, in `run_server`.
+//! This file only parses arguments, sets up logging and a runtime, and calls the library: the
+//! server's whole lifecycle is `lanterne::server::run` (this file hands it the validated config
+//! and the Ctrl-C/SIGTERM future), the workstation's commands are `lanterne::remote`, the demo's
+//! setup `lanterne::demo`, and the offline commands `lanterne_offline::cli`, shared with the
+//! `lanterne-review` binary.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +13,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use lanterne::config::Config;
 use lanterne::review::cli::{self, KeysCommand, ReviewCommand};
-use lanterne::web::{self, AppState};
 
 // Every heap buffer is zeroed when freed, so plaintext that passes through third-party buffers
 // (hyper, multer, age's chunk buffer) does not linger in freed memory. 1Password's small
@@ -158,7 +158,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Serve(args) => serve_config(args).and_then(run_server),
+        Command::Serve(args) => serve_config(args).and_then(serve),
         // The offline commands: the same code as `lanterne-review`'s, no runtime, no network.
         Command::Keys { command } => cli::keys(command).map_err(Into::into),
         Command::Review { command } => cli::review(command).map_err(Into::into),
@@ -167,11 +167,11 @@ fn main() -> ExitCode {
                 name,
                 out,
                 data_dir,
-            } => lanterne::reviewers::add(&data_dir, &name, &out)
+            } => lanterne::credentials::add(&data_dir, &name, &out)
                 .map(|()| println!("credential for {name} written to {}", out.display()))
                 .map_err(Into::into),
             ReviewersCommand::Remove { name, data_dir } => {
-                lanterne::reviewers::remove(&data_dir, &name)
+                lanterne::credentials::remove(&data_dir, &name)
                     .map(|()| println!("credential for {name} revoked"))
                     .map_err(Into::into)
             }
@@ -182,7 +182,7 @@ fn main() -> ExitCode {
             out,
             ack,
         } => client_runtime().and_then(|rt| {
-            let cred = lanterne::reviewers::read(&credential)?;
+            let cred = lanterne::credentials::read(&credential)?;
             let report = rt.block_on(lanterne::remote::fetch(&server, &cred, &out, ack))?;
             println!("{report}");
             Ok(())
@@ -192,7 +192,7 @@ fn main() -> ExitCode {
             credential,
             replies,
         } => client_runtime().and_then(|rt| {
-            let cred = lanterne::reviewers::read(&credential)?;
+            let cred = lanterne::credentials::read(&credential)?;
             let report = rt.block_on(lanterne::remote::push(&server, &cred, &replies))?;
             println!("pushed {} repl(ies)", report.sent);
             Ok(())
@@ -225,7 +225,7 @@ fn main() -> ExitCode {
                     demo.config.reviewer.listen = r;
                 }
                 demo.config.onion.enabled = onion;
-                run_server(demo.config)
+                serve(demo.config)
             }),
     };
     match result {
@@ -286,116 +286,14 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn run_server(config: Config) -> anyhow::Result<()> {
-    config.validate()?;
-    lanterne::hardening::no_core_dumps()?;
-    if config.lock_memory {
-        lanterne::hardening::lock_memory()?;
-    }
-    // Held until the process exits; taken before anything in the data dir is touched (the
-    // staging sweep would delete another running box's uploads in progress).
-    let _lock = lanterne::hardening::DataDirLock::acquire(&config.data_dir)?;
-    lanterne::pinned::check_or_record(&config.data_dir, &config.kdf)?;
+/// Checks the settings once, then runs the server until Ctrl-C or SIGTERM.
+fn serve(config: Config) -> anyhow::Result<()> {
+    let config = config.validated()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
-        let listen = config.listen;
-        let http = config.http.clone();
-        let onion_cfg = config.onion.clone();
-        let data_dir = config.data_dir.clone();
-        let reviewer_cfg = config.reviewer.clone();
-        let state = AppState::open(config)?;
-        web::Sessions::spawn_sweeper(&state.sessions);
-        tracing::info!(
-            reviewers = state.recipients.names().len(),
-            "encrypting every submission to the reviewers' keys"
-        );
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        let bound = listener.local_addr()?;
-        let reviewer = if reviewer_cfg.enabled {
-            let l = tokio::net::TcpListener::bind(reviewer_cfg.listen)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", reviewer_cfg.listen))?;
-            let addr = l.local_addr()?;
-            Some((l, addr, web::reviewer_router(state.clone())))
-        } else {
-            None
-        };
-        tokio::spawn(retention(state.store.clone(), reviewer_cfg.retention_days));
-        if tracing::enabled!(target: "lanterne::load", tracing::Level::DEBUG) {
-            tokio::spawn(report_load());
-        }
-        let app = web::router(state);
-        // The onion service serves the same app; it stays up as long as this `onion` lives.
-        let (onion, onion_streams) = if onion_cfg.enabled {
-            let (onion, incoming) = lanterne::onion::launch(&onion_cfg, &data_dir)?;
-            tracing::info!("publishing the onion service; bootstrapping Tor");
-            (Some(onion), Some(incoming))
-        } else {
-            tracing::info!("onion service off (--no-onion): loopback only");
-            (None, None)
-        };
-        let serve_onion = async {
-            if let Some(incoming) = onion_streams {
-                web::serve(incoming, app.clone(), &http).await;
-                tracing::error!("the onion service stopped; still serving loopback");
-            }
-            std::future::pending::<()>().await
-        };
-        lanterne::announce(&format!("listening on http://{bound}"));
-        let serve_reviewers = async {
-            if let Some((listener, addr, router)) = reviewer {
-                lanterne::announce(&format!("reviewer api on http://{addr}"));
-                web::serve(listener, router, &http).await;
-            }
-            std::future::pending::<()>().await
-        };
-        tokio::select! {
-            () = serve_reviewers => {}
-            () = web::serve(listener, app.clone(), &http) => {}
-            () = serve_onion => {}
-            () = shutdown_signal() => tracing::info!("shutting down"),
-        }
-        drop(onion);
-        Ok(())
-    })
-}
-
-/// Every second, at debug level under the `lanterne::load` target, how many tasks the runtime
-/// holds: a count only, for an operator watching a flood and for
-/// `cargo bench --bench ingest` (`LANTERNE_LOG=warn,lanterne::load=debug`). Started only when
-/// that level is on.
-async fn report_load() {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        let tasks = tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks();
-        tracing::debug!(target: "lanterne::load", tasks, "runtime load");
-    }
-}
-
-/// Deletes submissions and replies past the retention period, and source folders left empty
-/// and inactive that long, at start and then every hour.
-async fn retention(store: std::sync::Arc<lanterne::store::Store>, days: u32) {
-    loop {
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.expire(days)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::debug!(
-                deleted = n,
-                days,
-                "retention: old submissions and replies deleted"
-            ),
-            Ok(Err(e)) => tracing::error!(error = %e, "retention sweep failed"),
-            Err(e) => tracing::error!(error = %e, "retention task failed"),
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-    }
+    runtime.block_on(lanterne::server::run(config, shutdown_signal()))?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -2,8 +2,9 @@
 //!
 //! No other program is needed: `lanterne serve` starts arti, publishes a v3 onion service whose
 //! key lives in `DATA/tor/state` (so the address survives restarts), and hands the service's
-//! incoming streams to the same HTTP app that serves loopback, through [`web::Incoming`]. Only
-//! port 80 is answered; a stream to any other port closes its circuit, as C tor does.
+//! incoming streams to the same HTTP app that serves loopback, through
+//! [`crate::web::Incoming`]. Only port 80 is answered; a stream to any other port closes its
+//! circuit, as C tor does.
 //!
 //! If Tor cannot be reached, arti keeps retrying in the background and the box keeps serving
 //! loopback; progress and publication are logged. `--tor-network FILE` swaps the public Tor
@@ -17,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arti_client::config::onion_service::OnionServiceConfigBuilder;
-use arti_client::config::{CfgPath, TorClientConfigBuilder};
+use arti_client::config::{CfgPath, ConfigBuildError, TorClientConfigBuilder};
 use arti_client::{BootstrapBehavior, DataStream, TorClient, TorClientConfig};
 use futures_util::{Stream, StreamExt};
 use safelog::DisplayRedacted;
 use tor_cell::relaycell::msg::Connected;
 use tor_hsservice::status::State;
-use tor_hsservice::{HsId, RunningOnionService, StreamRequest};
+use tor_hsservice::{HsId, InvalidNickname, RunningOnionService, StartupError, StreamRequest};
 use tor_keymgr::KeystoreSelector;
 use tor_proto::stream::IncomingStreamRequest;
 use tor_rtcompat::PreferredRuntime;
@@ -34,17 +35,44 @@ use crate::web::Incoming;
 /// The only port served over the onion.
 pub const PORT: u16 = 80;
 
-/// Why the onion service could not be set up. (An unreachable network is not an error.)
+/// Why the onion service could not be set up. (An unreachable network is not an error.) arti's
+/// errors are boxed: they are large, and this travels up every startup call.
 #[derive(Debug, thiserror::Error)]
 pub enum OnionError {
-    #[error("cannot read the Tor network file {path}: {source}")]
-    ReadNetwork { path: PathBuf, source: io::Error },
-    #[error("the Tor network file {path} is not a valid arti config fragment: {message}")]
-    ParseNetwork { path: PathBuf, message: String },
-    #[error("invalid Tor configuration: {0}")]
-    Config(String),
-    #[error("Tor could not start: {0}")]
-    Tor(String),
+    #[error("cannot create the Tor folder {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the Tor network file {path}")]
+    ReadNetwork {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the Tor network file {path} is not a valid arti config fragment")]
+    ParseNetwork {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid Tor configuration")]
+    Config(#[source] Box<ConfigBuildError>),
+    #[error("invalid onion.nickname {nickname:?} in the config")]
+    Nickname {
+        nickname: String,
+        #[source]
+        source: Box<InvalidNickname>,
+    },
+    #[error("the arti configuration turns onion services off")]
+    Disabled,
+    #[error("Tor could not start")]
+    Tor(#[source] Box<arti_client::Error>),
+    #[error("cannot make or read the onion service's key")]
+    Key(#[source] Box<StartupError>),
+    #[error("the onion service has no key")]
+    NoKey,
 }
 
 /// Where arti keeps its state (including the onion service key) and cache.
@@ -60,12 +88,15 @@ fn make_tor_dir(data_dir: &Path) -> Result<(), OnionError> {
         .recursive(true)
         .mode(0o700)
         .create(tor_dir(data_dir))
-        .map_err(|e| OnionError::Config(format!("cannot create {}: {e}", data_dir.display())))
+        .map_err(|source| OnionError::CreateDir {
+            path: tor_dir(data_dir),
+            source,
+        })
 }
 
 /// Parses a `--tor-network` fragment: the arti settings that describe a Tor network.
-pub fn parse_network(text: &str) -> Result<TorClientConfigBuilder, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
+pub fn parse_network(text: &str) -> Result<TorClientConfigBuilder, toml::de::Error> {
+    toml::from_str(text)
 }
 
 /// The arti client configuration: the chosen network, storage under the data dir.
@@ -76,9 +107,9 @@ pub fn client_config(cfg: &OnionConfig, data_dir: &Path) -> Result<TorClientConf
                 path: path.clone(),
                 source,
             })?;
-            parse_network(&text).map_err(|message| OnionError::ParseNetwork {
+            parse_network(&text).map_err(|source| OnionError::ParseNetwork {
                 path: path.clone(),
-                message,
+                source,
             })?
         }
         None => TorClientConfigBuilder::default(),
@@ -88,20 +119,21 @@ pub fn client_config(cfg: &OnionConfig, data_dir: &Path) -> Result<TorClientConf
         .storage()
         .state_dir(CfgPath::new_literal(dir.join("state")))
         .cache_dir(CfgPath::new_literal(dir.join("cache")));
-    builder
-        .build()
-        .map_err(|e| OnionError::Config(e.to_string()))
+    builder.build().map_err(|e| OnionError::Config(Box::new(e)))
 }
 
 fn service_config(cfg: &OnionConfig) -> Result<tor_hsservice::OnionServiceConfig, OnionError> {
     let nickname = cfg
         .nickname
         .parse()
-        .map_err(|e| OnionError::Config(format!("onion.nickname: {e}")))?;
+        .map_err(|source| OnionError::Nickname {
+            nickname: cfg.nickname.clone(),
+            source: Box::new(source),
+        })?;
     OnionServiceConfigBuilder::default()
         .nickname(nickname)
         .build()
-        .map_err(|e| OnionError::Config(e.to_string()))
+        .map_err(|e| OnionError::Config(Box::new(e)))
 }
 
 /// `http://<address>.onion`, unredacted: this is for the operator's eyes.
@@ -116,10 +148,10 @@ pub fn address(cfg: &OnionConfig, data_dir: &Path) -> Result<String, OnionError>
     let client_cfg = client_config(cfg, data_dir)?;
     let service =
         TorClient::<PreferredRuntime>::create_onion_service(&client_cfg, service_config(cfg)?)
-            .map_err(|e| OnionError::Tor(e.to_string()))?;
+            .map_err(|e| OnionError::Tor(Box::new(e)))?;
     let id = service
         .generate_identity_key(KeystoreSelector::Primary)
-        .map_err(|e| OnionError::Tor(e.to_string()))?;
+        .map_err(|e| OnionError::Key(Box::new(e)))?;
     Ok(url(&id))
 }
 
@@ -138,14 +170,12 @@ pub fn launch(cfg: &OnionConfig, data_dir: &Path) -> Result<(Onion, OnionIncomin
         .config(client_config(cfg, data_dir)?)
         .bootstrap_behavior(BootstrapBehavior::OnDemand)
         .create_unbootstrapped()
-        .map_err(|e| OnionError::Tor(e.to_string()))?;
+        .map_err(|e| OnionError::Tor(Box::new(e)))?;
     let (service, requests) = client
         .launch_onion_service(service_config(cfg)?)
-        .map_err(|e| OnionError::Tor(e.to_string()))?
-        .ok_or_else(|| OnionError::Config("the onion service is disabled".into()))?;
-    let id = service
-        .onion_address()
-        .ok_or_else(|| OnionError::Tor("the onion service has no key".into()))?;
+        .map_err(|e| OnionError::Tor(Box::new(e)))?
+        .ok_or(OnionError::Disabled)?;
+    let id = service.onion_address().ok_or(OnionError::NoKey)?;
     let url = url(&id);
     tokio::spawn(keep_bootstrapping(client.clone()));
     tokio::spawn(report_publication(service.clone(), url.clone()));
@@ -276,6 +306,30 @@ allow_local_addrs = true
         client_config(&cfg, dir.path()).unwrap();
         assert!(parse_network("[tor_network]\nfallback_caches = 3\n").is_err());
         assert!(parse_network("not toml [").is_err());
+    }
+
+    /// A bad network file or nickname names what to fix and keeps the parser's error.
+    #[test]
+    fn config_errors_keep_their_cause() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("net.toml"), "not toml [").unwrap();
+        let cfg = OnionConfig {
+            tor_network: Some(dir.path().join("net.toml")),
+            ..OnionConfig::default()
+        };
+        let err = client_config(&cfg, dir.path()).unwrap_err();
+        assert!(matches!(err, OnionError::ParseNetwork { .. }), "{err:?}");
+        assert!(err.to_string().contains("net.toml"), "{err}");
+        assert!(err.source().is_some_and(|s| s.is::<toml::de::Error>()));
+        let cfg = OnionConfig {
+            nickname: "no spaces allowed".into(),
+            ..OnionConfig::default()
+        };
+        let err = service_config(&cfg).unwrap_err();
+        assert!(matches!(err, OnionError::Nickname { .. }), "{err:?}");
+        assert!(err.to_string().contains("onion.nickname"), "{err}");
+        assert!(err.source().is_some());
     }
 
     #[test]

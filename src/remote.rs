@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api;
+use crate::credentials::Credential;
 use crate::designation;
 use crate::manifest::FILE_NAME as MANIFEST;
-use crate::reviewers::Credential;
 
 /// Why a fetch or push stopped.
 #[derive(Debug, thiserror::Error)]

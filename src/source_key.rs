@@ -51,8 +51,33 @@ pub enum DeriveError {
     RateLimited,
     #[error("the box is busy; try again in a moment")]
     Busy,
-    #[error("key derivation failed: {0}")]
-    Internal(String),
+    #[error("key derivation failed")]
+    Internal(#[from] InternalError),
+}
+
+/// What went wrong inside a derivation that should not fail, kept as the library's own value.
+/// (argon2 and hkdf are built without their `std` feature, so their errors are not
+/// `std::error::Error`; they are kept here as values and shown through `Display`.)
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error("argon2: {0}")]
+    Argon2(argon2::Error),
+    #[error("hkdf: the master key has the wrong length")]
+    HkdfPrk(hkdf::InvalidPrkLength),
+    #[error("hkdf: the output has the wrong length")]
+    HkdfExpand(hkdf::InvalidLength),
+    #[error("encoding the age identity")]
+    Hrp(#[source] bech32::primitives::hrp::Error),
+    #[error("encoding the age identity")]
+    Encode(#[source] bech32::EncodeError),
+    #[error("parsing the age identity: {0}")]
+    Identity(&'static str),
+    #[error("a freshly drawn code does not normalize")]
+    Code(#[source] crate::code::CodeError),
+    #[error("the derivation slots are closed")]
+    Closed(#[source] tokio::sync::AcquireError),
+    #[error("the derivation thread failed")]
+    Join(#[source] tokio::task::JoinError),
 }
 
 /// The pure derivation: same code and secret, same keys.
@@ -62,21 +87,19 @@ pub fn derive(
     memory_kib: u32,
     iterations: u32,
 ) -> Result<SourceKeys, DeriveError> {
-    let params = Params::new(memory_kib, iterations, 1, Some(32))
-        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+    let params = Params::new(memory_kib, iterations, 1, Some(32)).map_err(InternalError::Argon2)?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let mut master = Zeroizing::new([0u8; 32]);
     argon
         .hash_password_into(code.as_bytes(), instance_secret, master.as_mut())
-        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+        .map_err(InternalError::Argon2)?;
 
-    let hk = Hkdf::<Sha256>::from_prk(master.as_ref())
-        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+    let hk = Hkdf::<Sha256>::from_prk(master.as_ref()).map_err(InternalError::HkdfPrk)?;
     let mut lookup = [0u8; 32];
     let mut secret = Zeroizing::new([0u8; 32]);
     hk.expand(LOOKUP_INFO, &mut lookup)
         .and_then(|()| hk.expand(IDENTITY_INFO, secret.as_mut()))
-        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+        .map_err(InternalError::HkdfExpand)?;
 
     Ok(SourceKeys {
         lookup: LookupId::from_bytes(lookup),
@@ -87,15 +110,11 @@ pub fn derive(
 /// Encodes 32 secret bytes the way `age-keygen` writes a key, and parses that back. The age
 /// crate has no constructor from bytes, and this keeps the key readable by every age tool.
 fn identity_from_bytes(secret: &[u8; 32]) -> Result<age::x25519::Identity, DeriveError> {
-    let hrp =
-        bech32::Hrp::parse("AGE-SECRET-KEY-").map_err(|e| DeriveError::Internal(e.to_string()))?;
+    let hrp = bech32::Hrp::parse("AGE-SECRET-KEY-").map_err(InternalError::Hrp)?;
     let encoded = Zeroizing::new(
-        bech32::encode_upper::<bech32::Bech32>(hrp, secret)
-            .map_err(|e| DeriveError::Internal(e.to_string()))?,
+        bech32::encode_upper::<bech32::Bech32>(hrp, secret).map_err(InternalError::Encode)?,
     );
-    encoded
-        .parse()
-        .map_err(|e: &str| DeriveError::Internal(e.to_owned()))
+    Ok(encoded.parse().map_err(InternalError::Identity)?)
 }
 
 /// Why a derivation is asked for. Each has its own rate budget, so a flood of login guesses
@@ -153,7 +172,7 @@ impl Deriver {
         };
         let permit = self.running.clone().acquire_owned().await;
         drop(place);
-        let permit = permit.map_err(|e| DeriveError::Internal(e.to_string()))?;
+        let permit = permit.map_err(InternalError::Closed)?;
         let secret = self.instance_secret.clone();
         let (m, t) = (self.memory_kib, self.iterations);
         let result = tokio::task::spawn_blocking(move || {
@@ -161,7 +180,7 @@ impl Deriver {
             derive(&code, &secret, m, t)
         })
         .await
-        .map_err(|e| DeriveError::Internal(e.to_string()))?;
+        .map_err(InternalError::Join)?;
         result
     }
 }
@@ -172,6 +191,23 @@ mod tests {
     use crate::code::{normalize, Code};
     use crate::i18n::Lang;
     use age::secrecy::ExposeSecret;
+
+    /// An internal failure keeps its cause as a value, reachable through `source()`.
+    #[test]
+    fn an_internal_failure_keeps_its_cause() {
+        use std::error::Error as _;
+        let code = Code::generate(Lang::En).normalized().unwrap();
+        let Err(err) = derive(&code, &[7u8; 32], 1, 1) else {
+            panic!("argon2 took a 1 KiB memory cost")
+        };
+        assert!(
+            matches!(err, DeriveError::Internal(InternalError::Argon2(_))),
+            "{err:?}"
+        );
+        assert!(err
+            .source()
+            .is_some_and(|s| s.to_string().starts_with("argon2: ")));
+    }
 
     #[test]
     fn same_code_same_keys_other_code_or_secret_other_keys() {

@@ -101,7 +101,7 @@ fn setup() -> Fixture {
     config.limits.max_message_chars = 2000;
     config.sessions.max_sessions = 64;
     config.sessions.idle_timeout_secs = 30 * 24 * 3600;
-    config.validate().expect("fuzz config is valid");
+    let config = config.validated().expect("fuzz config is valid");
     let state = AppState::open(config).expect("app state");
     let app = router(state);
 

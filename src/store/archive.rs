@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{list_names, seq_of, valid_name, Store, SOURCES};
+use super::{list_names, seq_of, valid_name, Store, StoreError, SOURCES};
 use lanterne_core::designation::LookupId;
 
 const SUMS: &str = "SHA256SUMS";
@@ -64,10 +64,14 @@ impl Store {
     /// The ciphertext files of a submission with their sizes and SHA-256, computed on first
     /// request and kept in the submission's `SHA256SUMS` (the upload path never hashes). A cache
     /// that does not match the folder (empty after a crash, damaged, stale) is rebuilt.
-    pub fn submission_files(&self, lookup: &LookupId, id: &str) -> io::Result<Vec<StoredFile>> {
+    pub fn submission_files(
+        &self,
+        lookup: &LookupId,
+        id: &str,
+    ) -> Result<Vec<StoredFile>, StoreError> {
         let dir = self
             .submission_dir(lookup, id)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad submission id"))?;
+            .ok_or(StoreError::BAD_SUBMISSION)?;
         let names: Vec<String> = list_names(&dir)?
             .into_iter()
             .filter(|n| n.ends_with(".age"))
@@ -101,23 +105,24 @@ impl Store {
             .flatten()
     }
 
-    /// Deletes a whole submission atomically. Returns whether it existed.
-    pub fn delete_submission(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
+    /// Deletes a whole submission atomically. Returns whether it existed. (The server deletes
+    /// in batches, [`Store::delete_submissions`]; the tests use this one.)
+    #[cfg(test)]
+    pub fn delete_submission(&self, lookup: &LookupId, id: &str) -> Result<bool, StoreError> {
         Ok(self.delete_submissions(&[(*lookup, id)])? == 1)
     }
 
     /// Deletes submissions (each atomically), then their retention lines in one pass. Returns
     /// how many existed. Refuses the lot, before deleting any, if one id is malformed.
-    pub fn delete_submissions(&self, which: &[(LookupId, &str)]) -> io::Result<u64> {
-        if which.iter().any(|(_, id)| !valid_name(id)) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad submission id",
-            ));
-        }
+    pub fn delete_submissions(&self, which: &[(LookupId, &str)]) -> Result<u64, StoreError> {
+        let dirs = which
+            .iter()
+            .map(|(lookup, id)| self.submission_dir(lookup, id))
+            .collect::<Option<Vec<PathBuf>>>()
+            .ok_or(StoreError::BAD_SUBMISSION)?;
         let mut deleted = 0;
-        for (lookup, id) in which {
-            if self.remove_submission_dir(lookup, id)? {
+        for dir in dirs {
+            if self.remove_atomically(&dir)? {
                 deleted += 1;
             }
         }
@@ -125,17 +130,6 @@ impl Store {
         // clears, rather than a submission retention would never delete.
         self.forget_submissions(which)?;
         Ok(deleted)
-    }
-
-    /// Deletes a submission's folder atomically, leaving its retention line.
-    pub(super) fn remove_submission_dir(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
-        match self.submission_dir(lookup, id) {
-            Some(dir) => self.remove_atomically(&dir),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad submission id",
-            )),
-        }
     }
 }
 

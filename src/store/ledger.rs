@@ -21,8 +21,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{
-    day_utc, fsync_dir, list_names, normalize_times, valid_name, Store, RECIPIENT, REPLIES,
-    SUBMISSIONS,
+    day_utc, fsync_dir, list_names, normalize_times, Store, RECIPIENT, REPLIES, SUBMISSIONS,
 };
 use crate::source_key::LookupId;
 
@@ -174,8 +173,9 @@ impl Store {
                 let Some((lookup, id)) = line.split_once('/') else {
                     continue;
                 };
-                if let Some(lookup) = LookupId::from_hex(lookup) {
-                    if self.remove_submission_dir(&lookup, id)? {
+                let dir = LookupId::from_hex(lookup).and_then(|l| self.submission_dir(&l, id));
+                if let Some(dir) = dir {
+                    if self.remove_atomically(&dir)? {
                         deleted += 1;
                     }
                 }
@@ -201,8 +201,11 @@ impl Store {
         let mut deleted = 0;
         for (day, ids) in self.lists_before(&dir, cutoff)? {
             for id in ids {
-                if valid_name(&id) && self.remove_reply_file(lookup, &id)? {
-                    deleted += 1;
+                // A line naming no valid reply is skipped, as a bad submission line is.
+                if let Ok(path) = self.reply_path(lookup, &id) {
+                    if self.remove_reply_file(lookup, &path)? {
+                        deleted += 1;
+                    }
                 }
             }
             let _records = self.records();

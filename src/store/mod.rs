@@ -40,11 +40,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
 mod archive;
+mod error;
 mod ledger;
 mod replies;
 mod sequence;
 
 pub use archive::day_utc;
+pub use error::StoreError;
 
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -302,10 +304,6 @@ pub struct Staged {
 }
 
 impl Staged {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// A new temporary file inside this folder (mode 0600, removed unless persisted).
     pub fn tempfile(&self) -> io::Result<tempfile::NamedTempFile> {
         tempfile::Builder::new()

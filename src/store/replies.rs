@@ -7,11 +7,11 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{fsync_dir, list_names, normalize_times, valid_name, Store, REPLIES};
+use super::{fsync_dir, list_names, normalize_times, valid_name, Store, StoreError, REPLIES};
 use crate::source_key::LookupId;
 
 impl Store {
@@ -26,12 +26,12 @@ impl Store {
     }
 
     /// Reads one reply's ciphertext, refusing files over `max` bytes.
-    pub fn read_reply(&self, lookup: &LookupId, id: &str, max: u64) -> io::Result<Vec<u8>> {
+    pub fn read_reply(&self, lookup: &LookupId, id: &str, max: u64) -> Result<Vec<u8>, StoreError> {
         let path = self.reply_path(lookup, id)?;
         let mut buf = Vec::new();
         File::open(path)?.take(max + 1).read_to_end(&mut buf)?;
         if buf.len() as u64 > max {
-            return Err(io::Error::other("reply larger than allowed"));
+            return Err(io::Error::other("reply larger than allowed").into());
         }
         Ok(buf)
     }
@@ -62,18 +62,18 @@ impl Store {
     }
 
     /// Deletes a reply and its retention line. Returns whether it existed.
-    pub fn delete_reply(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
-        let existed = self.remove_reply_file(lookup, id)?;
+    pub fn delete_reply(&self, lookup: &LookupId, id: &str) -> Result<bool, StoreError> {
+        let existed = self.remove_reply_file(lookup, &self.reply_path(lookup, id)?)?;
         if existed {
             self.forget_reply(lookup, id)?;
         }
         Ok(existed)
     }
 
-    /// Deletes a reply's file, leaving its retention line. Returns whether it existed.
-    pub(super) fn remove_reply_file(&self, lookup: &LookupId, id: &str) -> io::Result<bool> {
-        let path = self.reply_path(lookup, id)?;
-        match fs::remove_file(&path) {
+    /// Deletes a reply's file (its [`Store::reply_path`]), leaving its retention line. Returns
+    /// whether it existed.
+    pub(super) fn remove_reply_file(&self, lookup: &LookupId, path: &Path) -> io::Result<bool> {
+        match fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
@@ -84,9 +84,9 @@ impl Store {
         Ok(true)
     }
 
-    fn reply_path(&self, lookup: &LookupId, id: &str) -> io::Result<PathBuf> {
+    pub(super) fn reply_path(&self, lookup: &LookupId, id: &str) -> Result<PathBuf, StoreError> {
         if !valid_name(id) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad reply id"));
+            return Err(StoreError::BAD_REPLY);
         }
         Ok(self
             .source_dir(lookup)

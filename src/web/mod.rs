@@ -1,11 +1,13 @@
-//! The HTTP face of the box: routes, security headers, and the connection loop.
+//! The server's HTTP face: the sources' app and the reviewer API, their security headers, and
+//! the connection loop that serves them.
 //!
-//! This is the only module that speaks HTTP. It turns requests into calls on [`crate::ingest`],
+//! On the server this is the only module that serves HTTP (the workstation's client,
+//! [`crate::remote`], sends it). It turns requests into calls on [`crate::ingest`],
 //! [`crate::store`] and [`crate::source_key`], and their results into pages. It never logs a
 //! peer address, a user agent, a path with a secret or a precise time.
 //!
-//! [`serve`] runs over any [`Incoming`] source of connections, so the same app serves a
-//! loopback TCP listener and, later, onion-service streams.
+//! [`serve`] runs over any [`Incoming`] source of connections, so the same app serves the
+//! loopback TCP listener and the onion service's streams ([`crate::onion`]).
 
 // Handlers return a finished error response early; a `Response` is large, but those paths are
 // cold and boxing them would only add noise.
@@ -13,13 +15,14 @@
 
 mod conns;
 mod pages;
-mod reviewer;
+mod reviewer_api;
 mod session;
 mod source;
 mod upload;
 
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,32 +38,60 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::{Config, HttpConfig};
-use crate::seal::Recipients;
+use crate::config::{Config, HttpConfig, ValidConfig};
+use crate::seal::{Recipients, RecipientsError};
 use crate::source_key::Deriver;
 use crate::store::Store;
 
-pub use reviewer::{check_reply, router as reviewer_router};
+pub use reviewer_api::{check_reply, router as reviewer_router};
 pub use session::Sessions;
 
 /// Everything a request handler may use.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Arc<Store>,
-    pub recipients: Arc<Recipients>,
-    pub deriver: Arc<Deriver>,
-    pub sessions: Arc<Sessions>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) recipients: Arc<Recipients>,
+    pub(crate) deriver: Arc<Deriver>,
+    pub(crate) sessions: Arc<Sessions>,
+}
+
+/// Why the server's state could not be opened. Each message (with its source) says what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppStateError {
+    #[error("cannot open data dir {path}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Recipients(#[from] RecipientsError),
+    #[error("cannot read or create the instance secret in {path}")]
+    InstanceSecret {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl AppState {
     /// Opens the data dir, loads the recipients and prepares the key derivation.
-    pub fn open(config: Config) -> anyhow::Result<AppState> {
-        let store = Store::open(&config.data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot open data dir {}: {e}", config.data_dir.display())
+    pub fn open(config: ValidConfig) -> Result<AppState, AppStateError> {
+        let config = config.into_inner();
+        let path = || config.data_dir.clone();
+        let store = Store::open(&config.data_dir).map_err(|source| AppStateError::Store {
+            path: path(),
+            source,
         })?;
         let recipients = Recipients::load_dir(&config.keys_dir)?;
-        let deriver = Deriver::new(store.instance_secret()?, &config.kdf);
+        let secret = store
+            .instance_secret()
+            .map_err(|source| AppStateError::InstanceSecret {
+                path: path(),
+                source,
+            })?;
+        let deriver = Deriver::new(secret, &config.kdf);
         let sessions = Sessions::new(&config.sessions);
         Ok(AppState {
             config: Arc::new(config),
@@ -162,7 +193,7 @@ async fn gate(req: Request, next: Next) -> Response {
     resp
 }
 
-/// A source of incoming connections: a TCP listener today, onion streams tomorrow.
+/// A source of incoming connections: a TCP listener, or the onion service's streams.
 pub trait Incoming: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
     /// The next connection; `None` once there will be no more. Errors are logged and the loop
@@ -186,9 +217,14 @@ impl Incoming for tokio::net::TcpListener {
 }
 
 /// Serves `app` on every connection from `incoming`, HTTP/1.1 only, until `incoming` ends or
-/// the task is dropped. Every listener (loopback, onion, reviewer) comes through here, so each
-/// gets the head deadline and its own table of at most `max_connections` (see [`conns`]).
+/// this future is dropped; either way every connection it accepted is then closed (a request
+/// in progress is dropped, as when its client goes away). Every listener (loopback, onion,
+/// reviewer) comes through here, so each gets the head deadline and its own table of at most
+/// `max_connections` (see [`conns`]).
 pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig) {
+    // Each connection's task watches this; dropping the sender (when this future ends or is
+    // dropped) ends them all.
+    let (_stop, stopped) = tokio::sync::watch::channel(());
     let table = conns::Table::new(http.max_connections);
     let header_timeout = http.header_timeout();
     loop {
@@ -221,6 +257,7 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
                 r
             }
         });
+        let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let io = conns::Tracked::new(io, entry.conn.clone());
             let conn = hyper::server::conn::http1::Builder::new()
@@ -238,6 +275,7 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
                     }
                 }
                 () = entry.conn.evicted() => {}
+                _ = stopped.changed() => {}
             }
             drop(entry);
         });

@@ -20,8 +20,8 @@ use super::AppState;
 use crate::code::{self, Code};
 use crate::i18n::Tr;
 use crate::seal;
-use crate::source_key::{DeriveError, Purpose, SourceKeys};
-use crate::store::Store;
+use crate::source_key::{DeriveError, InternalError, Purpose, SourceKeys};
+use crate::store::{Store, StoreError};
 
 /// Largest reply the box will decrypt for display.
 const MAX_REPLY_BYTES: u64 = 1024 * 1024;
@@ -129,8 +129,8 @@ fn derive_failed(v: &Visit, e: &DeriveError) -> Response {
     match e {
         DeriveError::RateLimited => v.notice(Notice::RateLimited),
         DeriveError::Busy => v.notice(Notice::Busy),
-        DeriveError::Internal(msg) => {
-            tracing::error!(error = %msg, "key derivation failed");
+        DeriveError::Internal(cause) => {
+            tracing::error!(error = %cause, "key derivation failed");
             v.notice(Notice::Internal)
         }
     }
@@ -158,7 +158,7 @@ pub async fn new_code(
     let code = Code::generate(v.lang);
     let keys = match code.normalized() {
         Ok(normalized) => state.deriver.derive(normalized, Purpose::NewCode).await,
-        Err(e) => Err(DeriveError::Internal(e.to_string())),
+        Err(e) => Err(InternalError::Code(e).into()),
     };
     let keys = match keys {
         Ok(k) => k,
@@ -274,7 +274,7 @@ pub async fn delete_reply(
     match state.store.delete_reply(&source.lookup, &form.reply) {
         Ok(true) => v.notice(Notice::ReplyDeleted),
         Ok(false) => v.notice(Notice::ReplyMissing),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => v.notice(Notice::BadForm),
+        Err(StoreError::BadId { .. }) => v.notice(Notice::BadForm),
         Err(e) => {
             tracing::error!(error = %e, "deleting a reply failed");
             v.notice(Notice::Internal)

@@ -2,7 +2,7 @@
 //!
 //! Reviewer workstations fetch ciphertext with it and push replies that were encrypted offline;
 //! nothing here decrypts anything. Every request must carry a valid credential
-//! ([`crate::reviewers`]); a bad one gets 401 and no data, and too many failures in a minute
+//! ([`crate::credentials`]); a bad one gets 401 and no data, and too many failures in a minute
 //! for one name make requests with that name answer 429 until the minute is over (unknown
 //! names share one budget, so they never lock out a reviewer). Sources are named by designation
 //! ([`crate::designation`]); the lookup id never leaves the server. See [`crate::api`] for the
@@ -28,6 +28,7 @@ use super::AppState;
 use crate::api;
 use crate::designation;
 use crate::source_key::LookupId;
+use crate::store::StoreError;
 
 /// Most names tracked at once. Only registered names are tracked, so this is reached only by
 /// a box with that many reviewers; past it (after dropping ended windows), a name's failures
@@ -130,7 +131,7 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
     let root = s.app.store.root();
     let presented = credential(req.headers());
     let who = match &presented {
-        Some((name, _)) if crate::reviewers::exists(root, name) => {
+        Some((name, _)) if crate::credentials::exists(root, name) => {
             Presented::Reviewer(name.clone())
         }
         _ => Presented::Unknown,
@@ -141,7 +142,7 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
             "too many failed credentials for this name; wait a minute",
         );
     }
-    let ok = presented.is_some_and(|(name, token)| crate::reviewers::verify(root, &name, &token));
+    let ok = presented.is_some_and(|(name, token)| crate::credentials::verify(root, &name, &token));
     if !ok {
         s.failures.record(who);
         tracing::warn!("reviewer API: a request with a bad credential was refused");
@@ -208,7 +209,7 @@ async fn index(State(s): State<ReviewerState>, Query(q): Query<After>) -> Respon
     }
 }
 
-fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
+fn build_index(app: &AppState, after: u64) -> Result<api::Index, StoreError> {
     let mut index = api::Index {
         next: after,
         reviewers: app.recipients.names().to_vec(),
@@ -233,7 +234,7 @@ fn build_index(app: &AppState, after: u64) -> std::io::Result<api::Index> {
             let files = match app.store.submission_files(&lookup, &id) {
                 Ok(files) => files,
                 // Deleted (acked by another workstation) since the listing.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
             let files = files
@@ -309,9 +310,7 @@ async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Resp
             tracing::debug!(deleted, "submissions deleted after a confirmed fetch");
             Json(api::AckDone { deleted }).into_response()
         }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            error(StatusCode::BAD_REQUEST, "bad submission id")
-        }
+        Ok(Err(StoreError::BadId { .. })) => error(StatusCode::BAD_REQUEST, "bad submission id"),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "could not delete"),
     }
 }
