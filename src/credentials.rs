@@ -7,26 +7,19 @@
 //! there is nothing for a slow hash to protect.) Removing the file revokes the credential at
 //! once: the server reads it on every request.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::Zeroize;
 
 const DIR: &str = "reviewers";
 
-/// What a workstation holds: its name and secret token.
-#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-#[serde(deny_unknown_fields)]
-pub struct Credential {
-    pub name: String,
-    pub token: String,
-}
+pub use lanterne_core::credential::Credential;
 
 /// Why a credential operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +32,6 @@ pub enum CredentialError {
     Unknown(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{0} is not a lanterne credential file")]
-    Parse(String),
 }
 
 fn valid_name(name: &str) -> bool {
@@ -83,11 +74,7 @@ pub fn add(data_dir: &Path, name: &str, out: &Path) -> Result<(), CredentialErro
         token: hex::encode(raw),
     };
     raw.zeroize();
-    let text = zeroize::Zeroizing::new(
-        serde_json::to_string_pretty(&credential)
-            .map_err(|e| CredentialError::Parse(e.to_string()))?,
-    );
-    write_new(out, text.as_bytes())?;
+    write_new(out, &credential.to_file_bytes())?;
     write_new(&stored, format!("{}\n", hash(&credential.token)).as_bytes())
 }
 
@@ -98,18 +85,12 @@ pub fn remove(data_dir: &Path, name: &str) -> Result<(), CredentialError> {
     }
     let path = data_dir.join(DIR).join(name);
     match fs::remove_file(&path) {
-        Ok(()) => crate::store::fsync_dir(&data_dir.join(DIR)).map_err(io_err(&path)),
+        Ok(()) => lanterne_core::durable::fsync_dir(&data_dir.join(DIR)).map_err(io_err(&path)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             Err(CredentialError::Unknown(name.to_owned()))
         }
         Err(e) => Err(io_err(&path)(e)),
     }
-}
-
-/// Reads a workstation's credential file.
-pub fn read(path: &Path) -> Result<Credential, CredentialError> {
-    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io_err(path))?);
-    serde_json::from_str(&text).map_err(|_| CredentialError::Parse(path.display().to_string()))
 }
 
 /// Whether `name` and `token` match a stored credential (constant time in the token).
@@ -129,15 +110,7 @@ pub fn exists(data_dir: &Path, name: &str) -> bool {
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err(path))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(io_err(path))
+    lanterne_core::durable::create_private(path, bytes).map_err(io_err(path))
 }
 
 #[cfg(test)]
@@ -149,7 +122,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("alice.cred");
         add(dir.path(), "alice", &out).unwrap();
-        let c = read(&out).unwrap();
+        let c = Credential::read(&out).unwrap();
         assert_eq!(c.name, "alice");
         assert!(verify(dir.path(), "alice", &c.token));
         assert!(!verify(dir.path(), "alice", "00"));

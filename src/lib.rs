@@ -11,12 +11,12 @@
 //!   HTTP), [`ingest`], [`store`], [`onion`] (the Tor onion service, with an in-process arti
 //!   client), [`code`], [`source_key`], [`i18n`], [`config`], [`pinned`], [`credentials`] (the
 //!   workstations' credentials, as the server checks them), [`demo`].
-//! - **Networked workstation:** [`remote`] (`lanterne fetch` and `lanterne push`, an HTTP
-//!   client of the reviewer API).
+//! - **Networked workstation:** [`workstation`] (`lanterne fetch` and `lanterne push`, an HTTP
+//!   client of the reviewer API), which is the `lanterne-workstation` crate.
 //! - **Offline machine:** [`review`] and [`keys`], which are the `lanterne-offline` crate (the
 //!   `lanterne-review` binary's library; no network code in its dependency tree).
-//! - **Shared:** [`api`], [`manifest`], [`seal`], [`designation`], [`hardening`], from
-//!   `lanterne-core`.
+//! - **Shared:** [`api`], [`manifest`], [`seal`], [`designation`], [`hardening`], [`durable`],
+//!   from `lanterne-core`.
 //!
 //! Public are only the modules the `lanterne` binary, the integration tests, the benches and
 //! the fuzzers call; [`ingest`], [`store`], [`source_key`], [`i18n`] and [`pinned`] are private
@@ -33,8 +33,8 @@
 //!
 //! Around that path: [`code`] makes and reads the source's secret code, [`source_key`] turns
 //! it into a lookup id and an age identity, [`i18n`] holds the page texts, and [`config`] the
-//! settings. On the server, [`web`] is the only module that serves HTTP ([`remote`], the
-//! workstation's client, is the only one that sends it); the crypto ([`seal`], [`source_key`])
+//! settings. On the server, [`web`] is the only module that serves HTTP ([`workstation`],
+//! the workstation's client, is the only code that sends it); the crypto ([`seal`], [`source_key`])
 //! and storage ([`store`]) modules never see a request. [`onion`] publishes the same app as a
 //! Tor onion service with an in-process arti client.
 
@@ -50,15 +50,15 @@ mod i18n;
 mod ingest;
 pub mod onion;
 mod pinned;
-pub mod remote;
 pub mod server;
 mod source_key;
 mod store;
 pub mod web;
 
-pub use lanterne_core::{api, designation, hardening, manifest, seal};
+pub use lanterne_core::{api, designation, durable, hardening, manifest, seal};
 pub use lanterne_offline as review;
 pub use lanterne_offline::keys;
+pub use lanterne_workstation as workstation;
 
 /// What the server logs when `LANTERNE_LOG` is not set: its start, warnings and errors only,
 /// never a line per event (journald timestamps every line, so such lines would be a record of

@@ -2,7 +2,7 @@
 //!
 //! This file only parses arguments, sets up logging and a runtime, and calls the library: the
 //! server's whole lifecycle is `lanterne::server::run` (this file hands it the validated config
-//! and the Ctrl-C/SIGTERM future), the workstation's commands are `lanterne::remote`, the demo's
+//! and the Ctrl-C/SIGTERM future), the workstation's commands are `lanterne_workstation`, the demo's
 //! setup `lanterne::demo`, and the offline commands `lanterne_offline::cli`, shared with the
 //! `lanterne-review` binary.
 
@@ -182,8 +182,8 @@ fn main() -> ExitCode {
             out,
             ack,
         } => client_runtime().and_then(|rt| {
-            let cred = lanterne::credentials::read(&credential)?;
-            let report = rt.block_on(lanterne::remote::fetch(&server, &cred, &out, ack))?;
+            let cred = lanterne_core::credential::Credential::read(&credential)?;
+            let report = rt.block_on(lanterne::workstation::fetch(&server, &cred, &out, ack))?;
             println!("{report}");
             Ok(())
         }),
@@ -192,8 +192,8 @@ fn main() -> ExitCode {
             credential,
             replies,
         } => client_runtime().and_then(|rt| {
-            let cred = lanterne::credentials::read(&credential)?;
-            let report = rt.block_on(lanterne::remote::push(&server, &cred, &replies))?;
+            let cred = lanterne_core::credential::Credential::read(&credential)?;
+            let report = rt.block_on(lanterne::workstation::push(&server, &cred, &replies))?;
             println!("pushed {} repl(ies)", report.sent);
             Ok(())
         }),

@@ -355,7 +355,7 @@ mod tests {
             format!("http://{}", server.reviewer_addr().unwrap()),
         );
         crate::credentials::add(&data, "alice", &cred_file).unwrap();
-        let cred = crate::credentials::read(&cred_file).unwrap();
+        let cred = crate::credentials::Credential::read(&cred_file).unwrap();
         let bearer = format!("Bearer {}:{}", cred.name, cred.token);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(server.serve(async {

@@ -2,7 +2,7 @@
 //! the connection loop that serves them.
 //!
 //! On the server this is the only module that serves HTTP (the workstation's client,
-//! [`crate::remote`], sends it). It turns requests into calls on [`crate::ingest`],
+//! [`crate::workstation`], sends it). It turns requests into calls on [`crate::ingest`],
 //! [`crate::store`] and [`crate::source_key`], and their results into pages. It never logs a
 //! peer address, a user agent, a path with a secret or a precise time.
 //!

@@ -14,14 +14,19 @@
 //!   day) and [`hardening`] (no core dumps for any process that holds keys or plaintext; the
 //!   server's memory lock and data dir lock too), [`card`] (a reviewer's public age and signing
 //!   keys, which the offline machine pins and the server is to read from its keys dir).
-//! - **Server and networked workstation:** [`api`], the reviewer API's wire types.
+//! - **Every machine:** [`durable`] (the one "temp file, fsync, rename" and the one "new 0600
+//!   file, fsync").
+//! - **Server and networked workstation:** [`api`], the reviewer API's wire types, and
+//!   [`credential`], the workstation's credential file.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod card;
+pub mod credential;
 pub mod day;
 pub mod designation;
+pub mod durable;
 pub mod hardening;
 pub mod manifest;
 pub mod seal;

@@ -1,9 +1,4 @@
-//! `lanterne fetch` and `lanterne push`: the reviewer workstation's two network commands.
-//!
-//! They run on the *networked* workstation and only move ciphertext: `fetch` copies new
-//! submissions from the server's reviewer API into a bundle folder (see `docs/bundle.md`) that
-//! is carried to the offline machine; `push` uploads replies that `lanterne review reply`
-//! encrypted there. Neither ever holds a key that decrypts anything.
+//! `lanterne fetch`: new submissions from the reviewer API into a bundle folder.
 //!
 //! `fetch` is incremental and resumable. The bundle remembers the server's cursor; each file is
 //! downloaded to `NAME.part` (continuing with a Range request if a part is there), checked
@@ -20,41 +15,17 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use lanterne_core::credential::Credential;
+use lanterne_core::manifest::FILE_NAME as MANIFEST;
+use lanterne_core::{api, designation, durable};
 use reqwest::header::{AUTHORIZATION, RANGE};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::api;
-use crate::credentials::Credential;
-use crate::designation;
-use crate::manifest::FILE_NAME as MANIFEST;
-
-/// Why a fetch or push stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteError {
-    #[error("cannot reach the server: {0}")]
-    Http(#[from] reqwest::Error),
-    #[error("the server refused the credential (401): check --credential, or ask for a new one")]
-    Unauthorized,
-    #[error("the server answered {0}: {1}")]
-    Status(StatusCode, String),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
-    #[error("the server sent something unexpected: {0}")]
-    Protocol(String),
-    #[error("{0} is not a lanterne bundle of a format this build reads")]
-    NotABundle(PathBuf),
-}
-
-fn io_at(path: &Path) -> impl FnOnce(io::Error) -> RemoteError + '_ {
-    move |source| RemoteError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
+use crate::{io_at, Client, WorkstationError};
 
 /// `lanterne-bundle.json`.
 #[derive(Serialize, Deserialize, Default)]
@@ -103,50 +74,6 @@ impl std::fmt::Display for FetchReport {
     }
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    auth: String,
-}
-
-impl Client {
-    fn new(server: &str, credential: &Credential) -> Result<Client, RemoteError> {
-        Ok(Client {
-            // No proxy from the environment: the reviewer API is reached directly (or through
-            // a tunnel the reviewer set up), never through a proxy picked up by surprise.
-            http: reqwest::Client::builder().no_proxy().build()?,
-            base: server.trim_end_matches('/').to_owned(),
-            auth: format!("Bearer {}:{}", credential.name, credential.token),
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn check(resp: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
-        match resp.status() {
-            s if s.is_success() => Ok(resp),
-            StatusCode::UNAUTHORIZED => Err(RemoteError::Unauthorized),
-            s => Err(RemoteError::Status(
-                s,
-                resp.text().await.unwrap_or_default().trim().to_owned(),
-            )),
-        }
-    }
-
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, RemoteError> {
-        let resp = self
-            .http
-            .get(self.url(path))
-            .header(AUTHORIZATION, &self.auth)
-            .send()
-            .await?;
-        let bytes = Self::check(resp).await?.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| RemoteError::Protocol(e.to_string()))
-    }
-}
-
 /// Copies what is new on the server into `bundle`. With `ack`, asks the server to delete each
 /// submission once all its files are verified in the bundle.
 pub async fn fetch(
@@ -154,7 +81,7 @@ pub async fn fetch(
     credential: &Credential,
     bundle: &Path,
     ack: bool,
-) -> Result<FetchReport, RemoteError> {
+) -> Result<FetchReport, WorkstationError> {
     let client = Client::new(server, credential)?;
     fs::create_dir_all(bundle).map_err(io_at(bundle))?;
     let state_path = bundle.join("lanterne-bundle.json");
@@ -162,7 +89,7 @@ pub async fn fetch(
         Ok(b) => serde_json::from_slice::<BundleState>(&b)
             .ok()
             .filter(|s| s.format == 1)
-            .ok_or_else(|| RemoteError::NotABundle(bundle.to_owned()))?,
+            .ok_or_else(|| WorkstationError::NotABundle(bundle.to_owned()))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => BundleState {
             format: 1,
             ..BundleState::default()
@@ -184,7 +111,9 @@ pub async fn fetch(
     let mut next = index.next;
     for source in &index.sources {
         if !designation::is_valid(&source.designation) || !source.recipient.starts_with("age1") {
-            return Err(RemoteError::Protocol("a source entry is malformed".into()));
+            return Err(WorkstationError::Protocol(
+                "a source entry is malformed".into(),
+            ));
         }
         let dir = bundle.join("sources").join(&source.designation);
         fs::create_dir_all(&dir).map_err(io_at(&dir))?;
@@ -197,7 +126,9 @@ pub async fn fetch(
         write_sums(bundle, &sums)?;
         for sub in &source.submissions {
             if !safe_name(&sub.id) {
-                return Err(RemoteError::Protocol("a submission id is malformed".into()));
+                return Err(WorkstationError::Protocol(
+                    "a submission id is malformed".into(),
+                ));
             }
             if !sub.files.iter().any(|f| f.name == MANIFEST) {
                 report.incomplete += 1;
@@ -209,7 +140,9 @@ pub async fn fetch(
             let mut downloaded = 0;
             for file in &sub.files {
                 if !safe_name(&file.name) || file.sha256.len() != 64 {
-                    return Err(RemoteError::Protocol("a file entry is malformed".into()));
+                    return Err(WorkstationError::Protocol(
+                        "a file entry is malformed".into(),
+                    ));
                 }
                 let rel = format!(
                     "sources/{}/submissions/{}/{}",
@@ -255,18 +188,18 @@ pub async fn fetch(
         let resp = client
             .http
             .post(client.url("/api/v1/ack"))
-            .header(AUTHORIZATION, &client.auth)
+            .header(AUTHORIZATION, client.auth.as_str())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(
                 serde_json::to_vec(&api::Ack {
                     submissions: state.awaiting_ack.clone(),
                 })
-                .map_err(|e| RemoteError::Protocol(e.to_string()))?,
+                .map_err(|e| WorkstationError::Protocol(e.to_string()))?,
             )
             .send()
             .await?;
         let done: api::AckDone = serde_json::from_slice(&Client::check(resp).await?.bytes().await?)
-            .map_err(|e| RemoteError::Protocol(e.to_string()))?;
+            .map_err(|e| WorkstationError::Protocol(e.to_string()))?;
         report.deleted_on_server = done.deleted;
         state.awaiting_ack.clear();
         write_state(&state_path, &state)?;
@@ -274,9 +207,9 @@ pub async fn fetch(
     Ok(report)
 }
 
-fn write_state(path: &Path, state: &BundleState) -> Result<(), RemoteError> {
+fn write_state(path: &Path, state: &BundleState) -> Result<(), WorkstationError> {
     let bytes =
-        serde_json::to_vec_pretty(state).map_err(|e| RemoteError::Protocol(e.to_string()))?;
+        serde_json::to_vec_pretty(state).map_err(|e| WorkstationError::Protocol(e.to_string()))?;
     write_atomic(path, &bytes)
 }
 
@@ -287,13 +220,13 @@ async fn download(
     url: &str,
     path: &Path,
     file: &api::File,
-) -> Result<(), RemoteError> {
+) -> Result<(), WorkstationError> {
     let part = path.with_extension("age.part");
     let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
     let mut req = client
         .http
         .get(client.url(url))
-        .header(AUTHORIZATION, &client.auth);
+        .header(AUTHORIZATION, client.auth.as_str());
     if have > 0 && have < file.size {
         req = req.header(RANGE, format!("bytes={have}-"));
     }
@@ -319,7 +252,7 @@ async fn download(
     .map_err(io_at(&part))?;
     if hex::encode(hasher.finalize()) != file.sha256 {
         let _ = fs::remove_file(&part);
-        return Err(RemoteError::Protocol(format!(
+        return Err(WorkstationError::Protocol(format!(
             "{} did not match its checksum; it was discarded, run fetch again",
             file.name
         )));
@@ -336,7 +269,7 @@ fn safe_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn read_sums(bundle: &Path) -> Result<BTreeMap<String, String>, RemoteError> {
+fn read_sums(bundle: &Path) -> Result<BTreeMap<String, String>, WorkstationError> {
     let path = bundle.join("SHA256SUMS");
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
@@ -350,71 +283,11 @@ fn read_sums(bundle: &Path) -> Result<BTreeMap<String, String>, RemoteError> {
         .collect())
 }
 
-fn write_sums(bundle: &Path, sums: &BTreeMap<String, String>) -> Result<(), RemoteError> {
+fn write_sums(bundle: &Path, sums: &BTreeMap<String, String>) -> Result<(), WorkstationError> {
     let text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
     write_atomic(&bundle.join("SHA256SUMS"), text.as_bytes())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RemoteError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_at(dir))?;
-    tmp.write_all(bytes).map_err(io_at(path))?;
-    tmp.as_file().sync_all().map_err(io_at(path))?;
-    tmp.persist(path).map_err(|e| io_at(path)(e.error))?;
-    crate::store::fsync_dir(dir).map_err(io_at(dir))
-}
-
-/// What a push sent.
-#[derive(Debug, Default)]
-pub struct PushReport {
-    pub sent: usize,
-}
-
-/// Uploads every `REPLIES_DIR/<designation>/*.age`; each one sent is moved into `sent/` beside
-/// it, so pushing again sends only new replies (and the server stores a resent one only once).
-pub async fn push(
-    server: &str,
-    credential: &Credential,
-    replies: &Path,
-) -> Result<PushReport, RemoteError> {
-    let client = Client::new(server, credential)?;
-    let mut report = PushReport::default();
-    let mut sources: Vec<PathBuf> = fs::read_dir(replies)
-        .map_err(io_at(replies))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    sources.sort();
-    for dir in sources {
-        let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
-            continue;
-        };
-        if !designation::is_valid(&name) {
-            continue;
-        }
-        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-            .map_err(io_at(&dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "age"))
-            .collect();
-        files.sort();
-        for file in files {
-            let body = fs::read(&file).map_err(io_at(&file))?;
-            let resp = client
-                .http
-                .post(client.url(&format!("/api/v1/sources/{name}/replies")))
-                .header(AUTHORIZATION, &client.auth)
-                .body(body)
-                .send()
-                .await?;
-            Client::check(resp).await?;
-            let sent = dir.join("sent");
-            fs::create_dir_all(&sent).map_err(io_at(&sent))?;
-            if let Some(fname) = file.file_name() {
-                fs::rename(&file, sent.join(fname)).map_err(io_at(&file))?;
-            }
-            report.sent += 1;
-        }
-    }
-    Ok(report)
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkstationError> {
+    durable::replace(path, bytes).map_err(io_at(path))
 }

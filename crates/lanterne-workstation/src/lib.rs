@@ -1,0 +1,106 @@
+//! lanterne-workstation: the reviewer's *networked* workstation, `lanterne fetch` and
+//! `lanterne push`.
+//!
+//! It only moves ciphertext: `fetch` copies new submissions from the server's reviewer API into
+//! a bundle folder (see `docs/bundle.md`) that is carried to the offline machine, and `push`
+//! uploads the replies that the offline machine encrypted and signed. It never holds a key that
+//! decrypts anything, and the offline crate never depends on it: this is where the network is.
+//!
+//! # Layout
+//!
+//! All of it runs on the networked workstation:
+//! - [`fetch`]: the incremental, resumable download into a bundle, and the ack;
+//! - [`push`]: the upload of replies;
+//! - this file: the error type and the reviewer API client they share. The wire types are
+//!   `lanterne_core::api`; the credential file is `lanterne_core::credential`.
+
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use lanterne_core::credential::Credential;
+use reqwest::header::AUTHORIZATION;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+pub mod fetch;
+pub mod push;
+
+pub use fetch::{fetch, FetchReport};
+pub use push::{push, PushReport};
+
+/// Why a fetch or push stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkstationError {
+    #[error("cannot reach the server: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the server refused the credential (401): check --credential, or ask for a new one")]
+    Unauthorized,
+    #[error("the server answered {0}: {1}")]
+    Status(StatusCode, String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the server sent something unexpected: {0}")]
+    Protocol(String),
+    #[error("{0} is not a lanterne bundle of a format this build reads")]
+    NotABundle(PathBuf),
+}
+
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WorkstationError + '_ {
+    move |source| WorkstationError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The reviewer API's client: one base URL and one credential.
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    base: String,
+    pub(crate) auth: Zeroizing<String>,
+}
+
+impl Client {
+    pub(crate) fn new(server: &str, credential: &Credential) -> Result<Client, WorkstationError> {
+        Ok(Client {
+            // No proxy from the environment: the reviewer API is reached directly (or through
+            // a tunnel the reviewer set up), never through a proxy picked up by surprise.
+            http: reqwest::Client::builder().no_proxy().build()?,
+            base: server.trim_end_matches('/').to_owned(),
+            auth: credential.bearer(),
+        })
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) async fn check(
+        resp: reqwest::Response,
+    ) -> Result<reqwest::Response, WorkstationError> {
+        match resp.status() {
+            s if s.is_success() => Ok(resp),
+            StatusCode::UNAUTHORIZED => Err(WorkstationError::Unauthorized),
+            s => Err(WorkstationError::Status(
+                s,
+                resp.text().await.unwrap_or_default().trim().to_owned(),
+            )),
+        }
+    }
+
+    pub(crate) async fn get_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+    ) -> Result<T, WorkstationError> {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .header(AUTHORIZATION, self.auth.as_str())
+            .send()
+            .await?;
+        let bytes = Self::check(resp).await?.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| WorkstationError::Protocol(e.to_string()))
+    }
+}
