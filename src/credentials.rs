@@ -24,7 +24,10 @@ pub use lanterne_core::credential::Credential;
 /// Why a credential operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("a reviewer name is 1 to 32 characters of a-z, 0-9, - and _")]
+    #[error(
+        "a reviewer name is 1 to 32 characters of a-z, 0-9, - and _, and not `retention` \
+         (the deletion records use that name for the retention sweep)"
+    )]
     BadName,
     #[error("reviewer {0} already exists; remove it first to issue a new credential")]
     Exists(String),
@@ -35,10 +38,7 @@ pub enum CredentialError {
 }
 
 fn valid_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    lanterne_core::api::is_credential_name(name)
 }
 
 fn hash(token: &str) -> String {
@@ -54,7 +54,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CredentialError + '_ {
 
 /// Creates a credential: the hash goes under `data_dir`, the credential file to `out`.
 pub fn add(data_dir: &Path, name: &str, out: &Path) -> Result<(), CredentialError> {
-    if !valid_name(name) {
+    if !valid_name(name) || name == "retention" {
         return Err(CredentialError::BadName);
     }
     let dir = data_dir.join(DIR);
@@ -134,10 +134,12 @@ mod tests {
             add(dir.path(), "alice", &dir.path().join("x")),
             Err(CredentialError::Exists(_))
         ));
-        assert!(matches!(
-            add(dir.path(), "Alice!", &dir.path().join("y")),
-            Err(CredentialError::BadName)
-        ));
+        for bad in ["Alice!", "retention"] {
+            assert!(matches!(
+                add(dir.path(), bad, &dir.path().join("y")),
+                Err(CredentialError::BadName)
+            ));
+        }
         remove(dir.path(), "alice").unwrap();
         assert!(!verify(dir.path(), "alice", &c.token));
         assert!(matches!(

@@ -113,8 +113,9 @@ impl Store {
     }
 
     /// Deletes submissions (each atomically), then their retention lines in one pass. Returns
-    /// how many existed. Refuses the lot, before deleting any, if one id is malformed.
-    pub fn delete_submissions(&self, which: &[(LookupId, &str)]) -> Result<u64, StoreError> {
+    /// how many existed. Refuses the lot, before deleting any, if one id is malformed. Callers
+    /// record the deletion first ([`Store::ack`]).
+    pub(super) fn delete_submissions(&self, which: &[(LookupId, &str)]) -> Result<u64, StoreError> {
         let dirs = which
             .iter()
             .map(|(lookup, id)| self.submission_dir(lookup, id))
@@ -129,6 +130,7 @@ impl Store {
         // After the folders: a crash in between leaves a line naming nothing, which retention
         // clears, rather than a submission retention would never delete.
         self.forget_submissions(which)?;
+        self.forget_served(which);
         Ok(deleted)
     }
 }

@@ -7,7 +7,8 @@
 //! - each stored reply appends its id to `sources/<lookup id>/retention/<day>`;
 //! - `sources/<lookup id>/active` holds the day of the source's last submission or reply.
 //!
-//! [`Store::expire`] deletes what the lists older than the retention period name, then every
+//! [`Store::expire`] records ([`super::deletions`]) then deletes what the lists older than the
+//! retention period name, drops deletion records that old, then every
 //! source folder with nothing left whose last activity is that old (after that the source's
 //! code opens nothing). A line goes as soon as what it names is deleted (an ack, a source
 //! deleting a reply), so after a deletion nothing outside the source's own folder names the
@@ -169,20 +170,31 @@ impl Store {
         let dir = self.root.join(RETENTION);
         let mut deleted = 0;
         for (day, lines) in self.lists_before(&dir, &cutoff)? {
-            for line in lines {
-                let Some((lookup, id)) = line.split_once('/') else {
-                    continue;
-                };
-                let dir = LookupId::from_hex(lookup).and_then(|l| self.submission_dir(&l, id));
-                if let Some(dir) = dir {
+            let doomed: Vec<(LookupId, String)> = lines
+                .iter()
+                .filter_map(|line| {
+                    let (lookup, id) = line.split_once('/')?;
+                    let lookup = LookupId::from_hex(lookup)?;
+                    self.submission_dir(&lookup, id)?;
+                    Some((lookup, id.to_owned()))
+                })
+                .collect();
+            // Recorded before anything goes; a crash after this, and the next sweep finishes.
+            self.record_retention(&doomed)?;
+            for (lookup, id) in &doomed {
+                if let Some(dir) = self.submission_dir(lookup, id) {
                     if self.remove_atomically(&dir)? {
                         deleted += 1;
                     }
                 }
             }
+            let gone: Vec<(LookupId, &str)> =
+                doomed.iter().map(|(l, id)| (*l, id.as_str())).collect();
+            self.forget_served(&gone);
             let _records = self.records();
             self.remove_list(&dir, &day)?;
         }
+        self.expire_deletions(&cutoff)?;
         let mut folders = 0;
         for lookup in self.sources()? {
             deleted += self.expire_replies(&lookup, &cutoff)?;

@@ -10,6 +10,8 @@
 //!   staging/                        uploads in flight; emptied at every start
 //!   retention/<YYYY-MM-DD>          `<lookup id>/<submission id>` per submission held that
 //!                                   arrived that day; a line goes when its submission does
+//!   deletions/<YYYY-MM-DD>          deletion records made that day: acks, retention, refused
+//!                                   acks, by designation and credential ([`deletions`])
 //!   reviewers/<name>                SHA-256 of a reviewer workstation's fetch token
 //!   sources/<lookup id>/
 //!     recipient                     the source's age recipient (public)
@@ -18,6 +20,7 @@
 //!     submissions/s<seq>-<id>/manifest.age  the message, names, types, sizes, day (encrypted)
 //!     submissions/s<seq>-<id>/<id>.age      one per uploaded file (encrypted)
 //!     submissions/s<seq>-<id>/SHA256SUMS    ciphertext checksums, written at first fetch
+//!     submissions/s<seq>-<id>/fetched       bytes served to each credential ([`fetched`])
 //!     replies/r<seq>-<hash>.age     replies from reviewers (encrypted to source and reviewers)
 //! ```
 //!
@@ -40,13 +43,17 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
 mod archive;
+mod deletions;
 mod error;
+mod fetched;
 mod ledger;
 mod replies;
 mod sequence;
 
 pub use archive::day_utc;
+pub use deletions::AckOutcome;
 pub use error::StoreError;
+pub use fetched::Served;
 
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -75,6 +82,12 @@ pub struct Store {
     counter: Mutex<sequence::Counter>,
     /// Held while a retention record or a source folder's existence changes ([`ledger`]).
     records: Mutex<()>,
+    /// Bytes served to each credential, by file ([`fetched`]).
+    served: Mutex<fetched::Counts>,
+    /// Held while a `fetched` file is rewritten.
+    served_writes: Mutex<()>,
+    /// Held by an ack from its checks to its deletion, so two acks do not race ([`deletions`]).
+    deleting: Mutex<()>,
 }
 
 impl Store {
@@ -90,6 +103,9 @@ impl Store {
             root: root.to_owned(),
             counter: Mutex::default(),
             records: Mutex::default(),
+            served: Mutex::default(),
+            served_writes: Mutex::default(),
+            deleting: Mutex::default(),
         };
         store.load_counter()?;
         let removed = store.sweep_staging()?;
@@ -102,6 +118,7 @@ impl Store {
         for dir in [
             root.join(SOURCES),
             root.join(ledger::RETENTION),
+            root.join(deletions::DELETIONS),
             root.join(crate::hardening::LOCK_FILE),
             root.to_owned(),
         ] {

@@ -110,6 +110,15 @@ fn highest_on_disk(root: &Path) -> io::Result<u64> {
             max = max.max(seq_of(&name).unwrap_or(0));
         }
     }
+    // Deletion records carry numbers too.
+    let ledger = root.join(super::deletions::DELETIONS);
+    for day in list_names(&ledger)? {
+        for line in fs::read_to_string(ledger.join(day))?.lines() {
+            if let Some(d) = lanterne_core::api::Deletion::parse_line(line) {
+                max = max.max(d.seq);
+            }
+        }
+    }
     Ok(max)
 }
 

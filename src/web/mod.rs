@@ -16,6 +16,7 @@
 mod conns;
 mod pages;
 mod reviewer_api;
+mod served;
 mod session;
 mod source;
 mod upload;

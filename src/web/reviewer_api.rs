@@ -7,13 +7,19 @@
 //! names share one budget, so they never lock out a reviewer). Sources are named by designation
 //! ([`crate::designation`]); the lookup id never leaves the server. See [`crate::api`] for the
 //! routes and their JSON.
+//!
+//! Deletion is bounded (issue 12): what each credential is served of each file is counted
+//! ([`super::served`]), and an ack naming a submission the credential was not served every byte
+//! of is refused as a whole (403, nothing deleted) and recorded as a refused ack under the
+//! credential's name. Every deletion, by an ack or by retention, is recorded before the files
+//! go; the index lists the records after the reviewer's cursor ([`crate::store::AckOutcome`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +34,11 @@ use super::AppState;
 use crate::api;
 use crate::designation;
 use crate::source_key::LookupId;
-use crate::store::StoreError;
+use crate::store::{AckOutcome, Served, StoreError};
+
+/// The name of the credential a request was authenticated with.
+#[derive(Clone)]
+struct Reviewer(String);
 
 /// Most names tracked at once. Only registered names are tracked, so this is reached only by
 /// a box with that many reviewers; past it (after dropping ended windows), a name's failures
@@ -142,12 +152,16 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
             "too many failed credentials for this name; wait a minute",
         );
     }
-    let ok = presented.is_some_and(|(name, token)| crate::credentials::verify(root, &name, &token));
-    if !ok {
+    let name = presented
+        .filter(|(name, token)| crate::credentials::verify(root, name, token))
+        .map(|(name, _)| name);
+    let Some(name) = name else {
         s.failures.record(who);
         tracing::warn!("reviewer API: a request with a bad credential was refused");
         return error(StatusCode::UNAUTHORIZED, "bad credential");
-    }
+    };
+    let mut req = req;
+    req.extensions_mut().insert(Reviewer(name));
     next.run(req).await
 }
 
@@ -197,9 +211,13 @@ struct After {
     after: u64,
 }
 
-async fn index(State(s): State<ReviewerState>, Query(q): Query<After>) -> Response {
+async fn index(
+    State(s): State<ReviewerState>,
+    Extension(Reviewer(who)): Extension<Reviewer>,
+    Query(q): Query<After>,
+) -> Response {
     let app = s.app.clone();
-    let built = tokio::task::spawn_blocking(move || build_index(&app, q.after)).await;
+    let built = tokio::task::spawn_blocking(move || build_index(&app, &who, q.after)).await;
     match built {
         Ok(Ok(index)) => Json(index).into_response(),
         _ => error(
@@ -209,11 +227,12 @@ async fn index(State(s): State<ReviewerState>, Query(q): Query<After>) -> Respon
     }
 }
 
-fn build_index(app: &AppState, after: u64) -> Result<api::Index, StoreError> {
+fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, StoreError> {
     let mut index = api::Index {
         next: after,
         reviewers: app.recipients.names().to_vec(),
         sources: Vec::new(),
+        deletions: Vec::new(),
     };
     // The listing stops below any commit in flight, so `next`, the highest number listed,
     // never passes a submission that has not landed yet.
@@ -240,6 +259,12 @@ fn build_index(app: &AppState, after: u64) -> Result<api::Index, StoreError> {
             let files = files
                 .into_iter()
                 .map(|f| api::File {
+                    served: app.store.served_count(&Served {
+                        credential: who.to_owned(),
+                        lookup,
+                        submission: id.clone(),
+                        file: f.name.clone(),
+                    }),
                     name: f.name,
                     size: f.size,
                     sha256: f.sha256,
@@ -259,11 +284,17 @@ fn build_index(app: &AppState, after: u64) -> Result<api::Index, StoreError> {
     index
         .sources
         .sort_by(|a, b| a.designation.cmp(&b.designation));
+    // Taken after the listing: a record numbered above `next` is listed now or next time.
+    index.deletions = app.store.deletions_after(after)?;
+    if let Some(last) = index.deletions.last() {
+        index.next = index.next.max(last.seq);
+    }
     Ok(index)
 }
 
 async fn file(
     State(s): State<ReviewerState>,
+    Extension(Reviewer(who)): Extension<Reviewer>,
     Path((name, id, file)): Path<(String, String, String)>,
     req: Request,
 ) -> Response {
@@ -274,18 +305,29 @@ async fn file(
     let Some(path) = s.app.store.submission_file(&lookup, &id, &file) else {
         return error(StatusCode::BAD_REQUEST, "bad file name");
     };
-    if !path.is_file() {
-        return error(StatusCode::NOT_FOUND, "no such file");
-    }
+    let size = match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => m.len(),
+        _ => return error(StatusCode::NOT_FOUND, "no such file"),
+    };
+    let key = Served {
+        credential: who,
+        lookup,
+        submission: id,
+        file,
+    };
     // tower-http's ServeFile streams the file and answers Range requests, so an interrupted
-    // download resumes where it stopped.
+    // download resumes where it stopped; what it hands out counts for this credential.
     match ServeFile::new(path).oneshot(req).await {
-        Ok(resp) => resp.into_response(),
+        Ok(resp) => super::served::count(resp.into_response(), s.app.store.clone(), key, size),
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "read error"),
     }
 }
 
-async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Response {
+async fn ack(
+    State(s): State<ReviewerState>,
+    Extension(Reviewer(who)): Extension<Reviewer>,
+    Json(body): Json<api::Ack>,
+) -> Response {
     let Ok(map) = designations(&s.app) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "storage error");
     };
@@ -300,15 +342,36 @@ async fn ack(State(s): State<ReviewerState>, Json(body): Json<api::Ack>) -> Resp
         }
     }
     let store = s.app.store.clone();
+    let by = who.clone();
     let done = tokio::task::spawn_blocking(move || {
         let which: Vec<(LookupId, &str)> = which.iter().map(|(l, id)| (*l, id.as_str())).collect();
-        store.delete_submissions(&which)
+        store.ack(&by, &which)
     })
     .await;
     match done {
-        Ok(Ok(deleted)) => {
+        Ok(Ok(AckOutcome::Deleted(deleted))) => {
             tracing::debug!(deleted, "submissions deleted after a confirmed fetch");
             Json(api::AckDone { deleted }).into_response()
+        }
+        Ok(Ok(AckOutcome::Refused(refused))) => {
+            tracing::debug!(
+                refused = refused.len(),
+                "an ack of submissions not fetched in full was refused"
+            );
+            let refused: Vec<api::AckItem> = refused
+                .into_iter()
+                .map(|(designation, id)| api::AckItem { designation, id })
+                .collect();
+            let message = format!(
+                "ack refused, nothing deleted: credential {who} was not served every byte of \
+                 {} of the submissions it named; the refusal is recorded",
+                refused.len()
+            );
+            (
+                StatusCode::FORBIDDEN,
+                Json(api::AckRefused { refused, message }),
+            )
+                .into_response()
         }
         Ok(Err(StoreError::BadId { .. })) => error(StatusCode::BAD_REQUEST, "bad submission id"),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "could not delete"),

@@ -3,9 +3,9 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET /api/v1/index?after=N` | [`Index`]: sources with submissions whose sequence is > N (only up to the last number whose commit has landed) |
-//! | `GET /api/v1/sources/{designation}/submissions/{id}/{file}` | the ciphertext (Range allowed) |
-//! | `POST /api/v1/ack` with [`Ack`] | [`AckDone`]: those submissions are deleted (ones already gone, or of a source whose folder expired, count 0) |
+//! | `GET /api/v1/index?after=N` | [`Index`]: sources with submissions, and [`Deletion`] records, whose sequence is > N (only up to the last number whose commit has landed) |
+//! | `GET /api/v1/sources/{designation}/submissions/{id}/{file}` | the ciphertext (Range allowed); the server counts the bytes it serves to each credential |
+//! | `POST /api/v1/ack` with [`Ack`] | [`AckDone`]: those submissions are deleted (ones already gone, or of a source whose folder expired, count 0); or 403 with [`AckRefused`] and nothing deleted, when the credential was not served every byte of one of them |
 //! | `POST /api/v1/sources/{designation}/replies` with an age file | [`Pushed`] |
 //!
 //! Every request carries `Authorization: Bearer <name>:<token>` from `lanterne reviewers add`.
@@ -23,6 +23,9 @@ pub struct Index {
     /// The box's reviewer recipients (age -R lines), so replies can be encrypted to them.
     pub reviewers: Vec<String>,
     pub sources: Vec<Source>,
+    /// Deletions (and refused acks) the server recorded since the cursor, by sequence number.
+    #[serde(default)]
+    pub deletions: Vec<Deletion>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,6 +51,11 @@ pub struct File {
     pub name: String,
     pub size: u64,
     pub sha256: String,
+    /// The bytes of this file, from its start, the server has counted as served to the
+    /// credential asking. A workstation resumes a download from here at most, and fetches
+    /// again a file it holds but the server did not count whole, so that its ack is accepted.
+    #[serde(default)]
+    pub served: u64,
 }
 
 /// Submissions a reviewer has fetched and verified, to delete from the server.
@@ -68,6 +76,189 @@ pub struct AckItem {
 #[serde(deny_unknown_fields)]
 pub struct AckDone {
     pub deleted: u64,
+}
+
+/// The answer (status 403) to an ack naming submissions the credential was not served in full:
+/// nothing was deleted, and each of `refused` was recorded as a refused ack.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AckRefused {
+    pub refused: Vec<AckItem>,
+    pub message: String,
+}
+
+/// Who deleted a submission, or tried to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletionKind {
+    /// A workstation credential acked it after it was served every byte of it.
+    Ack,
+    /// It was older than the box's retention period.
+    Retention,
+    /// A credential acked it without having been served every byte of it: nothing was deleted.
+    Refused,
+}
+
+impl DeletionKind {
+    fn word(self) -> &'static str {
+        match self {
+            DeletionKind::Ack => "ack",
+            DeletionKind::Retention => "retention",
+            DeletionKind::Refused => "refused",
+        }
+    }
+}
+
+/// One deletion record: what the server deleted (or refused to), who asked, and the UTC day.
+/// It names the source by designation only, and holds no time of day.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Deletion {
+    /// A number of the server's sequence, never given twice.
+    pub seq: u64,
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub kind: DeletionKind,
+    /// The credential's name; `None` for retention.
+    pub by: Option<String>,
+    pub designation: String,
+    pub submission: String,
+}
+
+/// A credential name as `lanterne reviewers add` makes them: 1 to 32 of a-z, 0-9, `-`, `_`.
+pub fn is_credential_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn is_day(s: &str) -> bool {
+    s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+fn is_submission_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with('-')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+impl Deletion {
+    /// The record as one line: `<seq> <day> <kind> <by or -> <designation> <submission>`. The
+    /// server's ledger and a bundle's `deletions.txt` both hold these lines.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{} {} {} {} {} {}",
+            self.seq,
+            self.day,
+            self.kind.word(),
+            self.by.as_deref().unwrap_or("-"),
+            self.designation,
+            self.submission
+        )
+    }
+
+    /// Reads a line of [`Deletion::to_line`]; `None` unless every field is well-formed (the
+    /// line came from the server, or from a bundle that passed through the network).
+    pub fn parse_line(line: &str) -> Option<Deletion> {
+        let mut f = line.split(' ');
+        let seq = f.next()?.parse().ok()?;
+        let day = f.next().filter(|d| is_day(d))?.to_owned();
+        let kind = match f.next()? {
+            "ack" => DeletionKind::Ack,
+            "retention" => DeletionKind::Retention,
+            "refused" => DeletionKind::Refused,
+            _ => return None,
+        };
+        let by = match (kind, f.next()?) {
+            (DeletionKind::Retention, "-") => None,
+            (DeletionKind::Ack | DeletionKind::Refused, name) if is_credential_name(name) => {
+                Some(name.to_owned())
+            }
+            _ => return None,
+        };
+        let designation = f
+            .next()
+            .filter(|d| crate::designation::is_valid(d))?
+            .to_owned();
+        let submission = f.next().filter(|s| is_submission_id(s))?.to_owned();
+        f.next().is_none().then_some(Deletion {
+            seq,
+            day,
+            kind,
+            by,
+            designation,
+            submission,
+        })
+    }
+
+    /// Whether every field is well-formed (what [`Deletion::parse_line`] accepts).
+    pub fn is_well_formed(&self) -> bool {
+        Deletion::parse_line(&self.to_line()).as_ref() == Some(self)
+    }
+
+    /// The sentence a reviewer reads, on the workstation and on the offline machine.
+    pub fn describe(&self) -> String {
+        let by = self.by.as_deref().unwrap_or("?");
+        let what = format!("{} / {} ({})", self.designation, self.submission, self.day);
+        match self.kind {
+            DeletionKind::Ack => format!("deleted on the server by {by}: {what}"),
+            DeletionKind::Retention => {
+                format!(
+                    "deleted on the server by retention (older than the retention period): {what}"
+                )
+            }
+            DeletionKind::Refused => format!(
+                "REFUSED ack by {by}: {what}; that credential was not served every byte of it, \
+                 so nothing was deleted. If {by} did not ask, its credential may be stolen: \
+                 revoke it (lanterne reviewers remove {by})"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletion_lines_round_trip_and_refuse_odd_fields() {
+        let d = Deletion {
+            seq: 42,
+            day: "2026-12-05".into(),
+            kind: DeletionKind::Refused,
+            by: Some("bob".into()),
+            designation: "brave-otter-4127".into(),
+            submission: "s0000000003-ab12".into(),
+        };
+        assert_eq!(Deletion::parse_line(&d.to_line()), Some(d.clone()));
+        assert!(d
+            .describe()
+            .starts_with("REFUSED ack by bob: brave-otter-4127"));
+        let r = Deletion {
+            kind: DeletionKind::Retention,
+            by: None,
+            ..d.clone()
+        };
+        assert_eq!(Deletion::parse_line(&r.to_line()), Some(r));
+        for bad in [
+            "42 2026-12-05 retention bob brave-otter-4127 s1",
+            "42 2026-12-05 ack Bob brave-otter-4127 s1",
+            "42 2026-12-05 ack bob ../x s1",
+            "42 2026-12-05 ack bob brave-otter-4127 s/1",
+            "42 2026-12-05 ack bob brave-otter-4127 s1 extra",
+            "x 2026-12-05 ack bob brave-otter-4127 s1",
+            "42 today ack bob brave-otter-4127 s1",
+            "42 2026-12-05 deleted bob brave-otter-4127 s1",
+        ] {
+            assert_eq!(Deletion::parse_line(bad), None, "{bad}");
+        }
+    }
 }
 
 /// The answer to a pushed reply.

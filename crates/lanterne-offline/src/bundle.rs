@@ -4,6 +4,7 @@
 //! Nothing here decrypts. This module answers "is this file the one `fetch` wrote?" (a SHA-256
 //! check against `SHA256SUMS`) and "which submissions are there?", refusing any name that is not
 //! a plain server-chosen name and anything that is a symlink rather than a real file or folder.
+//! It also reads `deletions.txt`, the server's records of who deleted what (issue 12).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::names::is_server_name;
 use super::ReviewError;
+use lanterne_core::api::Deletion;
 use lanterne_core::designation::is_valid as is_designation;
 
 /// The bundle format this build reads.
@@ -22,6 +24,12 @@ pub const FORMAT: u64 = 1;
 
 /// Largest `SHA256SUMS` read (about 700,000 files).
 const MAX_SUMS_BYTES: u64 = 64 << 20;
+
+/// The server's deletion records, as `fetch` wrote them (docs/bundle.md).
+pub const DELETIONS: &str = "deletions.txt";
+
+/// Largest `deletions.txt` read (about 100,000 records).
+const MAX_DELETIONS_BYTES: u64 = 16 << 20;
 
 /// What `SHA256SUMS` says about one path.
 #[derive(Debug, Clone, Copy)]
@@ -211,6 +219,38 @@ impl Bundle {
             .join(designation)
             .join("submissions")
             .join(id)
+    }
+
+    /// The deletion records of `deletions.txt` (none if the bundle has none), checked against
+    /// `SHA256SUMS`; a file that does not check, and lines that do not parse, become `problems`.
+    /// They say what the server reports, no more: a compromised server can lie in them.
+    pub fn deletions(&self, problems: &mut Vec<String>) -> Vec<Deletion> {
+        let path = self.root.join(DELETIONS);
+        if !path.exists() && !self.sums.contains_key(DELETIONS) {
+            return Vec::new();
+        }
+        if let Err(e) = self.verify(DELETIONS) {
+            problems.push(format!("{DELETIONS}: {e}; its records are not shown"));
+            return Vec::new();
+        }
+        let text = match read_capped(&path, MAX_DELETIONS_BYTES) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(format!("{DELETIONS}: {e}"));
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, line) in String::from_utf8_lossy(&text).lines().enumerate() {
+            match Deletion::parse_line(line) {
+                Some(d) => out.push(d),
+                None => problems.push(format!(
+                    "{DELETIONS} line {} is not a deletion record; ignored",
+                    i + 1
+                )),
+            }
+        }
+        out
     }
 
     /// `sources/<designation>/submissions/<id>/<name>`, the form `SHA256SUMS` uses.

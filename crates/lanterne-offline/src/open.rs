@@ -5,7 +5,8 @@
 //! only if age authenticated the whole stream (age detects truncation and tampering only at
 //! the end). Everything is written into a hidden staging folder beside the final one, which is
 //! renamed into place at the end: `<id>/` if every file made it, `<id>.incomplete/` if not.
-//! A folder `<id>/` therefore means "complete", and re-running skips it.
+//! A folder `<id>/` therefore means "complete", and re-running skips it. The server's deletion
+//! records the bundle carries (`deletions.txt`) are listed in the report every time.
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -53,6 +54,11 @@ pub fn open(
         problems: bundle.problems.clone(),
         ..OpenReport::default()
     };
+    report.deletions = bundle
+        .deletions(&mut report.problems)
+        .iter()
+        .map(|d| d.describe())
+        .collect();
     for source in bundle.sources(&mut report.problems)? {
         let dest = out.join(&source.designation);
         let mut prepared = false;

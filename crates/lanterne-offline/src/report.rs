@@ -19,6 +19,8 @@ pub struct OpenReport {
     pub submissions: Vec<SubmissionReport>,
     /// Problems with the bundle itself (odd entries, unreadable `SHA256SUMS` lines).
     pub problems: Vec<String>,
+    /// The server's deletion records in the bundle (`deletions.txt`), as sentences.
+    pub deletions: Vec<String>,
 }
 
 /// What happened to one submission.
@@ -165,6 +167,16 @@ impl fmt::Display for OpenReport {
             }
             for p in &s.problems {
                 writeln!(f, "  problem: {}", scrubbed(p))?;
+            }
+        }
+        if !self.deletions.is_empty() {
+            writeln!(
+                f,
+                "\nThe server's deletion records ({}, as the server reports them):",
+                super::bundle::DELETIONS
+            )?;
+            for d in &self.deletions {
+                writeln!(f, "  {}", scrubbed(d))?;
             }
         }
         if self.files_with_metadata() > 0 {

@@ -11,6 +11,12 @@
 //! With `--ack`, what arrived whole is written to the bundle as awaiting an ack *before* the ack
 //! is sent, and cleared once the server answered: a fetch killed in between loses nothing, and
 //! the next `fetch --ack` sends the ack that was cut off.
+//!
+//! The server accepts an ack only for what this credential was served in full (issue 12); it
+//! refuses the whole ack otherwise (403), and `fetch` then drops the refused submissions from
+//! the pending ack (they stay on the server) and says how to ack them. The deletion records the
+//! index carries (who deleted what, refused acks) are printed and appended to the bundle's
+//! `deletions.txt`, which `SHA256SUMS` lists, so the offline machine sees them too.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -49,6 +55,8 @@ pub struct FetchReport {
     pub deleted_on_server: u64,
     /// Submissions the server listed without their manifest: skipped, not acked.
     pub incomplete: usize,
+    /// Deletion records the server listed that the bundle did not hold yet.
+    pub deletions: Vec<api::Deletion>,
 }
 
 impl std::fmt::Display for FetchReport {
@@ -70,8 +78,63 @@ impl std::fmt::Display for FetchReport {
                 self.incomplete
             )?;
         }
+        for d in &self.deletions {
+            write!(f, "\n{}", d.describe())?;
+        }
         Ok(())
     }
+}
+
+/// The bundle's record of the server's deletions.
+const DELETIONS: &str = "deletions.txt";
+
+/// Appends the records of `index` that `bundle/deletions.txt` does not hold yet (by number),
+/// and lists the file in `sums`. Returns the new ones.
+fn add_deletions(
+    bundle: &Path,
+    index: &api::Index,
+    sums: &mut BTreeMap<String, String>,
+) -> Result<Vec<api::Deletion>, WorkstationError> {
+    if index.deletions.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Some(bad) = index.deletions.iter().find(|d| !d.is_well_formed()) {
+        return Err(WorkstationError::Protocol(format!(
+            "a deletion record is malformed (number {})",
+            bad.seq
+        )));
+    }
+    let path = bundle.join(DELETIONS);
+    let mut text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io_at(&path)(e)),
+    };
+    let known: std::collections::HashSet<u64> = text
+        .lines()
+        .filter_map(api::Deletion::parse_line)
+        .map(|d| d.seq)
+        .collect();
+    let new: Vec<api::Deletion> = index
+        .deletions
+        .iter()
+        .filter(|d| !known.contains(&d.seq))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return Ok(new);
+    }
+    for d in &new {
+        text.push_str(&d.to_line());
+        text.push('\n');
+    }
+    write_atomic(&path, text.as_bytes())?;
+    sums.insert(
+        DELETIONS.to_owned(),
+        hex::encode(Sha256::digest(text.as_bytes())),
+    );
+    write_sums(bundle, sums)?;
+    Ok(new)
 }
 
 /// Copies what is new on the server into `bundle`. With `ack`, asks the server to delete each
@@ -105,7 +168,10 @@ pub async fn fetch(
         index.reviewers.join("\n").as_bytes(),
     )?;
     let mut sums = read_sums(bundle)?;
-    let mut report = FetchReport::default();
+    let mut report = FetchReport {
+        deletions: add_deletions(bundle, &index, &mut sums)?,
+        ..FetchReport::default()
+    };
     let mut whole = Vec::new();
     // The cursor may not pass a submission that did not arrive whole.
     let mut next = index.next;
@@ -149,14 +215,21 @@ pub async fn fetch(
                     source.designation, sub.id, file.name
                 );
                 let path = bundle.join(&rel);
+                let served = file.served.min(file.size);
                 if sums.get(&rel) == Some(&file.sha256) && path.is_file() {
-                    continue;
+                    if served >= file.size {
+                        continue;
+                    }
+                    // Whole here, but not counted whole for this credential (fetched with
+                    // another one, or the server lost its count in a crash): send the rest
+                    // again from where its count stops, so that an ack of it is accepted.
+                    seed_part(&path, served)?;
                 }
                 let url = format!(
                     "/api/v1/sources/{}/submissions/{}/{}",
                     source.designation, sub.id, file.name
                 );
-                download(&client, &url, &path, file).await?;
+                download(&client, &url, &path, file, served).await?;
                 sums.insert(rel, file.sha256.clone());
                 write_sums(bundle, &sums)?;
                 downloaded += 1;
@@ -198,6 +271,24 @@ pub async fn fetch(
             )
             .send()
             .await?;
+        if resp.status() == StatusCode::FORBIDDEN {
+            let refused: api::AckRefused = serde_json::from_slice(&resp.bytes().await?)
+                .map_err(|e| WorkstationError::Protocol(e.to_string()))?;
+            // Refused for good: keep the others pending, and say how to ack these.
+            state
+                .awaiting_ack
+                .retain(|item| !refused.refused.contains(item));
+            write_state(&state_path, &state)?;
+            return Err(WorkstationError::AckRefused {
+                report: report.to_string(),
+                refused: refused
+                    .refused
+                    .iter()
+                    .map(|i| format!("{} / {}", i.designation, i.id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let done: api::AckDone = serde_json::from_slice(&Client::check(resp).await?.bytes().await?)
             .map_err(|e| WorkstationError::Protocol(e.to_string()))?;
         report.deleted_on_server = done.deleted;
@@ -213,16 +304,39 @@ fn write_state(path: &Path, state: &BundleState) -> Result<(), WorkstationError>
     write_atomic(path, &bytes)
 }
 
-/// Downloads one file to `path` through `path.part`, resuming a partial download, and keeps it
-/// only if its SHA-256 matches.
+/// `path.part` holding the first `len` bytes of the whole file at `path`.
+fn seed_part(path: &Path, len: u64) -> Result<(), WorkstationError> {
+    let part = path.with_extension("age.part");
+    let mut out = fs::File::create(&part).map_err(io_at(&part))?;
+    io::copy(
+        &mut io::Read::take(fs::File::open(path).map_err(io_at(path))?, len),
+        &mut out,
+    )
+    .map_err(io_at(&part))?;
+    Ok(())
+}
+
+/// Downloads one file to `path` through `path.part`, resuming a partial download (from no
+/// further than the `served` bytes the server counted for this credential, so the server sees
+/// every byte go), and keeps it only if its SHA-256 matches.
 async fn download(
     client: &Client,
     url: &str,
     path: &Path,
     file: &api::File,
+    served: u64,
 ) -> Result<(), WorkstationError> {
     let part = path.with_extension("age.part");
-    let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    let mut have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    if have > served {
+        // What the server did not count is asked for again.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&part)
+            .and_then(|f| f.set_len(served))
+            .map_err(io_at(&part))?;
+        have = served;
+    }
     let mut req = client
         .http
         .get(client.url(url))

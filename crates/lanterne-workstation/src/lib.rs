@@ -46,6 +46,16 @@ pub enum WorkstationError {
     Protocol(String),
     #[error("{0} is not a lanterne bundle of a format this build reads")]
     NotABundle(PathBuf),
+    /// The server refused an ack: this credential was not served every byte of `refused`.
+    #[error(
+        "{report}\nthe server REFUSED the ack and deleted nothing: this credential was not \
+         served every byte of {refused}. The server recorded the refusal under this \
+         credential's name. Those submissions stay on the server and are no longer pending in \
+         this bundle; run `lanterne fetch --ack` again to ack the others. To ack the refused \
+         ones from this workstation, fetch them whole into a new bundle folder \
+         (`lanterne fetch --ack --out NEW_FOLDER`)"
+    )]
+    AckRefused { report: String, refused: String },
 }
 
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WorkstationError + '_ {
