@@ -301,4 +301,30 @@ mod tests {
         store.expire_deletions(&day_utc(1)).unwrap();
         assert!(store.deletions_after(0).unwrap().is_empty());
     }
+
+    /// Retention records before it deletes; a sweep cut off after the record (a crash) is
+    /// completed by the next one, which does not record it twice.
+    #[test]
+    fn retention_records_first_and_a_retry_does_not_record_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = submit(&store);
+        // The crash: recorded, not deleted.
+        store.record_retention(&[(lookup(), id.clone())]).unwrap();
+        assert_eq!(store.submissions(&lookup()).unwrap(), vec![id.clone()]);
+        let ledger = dir.path().join(super::super::ledger::RETENTION);
+        let line = fs::read_to_string(ledger.join(day_utc(0))).unwrap();
+        fs::remove_file(ledger.join(day_utc(0))).unwrap();
+        fs::write(ledger.join("2000-01-01"), line).unwrap();
+        assert_eq!(store.expire(90).unwrap(), 1);
+        assert!(store.submissions(&lookup()).unwrap().is_empty());
+        let recs = store.deletions_after(0).unwrap();
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert_eq!(
+            (recs[0].kind, recs[0].by.as_deref()),
+            (DeletionKind::Retention, None)
+        );
+        assert_eq!(recs[0].submission, id);
+        assert_eq!(recs[0].designation, designation_of(&lookup()));
+    }
 }
