@@ -39,11 +39,17 @@ impl Store {
             .collect())
     }
 
-    /// The submissions numbered above `after`, for the reviewers' index: only up to
-    /// [`Store::settled`], so a cursor taken from the highest one listed never passes a commit
-    /// still in flight.
+    /// [`Store::listing_upto`] up to [`Store::settled`] now.
+    #[cfg(test)]
     pub fn listing(&self, after: u64) -> io::Result<Listing> {
-        let upto = self.settled();
+        self.listing_upto(after, self.settled())
+    }
+
+    /// The submissions numbered above `after` and up to `upto`, for the reviewers' index.
+    /// `upto` is a [`Store::settled`] the caller took before listing, so a cursor taken from the
+    /// highest one listed never passes a commit still in flight, and the index's deletion
+    /// records can stop at the same number.
+    pub fn listing_upto(&self, after: u64, upto: u64) -> io::Result<Listing> {
         let mut listing = Vec::new();
         for lookup in self.sources()? {
             let subs: Vec<(String, u64)> = self

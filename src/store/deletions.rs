@@ -65,9 +65,15 @@ impl Store {
         Ok(out)
     }
 
-    /// The records numbered above `after`, up to [`Store::settled`], for the reviewers' index.
+    /// The records numbered above `after`, up to [`Store::settled`].
+    #[cfg(test)]
     pub fn deletions_after(&self, after: u64) -> io::Result<Vec<Deletion>> {
-        let upto = self.settled();
+        self.deletions_between(after, self.settled())
+    }
+
+    /// The records numbered above `after` and up to `upto` (a [`Store::settled`] taken before
+    /// the index's listing, so both stop at the same number), for the reviewers' index.
+    pub fn deletions_between(&self, after: u64, upto: u64) -> io::Result<Vec<Deletion>> {
         let _records = self.records();
         Ok(self
             .all_deletions()?
@@ -300,6 +306,25 @@ mod tests {
         // Old lists go.
         store.expire_deletions(&day_utc(1)).unwrap();
         assert!(store.deletions_after(0).unwrap().is_empty());
+    }
+
+    /// A record numbered above a commit still in flight is not listed until that commit
+    /// settles, like a submission: the index's cursor cannot pass the commit.
+    #[test]
+    fn records_wait_for_the_commits_in_flight_below_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = submit(&store);
+        let before = store.settled();
+        let low = store.ticket().unwrap();
+        store.ack("bob", &[(lookup(), &id)]).unwrap();
+        assert!(store
+            .deletions_between(before, store.settled())
+            .unwrap()
+            .is_empty());
+        drop(low);
+        let listed = store.deletions_between(before, store.settled()).unwrap();
+        assert_eq!(listed.len(), 1, "{listed:?}");
     }
 
     /// Retention records before it deletes; a sweep cut off after the record (a crash) is

@@ -235,8 +235,10 @@ fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, Stor
         deletions: Vec::new(),
     };
     // The listing stops below any commit in flight, so `next`, the highest number listed,
-    // never passes a submission that has not landed yet.
-    let listing = app.store.listing(after)?;
+    // never passes a submission that has not landed yet. The deletion records stop at the same
+    // number: `next` may not pass a record that is not listed either.
+    let upto = app.store.settled();
+    let listing = app.store.listing_upto(after, upto)?;
     let map = designations(app)?;
     for (lookup, ids) in listing {
         let name = designation::of(&lookup);
@@ -284,8 +286,7 @@ fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, Stor
     index
         .sources
         .sort_by(|a, b| a.designation.cmp(&b.designation));
-    // Taken after the listing: a record numbered above `next` is listed now or next time.
-    index.deletions = app.store.deletions_after(after)?;
+    index.deletions = app.store.deletions_between(after, upto)?;
     if let Some(last) = index.deletions.last() {
         index.next = index.next.max(last.seq);
     }
