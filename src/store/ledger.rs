@@ -179,6 +179,8 @@ impl Store {
                     Some((lookup, id.to_owned()))
                 })
                 .collect();
+            // Not while an ack checks and deletes (one record per deletion).
+            let _deleting = self.deleting.lock().unwrap_or_else(|p| p.into_inner());
             // Recorded before anything goes; a crash after this, and the next sweep finishes.
             self.record_retention(&doomed)?;
             for (lookup, id) in &doomed {
