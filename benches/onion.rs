@@ -1,6 +1,6 @@
 //! Benchmark: time to the first page over an onion service, lanterne's embedded arti service
 //! versus the same app behind a C tor `HiddenServiceDir`/`HiddenServicePort`, on one private Tor
-//! network on 127.0.0.1 (the harness in tests/tornet).
+//! network on 127.0.0.1 (the harness in crates/lanterne-tornet).
 //!
 //! Each fetch asks the C tor client for a fresh circuit (a new SOCKS username, so
 //! `IsolateSOCKSAuth` applies): it measures what a new visitor waits for, rendezvous included.
@@ -8,9 +8,6 @@
 //! alike; the figures are medians and their ratio, from one run.
 //!
 //! Run: `cargo bench --bench onion` (FETCHES=n to change the count, default 15).
-
-#[path = "../tests/tornet/mod.rs"]
-mod tornet;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -57,7 +54,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    let mut net = tornet::TorNet::start();
+    let mut net = lanterne_tornet::TorNet::start();
     net.ensure_stable_period(Duration::from_secs(600));
     let work = tempfile::tempdir().unwrap();
     let key = work.path().join("reviewer.key");

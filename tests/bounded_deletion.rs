@@ -3,9 +3,7 @@
 //! retention) reaches the other reviewers: in the index, in `fetch`'s output, in the bundle's
 //! `deletions.txt` and in `review open`. Every test drives the real binary over loopback.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

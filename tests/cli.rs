@@ -1,8 +1,6 @@
 //! The command line: keys, start-up checks, and the demo.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};

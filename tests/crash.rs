@@ -1,9 +1,7 @@
 //! Crash safety: SIGKILL the server at random moments while sources upload, restart it, and
 //! check that nothing acknowledged was lost, nothing plaintext was left, and staging was cleared.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,9 +1,7 @@
 //! Disk full: the data dir on a small tmpfs that an upload fills. The source gets a clear page,
 //! no partial file stays, and the box keeps serving. Mounting needs root, as in CI.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 /// A tmpfs mounted for the test's lifetime.

@@ -1,8 +1,6 @@
 //! End-to-end: limits, CSRF, headers, methods and rate limits, against the real binary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const SMALL_LIMITS: &str = "
 [limits]

@@ -2,9 +2,7 @@
 //! of which must get a clear 4xx (or, for the slow ones, a clean close), while a normal
 //! submission still goes through and the server's memory stays bounded.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;

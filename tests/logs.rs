@@ -1,9 +1,7 @@
 //! Secrets and logs: the whole source and reviewer flow with every crate logging at trace level,
 //! then a search of everything the server wrote for the code, the plaintext and addresses.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn p(path: &Path) -> &str {

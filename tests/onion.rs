@@ -1,17 +1,16 @@
 //! lanterne as an onion service, end to end over a real (private) Tor network.
 //!
-//! The harness in `tornet/` starts Debian's `tor` as authorities, relays and a client on
+//! The harness `lanterne-tornet` (crates/lanterne-tornet) starts Debian's `tor` as authorities, relays and a client on
 //! 127.0.0.1. lanterne runs with `--tor-network` pointing at that network, so its embedded arti
 //! publishes the onion service there; the test then reaches it only through the C tor client's
 //! SOCKS port, as a source's Tor Browser would, and submits a file.
 
 mod common;
-mod tornet;
 
 use common::*;
+use lanterne_tornet::TorNet;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tornet::TorNet;
 
 /// One curl request through the C tor client, with a cookie jar; returns (status, body).
 fn curl(net: &TorNet, jar: &std::path::Path, args: &[&str]) -> Result<(u16, String), String> {

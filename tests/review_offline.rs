@@ -2,8 +2,7 @@
 //! commands as the `lanterne-review` binary (whose own tests, with the commands' behaviour on
 //! damaged and hostile bundles, are in crates/lanterne-offline/tests/review_offline.rs).
 
-#[path = "../crates/lanterne-offline/tests/support/mod.rs"]
-mod support;
+use crate::common::support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
 

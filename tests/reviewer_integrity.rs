@@ -2,9 +2,7 @@
 //! deleted leaves nothing on disk that links back to a source (issue 10: H2, L4, L1). Every test
 //! drives the real binary over loopback.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

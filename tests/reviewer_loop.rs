@@ -2,9 +2,7 @@
 //! bundle; the offline machine opens it and writes a reply; the workstation pushes the reply;
 //! the source reads it with the code and deletes it. Plus the API's refusals.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn p(path: &Path) -> &str {

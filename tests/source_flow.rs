@@ -1,9 +1,7 @@
 //! End-to-end: a source submits, comes back with the code, reads and deletes a reply, over
 //! real HTTP on loopback, and the reviewer decrypts everything with the stock `age` CLI.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::MetadataExt;
 
 fn manifest_of(server: &Server, submission: &std::path::Path) -> serde_json::Value {

@@ -1,9 +1,7 @@
 //! What `serve` checks and sets before it serves anything, through the real binary: the data
 //! dir's lock, the pinned KDF parameters, no core dumps, locked memory, private folders.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,10 +1,8 @@
-//! Self-test of the private Tor network harness (tests/tornet): a C tor onion service in front of
+//! Self-test of the private Tor network harness (crates/lanterne-tornet): a C tor onion service in front of
 //! a tiny loopback HTTP server is reachable through the network's C tor client, and arti
 //! bootstraps on the network from the harness's config fragment.
 //! Needs Debian's `tor` (with `tor-gencert`) and `curl`; takes about half a minute.
 //! Run with `cargo test --test tornet_selftest -- --nocapture` to see the timings.
-
-mod tornet;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -13,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use arti_client::config::{CfgPath, TorClientConfigBuilder};
 use arti_client::TorClient;
-use tornet::TorNet;
+use lanterne_tornet::TorNet;
 
 const BODY: &str = "bonjour from the lanterne tornet self-test\n";
 

@@ -13,10 +13,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
 
 // Listing, walking and searching folders, and the stock age CLI: shared with the offline crate's
 // tests, which cannot include this harness (it needs the `lanterne` binary).
-#[path = "../../crates/lanterne-offline/tests/support/files.rs"]
-mod files;
+// The offline crate's test support (bundles made by hand, the offline round trip), shared
+// rather than copied.
+#[path = "../../crates/lanterne-offline/tests/support/mod.rs"]
+pub mod support;
 #[allow(unused_imports)] // each test binary uses some of them
-pub use files::{age_cli_decrypt, any_file_contains, list, walk};
+pub use support::files::{age_cli_decrypt, any_file_contains, list, walk};
 
 /// A running box and everything around it.
 pub struct Server {

@@ -2,7 +2,7 @@
 //! says, and running a binary's offline commands with no network under `strace`.
 //!
 //! Used by this crate's `tests/review_offline.rs` (the library and the `lanterne-review`
-//! binary) and, through `#[path]`, by the top-level package's `tests/review_offline.rs` (the
+//! binary) and, through `#[path]` in `tests/common/mod.rs`, by the top-level package's `e2e` tests (the
 //! `lanterne review` commands): a test can name only its own package's binaries.
 
 #![allow(dead_code)]

@@ -1,0 +1,24 @@
+//! The end-to-end tests that drive the real `lanterne` and `lanterne-review` binaries over
+//! loopback, as one test binary: one link of the library and its dependencies instead of one
+//! per file (`autotests = false` in Cargo.toml, as ripgrep does). Each module is one concern,
+//! and `common` is the harness they share (server start, a workstation credential and fetch,
+//! a source's browser). Run one concern with `cargo test --test e2e reviewer_loop::`.
+//!
+//! The tests that time the server under load or load the machine themselves (availability,
+//! slow_attacks, browser, onion, tornet_selftest) stay binaries of their own, so they never run
+//! beside these.
+
+mod common;
+
+mod bounded_deletion;
+mod cli;
+mod crash;
+mod disk_full;
+mod hardening;
+mod hostile;
+mod logs;
+mod review_offline;
+mod reviewer_integrity;
+mod reviewer_loop;
+mod source_flow;
+mod startup_guards;
