@@ -1,7 +1,7 @@
 //! `lanterne demo`: a first run with nothing to set up.
 //!
-//! Makes a throwaway reviewer identity and a config under `./demo/`, then the caller serves
-//! with it. The identity sits next to the server, which is exactly what a real deployment must
+//! Makes a throwaway reviewer identity, its signing key and its card (in the demo's keys dir)
+//! and a config under `./demo/`, then the caller serves with it. The identity sits next to the server, which is exactly what a real deployment must
 //! never do, so this says so loudly.
 
 use std::io;
@@ -21,10 +21,13 @@ pub fn prepare(dir: &Path) -> io::Result<Demo> {
     let keys_dir = dir.join("keys");
     std::fs::create_dir_all(&keys_dir)?;
     let identity = dir.join("reviewer-identity.txt");
-    let recipients = keys_dir.join("demo-reviewer.txt");
+    let card = keys_dir.join("demo-reviewer.card");
     if !identity.exists() {
-        let recipient = keys::new_identity_file(&identity).map_err(io::Error::other)?;
-        std::fs::write(&recipients, format!("# demo reviewer\n{recipient}\n"))?;
+        // A card with a signing key (beside the identity), so replies signed by the demo
+        // reviewer are accepted like a real reviewer's.
+        let made =
+            keys::new_reviewer(&identity, Some("demo-reviewer")).map_err(io::Error::other)?;
+        std::fs::write(&card, made.to_string())?;
     }
     let config = Config {
         data_dir: dir.join("data"),

@@ -15,8 +15,8 @@
 //!   client of the reviewer API), which is the `lanterne-workstation` crate.
 //! - **Offline machine:** [`review`] and [`keys`], which are the `lanterne-offline` crate (the
 //!   `lanterne-review` binary's library; no network code in its dependency tree).
-//! - **Shared:** [`api`], [`manifest`], [`seal`], [`designation`], [`hardening`], [`durable`],
-//!   from `lanterne-core`.
+//! - **Shared:** [`api`], [`manifest`], [`seal`], [`card`], [`reply`] (the check of a pushed
+//!   reply and its signature), [`designation`], [`hardening`], [`durable`], from `lanterne-core`.
 //!
 //! Public are only the modules the `lanterne` binary, the integration tests, the benches and
 //! the fuzzers call; [`ingest`], [`store`], [`source_key`], [`i18n`] and [`pinned`] are private
@@ -55,7 +55,7 @@ mod source_key;
 mod store;
 pub mod web;
 
-pub use lanterne_core::{api, designation, durable, hardening, manifest, seal};
+pub use lanterne_core::{api, card, designation, durable, hardening, manifest, reply, seal};
 pub use lanterne_offline as review;
 pub use lanterne_offline::keys;
 pub use lanterne_workstation as workstation;

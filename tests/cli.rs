@@ -102,8 +102,14 @@ fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
     assert!(err.contains("DEMO MODE"), "{err}");
     let identity = dir.path().join("demo/reviewer-identity.txt");
     assert!(identity.exists());
-    // The generated recipient is the demo key's public half.
-    let keys = std::fs::read_to_string(dir.path().join("demo/keys/demo-reviewer.txt")).unwrap();
+    // The generated card holds the demo key's public half and a signing key, so the demo
+    // reviewer's signed replies are accepted.
+    let keys = std::fs::read_to_string(dir.path().join("demo/keys/demo-reviewer.card")).unwrap();
+    assert!(keys.contains("# minisign: RW"), "{keys}");
+    assert!(dir
+        .path()
+        .join("demo/reviewer-identity.txt.minisign")
+        .exists());
     let y = Command::new("age-keygen")
         .arg("-y")
         .arg(&identity)

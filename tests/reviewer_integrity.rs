@@ -63,11 +63,12 @@ fn on_server(server: &Server) -> BTreeSet<String> {
     server.submissions().iter().map(|s| name(s)).collect()
 }
 
-/// Reply ids (file names) of a source folder.
+/// Reply ids (file names) of a source folder (not their signatures, `.age.minisig`).
 fn replies_of(source: &Path) -> Vec<String> {
     list(&source.join("replies"))
         .iter()
         .map(|r| name(r))
+        .filter(|n| n.ends_with(".age"))
         .collect()
 }
 
@@ -109,6 +110,10 @@ fn push_reply(server: &Server, cred: &Path, bundle: &Path, designation: &str, te
         text.as_bytes(),
         &dir.join("reply.age"),
     );
+    // Signed with the reviewer's key, as `review reply --identity` would.
+    let mut key = server.identity.clone().into_os_string();
+    key.push(".minisign");
+    minisign_cli_sign(Path::new(&key), &dir.join("reply.age"), designation);
     let pushed = lanterne(&[
         "push",
         "--server",

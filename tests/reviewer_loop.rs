@@ -342,6 +342,18 @@ fn pushed_replies_are_checked_and_stored_once() {
         "{}/api/v1/sources/{designation}/replies",
         server.reviewer_base
     );
+    let reply = work.path().join("r.age");
+    age_cli_encrypt(&[recipient.trim(), &server.recipient], b"a reply", &reply);
+    let bytes = std::fs::read(&reply).unwrap();
+    // Signed by the reviewer, whose card is in the server's keys dir (tests/signed_replies.rs
+    // has the refusals of unsigned and wrongly signed replies).
+    let mut key = server.identity.clone().into_os_string();
+    key.push(".minisign");
+    let signature = hex(&minisign_cli_sign(
+        std::path::Path::new(&key),
+        &reply,
+        &designation,
+    ));
     let post = |body: Vec<u8>| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -351,6 +363,7 @@ fn pushed_replies_are_checked_and_stored_once() {
             let r = reqwest::Client::new()
                 .post(&url)
                 .header("authorization", &auth)
+                .header("lanterne-signature", &signature)
                 .body(body)
                 .send()
                 .await
@@ -358,16 +371,14 @@ fn pushed_replies_are_checked_and_stored_once() {
             (r.status().as_u16(), r.text().await.unwrap())
         })
     };
-    let reply = work.path().join("r.age");
-    age_cli_encrypt(&[recipient.trim(), &server.recipient], b"a reply", &reply);
-    let bytes = std::fs::read(&reply).unwrap();
     let (s1, id1) = post(bytes.clone());
     let (s2, id2) = post(bytes.clone());
     assert_eq!((s1, s2), (200, 200));
     assert_eq!(id1, id2, "the same reply is stored once");
     assert_eq!(
-        std::fs::read_dir(source.join("replies")).unwrap().count(),
-        1
+        list(&source.join("replies")).len(),
+        2,
+        "one reply and its signature"
     );
     assert_eq!(post(b"not age at all".to_vec()).0, 422);
     assert_eq!(post(bytes[..40].to_vec()).0, 422);
@@ -393,7 +404,8 @@ fn pushed_replies_are_checked_and_stored_once() {
     });
     assert_eq!(st, 404);
     assert_eq!(
-        std::fs::read_dir(source.join("replies")).unwrap().count(),
-        1
+        list(&source.join("replies")).len(),
+        2,
+        "one reply and its signature"
     );
 }

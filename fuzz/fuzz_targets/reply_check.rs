@@ -1,6 +1,7 @@
-//! Fuzzes `lanterne::web::check_reply`, the server's validation of a reply that a reviewer
-//! workstation pushes (`POST /api/v1/sources/{designation}/replies`): it must be an age file
-//! encrypted to recipients, not to a passphrase.
+//! Fuzzes `lanterne::reply::check_reply`, the server's validation of the shape of a reply that
+//! a reviewer workstation pushes (`POST /api/v1/sources/{designation}/replies`): it must be an
+//! age file encrypted to recipients, not to a passphrase. (Its signature is checked after it,
+//! by `reply::verify`, which runs `check_reply` first.)
 //!
 //! Asserts: no panic, and the same answer twice. An accepted reply has a header that ends
 //! within `seal::MAX_HEADER_BYTES`, and it is also decrypted with `seal::open_small` (what
@@ -30,8 +31,8 @@ fn identity() -> &'static age::x25519::Identity {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let first = lanterne::web::check_reply(data);
-    assert_eq!(first, lanterne::web::check_reply(data));
+    let first = lanterne::reply::check_reply(data);
+    assert_eq!(first, lanterne::reply::check_reply(data));
     if first.is_ok() {
         assert!(lanterne::seal::header_is_bounded(data));
         // What the box does with a stored reply when the source logs in.

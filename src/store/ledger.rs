@@ -303,7 +303,7 @@ mod tests {
         assert!(store.delete_submission(&b, &sb).unwrap());
         assert!(list_names(&ledger).unwrap().is_empty());
 
-        let r = store.put_reply(&a, b"reply").unwrap();
+        let r = store.put_reply(&a, b"reply", b"sig").unwrap();
         let replies = store.source_dir(&a).join(RETENTION);
         assert_eq!(
             read_lines(&replies.join(day_utc(0))).unwrap(),
@@ -320,12 +320,16 @@ mod tests {
         let (quiet, busy) = (lookup("c3"), lookup("d4"));
         let s = submit(&store, &quiet);
         store.delete_submission(&quiet, &s).unwrap();
-        store.put_reply(&quiet, b"old reply").unwrap();
+        store.put_reply(&quiet, b"old reply", b"sig").unwrap();
         submit(&store, &busy);
         age(&store.source_dir(&quiet).join(RETENTION));
         // Still active today: the reply goes, the folder stays.
         assert_eq!(store.expire(90).unwrap(), 1);
         assert!(store.replies(&quiet).unwrap().is_empty());
+        // Its signature went with it.
+        assert!(list_names(&store.source_dir(&quiet).join(REPLIES))
+            .unwrap()
+            .is_empty());
         assert!(store.source_dir(&quiet).is_dir());
         // Inactive for longer than retention: the empty folder goes, the busy one stays.
         fs::write(store.source_dir(&quiet).join(ACTIVE), "2000-01-01\n").unwrap();
@@ -346,7 +350,7 @@ mod tests {
         let who = lookup("e5");
         let s = submit(&store, &who);
         store.delete_submission(&who, &s).unwrap();
-        let r = store.put_reply(&who, b"reply").unwrap();
+        let r = store.put_reply(&who, b"reply", b"sig").unwrap();
         fs::remove_dir_all(store.source_dir(&who).join(RETENTION)).unwrap();
         fs::remove_file(store.source_dir(&who).join(ACTIVE)).unwrap();
         assert_eq!(store.expire(90).unwrap(), 0);

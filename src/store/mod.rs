@@ -22,6 +22,7 @@
 //!     submissions/s<seq>-<id>/SHA256SUMS    ciphertext checksums, written at first fetch
 //!     submissions/s<seq>-<id>/fetched       bytes served to each credential ([`fetched`])
 //!     replies/r<seq>-<hash>.age     replies from reviewers (encrypted to source and reviewers)
+//!     replies/r<seq>-<hash>.age.minisig  its signature by a reviewer (checked when pushed)
 //! ```
 //!
 //! `<seq>` is one counter for the whole box, so reviewers can fetch "everything after N"; it
@@ -491,15 +492,21 @@ mod tests {
                 "{p:?}"
             );
         }
-        let r1 = store.put_reply(&lookup, b"one").unwrap();
-        let r2 = store.put_reply(&lookup, b"two").unwrap();
+        let r1 = store.put_reply(&lookup, b"one", b"sig one").unwrap();
+        let r2 = store.put_reply(&lookup, b"two", b"sig two").unwrap();
         assert_eq!(
             store.replies(&lookup).unwrap(),
             vec![r1.clone(), r2.clone()]
         );
         assert_eq!(store.read_reply(&lookup, &r2, 10).unwrap(), b"two");
         assert!(store.read_reply(&lookup, &r2, 2).is_err());
+        // Each reply's signature beside it, with no time either; it goes with its reply.
+        let replies = store.source_dir(&lookup).join(REPLIES);
+        let sig1 = replies.join(format!("{r1}.age.minisig"));
+        assert_eq!(fs::read(&sig1).unwrap(), b"sig one");
+        assert_eq!(fs::metadata(&sig1).unwrap().modified().unwrap(), UNIX_EPOCH);
         assert!(store.delete_reply(&lookup, &r1).unwrap());
+        assert!(!sig1.exists());
         assert!(!store.delete_reply(&lookup, &r1).unwrap());
         assert!(store.delete_reply(&lookup, "../recipient").is_err());
         assert_eq!(store.replies(&lookup).unwrap(), vec![r2]);

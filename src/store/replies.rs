@@ -2,8 +2,11 @@
 //! deleted by the source.
 //!
 //! A reply is named `r<seq>-<hash>.age`, where `<hash>` is the start of the ciphertext's SHA-256:
-//! pushing the same reply twice stores it once. Replies expire like submissions
-//! ([`super::ledger`]).
+//! pushing the same reply twice stores it once. Its signature by a reviewer (checked before it
+//! is stored, `lanterne_core::reply`) is kept beside it as `r<seq>-<hash>.age.minisig`, written
+//! first, so a stored reply always has its signature (a crash in between leaves a lone
+//! signature, which says nothing and goes with the reply's id or the source's folder). Replies
+//! expire like submissions ([`super::ledger`]), with their signatures.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -13,6 +16,9 @@ use sha2::{Digest, Sha256};
 
 use super::{fsync_dir, list_names, normalize_times, valid_name, Store, StoreError, REPLIES};
 use crate::source_key::LookupId;
+
+/// What a reply's signature file adds to the reply's file name (minisign's own convention).
+const SIGNATURE_SUFFIX: &str = ".minisig";
 
 impl Store {
     /// Reply ids of a source, oldest first.
@@ -36,9 +42,15 @@ impl Store {
         Ok(buf)
     }
 
-    /// Stores an already-encrypted reply atomically and returns its id. If the same bytes are
-    /// already stored, returns the existing id and writes nothing.
-    pub fn put_reply(&self, lookup: &LookupId, ciphertext: &[u8]) -> io::Result<String> {
+    /// Stores an already-encrypted reply and its signature atomically and returns its id. If
+    /// the same bytes are already stored, returns the existing id and writes nothing (but the
+    /// signature, if that reply has none).
+    pub fn put_reply(
+        &self,
+        lookup: &LookupId,
+        ciphertext: &[u8],
+        signature: &[u8],
+    ) -> io::Result<String> {
         // Today's activity first: from here retention leaves the folder alone.
         if !self.touch_source(lookup)? {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such source"));
@@ -51,10 +63,15 @@ impl Store {
             .into_iter()
             .find(|id| id.ends_with(&suffix))
         {
+            let sig = dir.join(format!("{existing}.age{SIGNATURE_SUFFIX}"));
+            if !sig.exists() {
+                self.replace_durable(&sig, signature)?;
+            }
             return Ok(existing);
         }
         let ticket = self.ticket()?;
         let id = format!("r{:010}{suffix}", ticket.seq);
+        self.replace_durable(&dir.join(format!("{id}.age{SIGNATURE_SUFFIX}")), signature)?;
         self.replace_durable(&dir.join(format!("{id}.age")), ciphertext)?;
         drop(ticket);
         self.record_reply(lookup, &id)?;
@@ -70,18 +87,29 @@ impl Store {
         Ok(existed)
     }
 
-    /// Deletes a reply's file (its [`Store::reply_path`]), leaving its retention line. Returns
-    /// whether it existed.
+    /// Deletes a reply's file (its [`Store::reply_path`]) and its signature, leaving its
+    /// retention line. Returns whether the reply existed.
     pub(super) fn remove_reply_file(&self, lookup: &LookupId, path: &Path) -> io::Result<bool> {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        let existed = match fs::remove_file(path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(e),
+        };
+        // The signature goes with its reply (or alone, if a crash left it without one).
+        let mut sig = path.as_os_str().to_owned();
+        sig.push(SIGNATURE_SUFFIX);
+        let sig_existed = match fs::remove_file(PathBuf::from(sig)) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        if !existed && !sig_existed {
+            return Ok(false);
         }
         let dir = self.source_dir(lookup).join(REPLIES);
         fsync_dir(&dir)?;
         normalize_times(&dir)?;
-        Ok(true)
+        Ok(existed)
     }
 
     pub(super) fn reply_path(&self, lookup: &LookupId, id: &str) -> Result<PathBuf, StoreError> {

@@ -196,7 +196,7 @@ mod tests {
         let a = store
             .commit_submission(staged_with(&store, b"a"), &lookup())
             .unwrap();
-        let r = store.put_reply(&lookup(), b"reply").unwrap();
+        let r = store.put_reply(&lookup(), b"reply", b"sig").unwrap();
         assert!(store.delete_submission(&lookup(), &a).unwrap());
         assert!(store.delete_reply(&lookup(), &r).unwrap());
         drop(store);

@@ -44,7 +44,7 @@ use crate::seal::{Recipients, RecipientsError};
 use crate::source_key::Deriver;
 use crate::store::Store;
 
-pub use reviewer_api::{check_reply, router as reviewer_router};
+pub use reviewer_api::router as reviewer_router;
 pub use session::Sessions;
 
 /// Everything a request handler may use.

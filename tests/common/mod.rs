@@ -65,12 +65,9 @@ impl Server {
             .output()
             .unwrap();
         assert!(pinned.status.success(), "team add failed: {pinned:?}");
+        // The server's keys dir holds the same card, so replies it signs are accepted.
         std::fs::create_dir(dir.path().join("keys")).unwrap();
-        std::fs::write(
-            dir.path().join("keys/reviewer.txt"),
-            format!("{recipient}\n"),
-        )
-        .unwrap();
+        std::fs::copy(&card, dir.path().join("keys/reviewer.card")).unwrap();
         std::fs::create_dir(dir.path().join("tmp")).unwrap();
         std::fs::write(dir.path().join("lanterne.toml"), extra_config).unwrap();
         let mut s = Server {
@@ -302,6 +299,26 @@ fn lanterne_run(cmd: &mut Command, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Signs `file` as a reply to `designation` with the stock `minisign` CLI and the unencrypted
+/// secret key `key` (a reviewer's `IDENTITY.minisign`), as `review reply` would; the signature
+/// goes to `<file>.minisig`, whose bytes are returned.
+pub fn minisign_cli_sign(key: &Path, file: &Path, designation: &str) -> Vec<u8> {
+    let comment = format!("lanterne-reply v1 designation={designation}");
+    let out = Command::new("minisign")
+        .args(["-S", "-s"])
+        .arg(key)
+        .arg("-m")
+        .arg(file)
+        .args(["-t", &comment])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the `minisign` CLI must be installed");
+    assert!(out.status.success(), "minisign -S failed: {out:?}");
+    let mut sig = file.as_os_str().to_owned();
+    sig.push(".minisig");
+    std::fs::read(sig).unwrap()
 }
 
 /// Encrypts with the `age` CLI to the given recipients.

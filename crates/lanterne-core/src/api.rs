@@ -6,11 +6,33 @@
 //! | `GET /api/v1/index?after=N` | [`Index`]: sources with submissions, and [`Deletion`] records, whose sequence is > N (only up to the last number whose commit has landed) |
 //! | `GET /api/v1/sources/{designation}/submissions/{id}/{file}` | the ciphertext (Range allowed); the server counts the bytes it serves to each credential |
 //! | `POST /api/v1/ack` with [`Ack`] | [`AckDone`]: those submissions are deleted (ones already gone, or of a source whose folder expired, count 0); or 403 with [`AckRefused`] and nothing deleted, when the credential was not served every byte of one of them |
-//! | `POST /api/v1/sources/{designation}/replies` with an age file | [`Pushed`] |
+//! | `POST /api/v1/sources/{designation}/replies` with an age file as body and its signature in the [`SIGNATURE_HEADER`] header | [`Pushed`]; 422 if the signature is missing or is not a reviewer's for this source (see [`crate::reply`]) |
 //!
 //! Every request carries `Authorization: Bearer <name>:<token>` from `lanterne reviewers add`.
+//!
+//! A reply's signature is the `.minisig` file that `review reply` wrote beside it, sent whole,
+//! hex-encoded ([`encode_signature`], [`decode_signature`]) in the header [`SIGNATURE_HEADER`]:
+//! the body stays the age file as it will be stored, and the header is small (a few hundred
+//! bytes, at most twice [`crate::reply::MAX_SIGNATURE_BYTES`]).
 
 use serde::{Deserialize, Serialize};
+
+/// The request header that carries a pushed reply's signature.
+pub const SIGNATURE_HEADER: &str = "lanterne-signature";
+
+/// A `.minisig` file's bytes as the value of [`SIGNATURE_HEADER`] (lower-case hex).
+pub fn encode_signature(minisig: &[u8]) -> String {
+    hex::encode(minisig)
+}
+
+/// The `.minisig` bytes of a [`SIGNATURE_HEADER`] value; `None` if it is not hex or would be
+/// larger than [`crate::reply::MAX_SIGNATURE_BYTES`].
+pub fn decode_signature(value: &str) -> Option<Vec<u8>> {
+    if value.len() > 2 * crate::reply::MAX_SIGNATURE_BYTES {
+        return None;
+    }
+    hex::decode(value.trim()).ok()
+}
 
 /// What is new on the server since a cursor.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,10 +11,12 @@
 //! age1…
 //! ```
 //!
-//! The offline machine pins the team's cards (`lanterne review team add`), and the server is to
-//! read them from its keys dir. A file with only an age recipient (no header) is a read-only
-//! reviewer: they can decrypt, but no reply can be signed for them. Parsing is strict: one
-//! recipient, known header lines only, [`MAX_CARD_BYTES`] at most.
+//! The offline machine pins the team's cards (`lanterne review team add`), and the server reads
+//! them from its keys dir (`seal::Recipients::load_dir`), where a reply pushed to a source must
+//! carry a signature by one of their minisign keys. A file with only age recipients (no header)
+//! is a read-only reviewer: they can decrypt, but no reply can be signed for them. Parsing is
+//! strict: one recipient, known header lines only, a minisign key that parses,
+//! [`MAX_CARD_BYTES`] at most.
 
 use std::fmt;
 
@@ -23,6 +25,9 @@ pub const HEADER: &str = "# lanterne reviewer card v1";
 
 /// Largest card read, in bytes.
 pub const MAX_CARD_BYTES: usize = 4096;
+
+/// Largest plain recipients file read, in bytes (post-quantum recipients are about 2 KB each).
+pub const MAX_KEYS_FILE_BYTES: usize = 64 * 1024;
 
 /// Longest reviewer name.
 const MAX_NAME: usize = 32;
@@ -87,16 +92,36 @@ fn is_minisign_shaped(s: &str) -> bool {
 
 impl Card {
     /// Parses a card's bytes. `fallback_name` names a plain recipients file (no header), e.g.
-    /// the file's stem; a card with a header must carry its own `# name:`.
+    /// the file's stem; a card with a header must carry its own `# name:`. Exactly one
+    /// recipient.
     pub fn parse(bytes: &[u8], fallback_name: &str) -> Result<Card, CardError> {
         if bytes.len() > MAX_CARD_BYTES {
             return Err(CardError::TooLarge);
         }
+        let mut cards = Card::parse_file(bytes, fallback_name)?;
+        match (cards.pop(), cards.is_empty()) {
+            (Some(card), true) => Ok(card),
+            (Some(_), false) => Err(CardError::ManyRecipients),
+            (None, _) => Err(CardError::NoRecipient),
+        }
+    }
+
+    /// Parses a file of the server's keys dir: a card (one reviewer), or a plain age
+    /// recipients file (`age -R` format), each of whose recipients is a read-only reviewer
+    /// named `fallback_name`. The one parser of recipient files: the server's
+    /// `seal::Recipients::load_dir` and the offline machine's pinned team both read through it.
+    pub fn parse_file(bytes: &[u8], fallback_name: &str) -> Result<Vec<Card>, CardError> {
+        if bytes.len() > MAX_KEYS_FILE_BYTES {
+            return Err(CardError::TooLarge);
+        }
         let text = std::str::from_utf8(bytes).map_err(|_| CardError::NotText)?;
         let has_header = text.lines().next().map(str::trim) == Some(HEADER);
+        if has_header && bytes.len() > MAX_CARD_BYTES {
+            return Err(CardError::TooLarge);
+        }
         let mut name = None;
         let mut minisign = None;
-        let mut recipient = None;
+        let mut recipients = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             let bad = |message: &str| CardError::Line {
@@ -123,7 +148,9 @@ impl Card {
                         &mut name
                     }
                     "minisign" => {
-                        if !is_minisign_shaped(value) {
+                        if !is_minisign_shaped(value)
+                            || minisign_verify::PublicKey::from_base64(value).is_err()
+                        {
                             return Err(bad("not a minisign public key (RW…, base64)"));
                         }
                         &mut minisign
@@ -138,22 +165,34 @@ impl Card {
             if !is_recipient_shaped(line) {
                 return Err(bad("not an age recipient (age1…)"));
             }
-            if recipient.replace(line.to_owned()).is_some() {
-                return Err(CardError::ManyRecipients);
-            }
+            recipients.push(line.to_owned());
         }
-        let recipient = recipient.ok_or(CardError::NoRecipient)?;
+        if recipients.is_empty() {
+            return Err(CardError::NoRecipient);
+        }
+        if has_header && recipients.len() > 1 {
+            return Err(CardError::ManyRecipients);
+        }
         let name = match name {
             Some(n) => n,
             None if minisign.is_some() => return Err(CardError::NoName),
             None if is_valid_name(fallback_name) => fallback_name.to_owned(),
             None => return Err(CardError::BadName(fallback_name.to_owned())),
         };
-        Ok(Card {
-            name,
-            recipient,
-            minisign,
-        })
+        Ok(recipients
+            .into_iter()
+            .map(|recipient| Card {
+                name: name.clone(),
+                recipient,
+                minisign: minisign.clone(),
+            })
+            .collect())
+    }
+
+    /// The card's minisign public key, parsed for verifying; `None` for a read-only card.
+    pub fn signing_key(&self) -> Option<minisign_verify::PublicKey> {
+        // Checked when the card was parsed, so only a hand-built card can fail here.
+        minisign_verify::PublicKey::from_base64(self.minisign.as_deref()?).ok()
     }
 
     /// Whether replies can be signed for this reviewer.
@@ -200,6 +239,28 @@ mod tests {
         assert_eq!(card.name, "bob");
         assert!(!card.can_sign());
         assert!(Card::parse(R.as_bytes(), "Bob!").is_err());
+    }
+
+    #[test]
+    fn a_plain_file_may_hold_several_readers_but_a_card_one_reviewer() {
+        const R2: &str = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+        let two = format!("# team\n{R}\n\n{R2}\n");
+        let cards = Card::parse_file(two.as_bytes(), "team").unwrap();
+        assert_eq!(cards.len(), 2);
+        assert!(cards.iter().all(|c| c.name == "team" && !c.can_sign()));
+        assert_eq!(cards[1].recipient, R2);
+        assert_eq!(
+            Card::parse(two.as_bytes(), "team"),
+            Err(CardError::ManyRecipients)
+        );
+        let card = format!("{HEADER}\n# name: a\n# minisign: {M}\n{R}\n");
+        let one = Card::parse_file(card.as_bytes(), "x").unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(one[0].signing_key().is_some());
+        // Shaped like a key but not one minisign reads (its algorithm bytes are not Ed).
+        let bad_key = format!("RWA{}", "A".repeat(53));
+        let card = format!("{HEADER}\n# name: a\n# minisign: {bad_key}\n{R}\n");
+        assert!(Card::parse_file(card.as_bytes(), "x").is_err());
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Designations: the names reviewers use for sources, like `brave-otter-4127`.
 //!
 //! A designation is derived from a hash, so it is stable across fetches and needs no table.
-//! The server derives it from the source's lookup id today ([`of`]), so reviewers never handle
-//! the lookup id itself (which names the source's folder). [`of_recipient`] derives it from the
-//! source's public recipient instead: such a name commits to the key, which the offline
-//! machine can check (the server is to switch to it). Two EFF words and a number in 1000..9999 give 7776² × 9000 ≈ 5.4 × 10¹¹ names, so
+//! The server derives it from the source's public age recipient ([`of_recipient`]): the name
+//! commits to the key, so the offline machine checks that a bundle did not pair a designation
+//! with another key, and reviewers never handle the lookup id (which names the source's folder
+//! on the server). Two EFF words and a number in 1000..9999 give 7776² × 9000 ≈ 5.4 × 10¹¹ names, so
 //! even 100,000 sources collide with probability under 1 %; the reviewer API refuses to act on
 //! an ambiguous designation rather than guess.
 //!
@@ -15,7 +15,6 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-const DOMAIN: &[u8] = b"lanterne v1 designation";
 /// Domain of designations derived from a source's public recipient ([`of_recipient`]).
 const RECIPIENT_DOMAIN: &[u8] = b"lanterne v2 designation of a recipient";
 
@@ -23,7 +22,7 @@ const RECIPIENT_DOMAIN: &[u8] = b"lanterne v2 designation of a recipient";
 pub const ENGLISH_WORDS: &str = include_str!("../../../wordlists/en.txt");
 
 /// Names a source's folder on the server; derived from the source's code (`lanterne::source_key`)
-/// and revealing nothing about it. Only its designation ([`of`]) leaves the server.
+/// and revealing nothing about it. It never leaves the server: reviewers see designations.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LookupId([u8; 32]);
 
@@ -56,19 +55,9 @@ fn words() -> &'static [&'static str] {
     WORDS.get_or_init(|| ENGLISH_WORDS.lines().filter(|w| !w.is_empty()).collect())
 }
 
-/// The designation of a source, from its lookup id (what the server names sources by today).
-pub fn of(lookup: &LookupId) -> String {
-    from_digest(
-        &Sha256::new()
-            .chain_update(DOMAIN)
-            .chain_update(lookup.to_hex().as_bytes())
-            .finalize(),
-    )
-}
-
 /// The designation of a source, from its public age recipient (`age1…`, as text): the name
 /// then commits to the key, so the offline machine can check that a bundle did not pair a
-/// designation with another key. Same shape as [`of`], under another domain string.
+/// designation with another key.
 pub fn of_recipient(recipient: &str) -> String {
     from_digest(
         &Sha256::new()
@@ -116,37 +105,19 @@ mod tests {
     }
 
     #[test]
-    fn stable_distinct_and_path_safe() {
-        let a = LookupId::from_hex(&"01".repeat(32)).unwrap();
-        let b = LookupId::from_hex(&"02".repeat(32)).unwrap();
-        assert_eq!(of(&a), of(&a));
-        assert_ne!(of(&a), of(&b));
-        assert!(is_valid(&of(&a)), "{}", of(&a));
-        assert_eq!(of(&a).split('-').count(), 3);
+    fn path_safe_shapes() {
         for bad in ["", "../x", "a/b", "A-b", "-x", "x y"] {
             assert!(!is_valid(bad), "{bad}");
         }
     }
 
-    /// Designations did not change when the English list was vendored (values computed with
-    /// `diceware_wordlists` 1.2.3 at 68b3e09).
     #[test]
-    fn known_designations_are_unchanged() {
-        let a = LookupId::from_hex(&"01".repeat(32)).unwrap();
-        let b = LookupId::from_hex(&"ab".repeat(32)).unwrap();
-        assert_eq!(of(&a), "debit-compound-7849");
-        assert_eq!(of(&b), "paper-decimal-4501");
-    }
-
-    #[test]
-    fn recipient_designations_commit_to_the_key_and_differ_from_lookup_ones() {
+    fn recipient_designations_commit_to_the_key() {
         let a = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq";
         let b = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
         assert_eq!(of_recipient(a), of_recipient(&format!(" {a}\n")));
         assert_ne!(of_recipient(a), of_recipient(b));
         assert!(is_valid(&of_recipient(a)));
         assert_eq!(of_recipient(a).split('-').count(), 3);
-        let id = LookupId::from_hex(&"01".repeat(32)).unwrap();
-        assert_ne!(of_recipient(&id.to_hex()), of(&id));
     }
 }

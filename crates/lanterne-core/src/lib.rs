@@ -13,7 +13,9 @@
 //!   use for sources, and the source's lookup id they derive from), [`day`] (dates kept to the
 //!   day) and [`hardening`] (no core dumps for any process that holds keys or plaintext; the
 //!   server's memory lock and data dir lock too), [`card`] (a reviewer's public age and signing
-//!   keys, which the offline machine pins and the server is to read from its keys dir).
+//!   keys, which the offline machine pins and the server reads from its keys dir), [`reply`]
+//!   (the trusted comment a reply's signature carries, written offline, and the server's check
+//!   of a pushed reply and its signature).
 //! - **Every machine:** [`durable`] (the one "temp file, fsync, rename" and the one "new 0600
 //!   file, fsync").
 //! - **Server and networked workstation:** [`api`], the reviewer API's wire types, and
@@ -29,4 +31,5 @@ pub mod designation;
 pub mod durable;
 pub mod hardening;
 pub mod manifest;
+pub mod reply;
 pub mod seal;

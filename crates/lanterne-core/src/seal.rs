@@ -1,20 +1,24 @@
 //! age encryption: the reviewers' recipients, and sealing a byte stream to them.
 //!
 //! The server seals every submission through [`Recipients`]; the offline reviewer's reply
-//! (`lanterne_offline::reply`) parses recipients with [`parse_recipient`] and encrypts its own
-//! small file; both sides open small age files through [`open_small`] or check
+//! (`lanterne_offline::reply`) parses its pinned team's recipients with [`parse_recipient`]
+//! and encrypts its own small file; both sides open small age files through [`open_small`] or check
 //! [`header_is_bounded`] first. This module knows nothing of HTTP or of the data dir: it turns
 //! a writer into an age writer addressed to the reviewers (and, for replies, to a source).
 //! The server holds only recipients (public keys), so nothing it runs can decrypt a submission.
 //!
-//! Recipients files use age's `-R` format: one recipient per line, `#` comments and blank lines
-//! ignored. X25519 recipients (`age1…`) always work; with the `plugin` feature, plugin recipients
+//! The keys folder holds reviewer cards (`*.card`, see [`crate::card`]) and plain recipients
+//! files (`*.txt`, age's `-R` format: one recipient per line, `#` comments and blank lines
+//! ignored); both are read by [`Card::parse_file`], the one parser of recipient files, and
+//! each recipient string by [`parse_recipient`]. X25519 recipients (`age1…`) always work; with the `plugin` feature, plugin recipients
 //! (`age1pq1…` through `age-plugin-pq`, for example) work where the plugin binary is installed.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use age::stream::StreamWriter;
+
+use crate::card::{Card, CardError, MAX_KEYS_FILE_BYTES};
 
 /// Why the reviewers' recipients could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -25,13 +29,20 @@ pub enum RecipientsError {
     ReadFile { path: PathBuf, source: io::Error },
     #[error(
         "no reviewer recipients found in {0}. Create a reviewer key on the offline machine with \
-         `lanterne keys new --out reviewer.key` and copy the recipient it prints into {0}/NAME.txt"
+         `lanterne keys new --out reviewer.key --public reviewer.card` and copy the card into \
+         {0}/NAME.card"
     )]
     None(PathBuf),
-    #[error("{path} line {line}: {message}")]
-    BadLine {
+    #[error("{path}: {source}")]
+    Card {
         path: PathBuf,
-        line: usize,
+        #[source]
+        source: CardError,
+    },
+    #[error("{path}: the recipient {recipient} cannot be used: {message}")]
+    BadRecipient {
+        path: PathBuf,
+        recipient: String,
         message: String,
     },
     #[error(
@@ -44,24 +55,28 @@ pub enum RecipientsError {
 /// A recipient the box can encrypt to.
 pub type Boxed = Box<dyn age::Recipient + Send + Sync>;
 
-/// The reviewers' recipients, loaded once at start.
+/// The reviewers' recipients, loaded once at start, with the cards they came from.
 pub struct Recipients {
     list: Vec<Boxed>,
-    /// The recipient strings, for logs and the start-up banner.
+    /// One per recipient, in the same order: who it is, and their signing key if any.
+    reviewers: Vec<Card>,
+    /// The recipient strings, for logs, the start-up banner and the reviewer API's index.
     names: Vec<String>,
 }
 
 impl std::fmt::Debug for Recipients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recipients")
-            .field("names", &self.names)
+            .field("reviewers", &self.reviewers)
             .finish()
     }
 }
 
 impl Recipients {
-    /// Loads every `*.txt` file of `dir`, in name order. Fails if there is no recipient or if
-    /// they cannot share a file.
+    /// Loads every `*.txt` and `*.card` file of `dir`, in name order, through
+    /// [`Card::parse_file`]: a card is one reviewer who can sign replies (a `*.txt` that starts
+    /// with the card header is a card too), a plain recipients file holds read-only reviewers
+    /// named by its stem. Fails if there is no recipient or if they cannot share a file.
     pub fn load_dir(dir: &Path) -> Result<Recipients, RecipientsError> {
         let read_dir = std::fs::read_dir(dir).map_err(|source| RecipientsError::ReadDir {
             path: dir.to_owned(),
@@ -69,20 +84,16 @@ impl Recipients {
         })?;
         let mut paths: Vec<PathBuf> = read_dir
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "txt") && p.is_file())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt" || x == "card") && p.is_file())
             .collect();
         paths.sort();
         let mut all = Recipients {
             list: Vec::new(),
+            reviewers: Vec::new(),
             names: Vec::new(),
         };
         for path in paths {
-            let text =
-                std::fs::read_to_string(&path).map_err(|source| RecipientsError::ReadFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            all.add_text(&text, &path)?;
+            all.add_file(&path)?;
         }
         if all.list.is_empty() {
             return Err(RecipientsError::None(dir.to_owned()));
@@ -93,20 +104,38 @@ impl Recipients {
         Ok(all)
     }
 
-    /// Adds the recipients of one file's text.
-    fn add_text(&mut self, text: &str, path: &Path) -> Result<(), RecipientsError> {
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let recipient = parse_recipient(line).map_err(|message| RecipientsError::BadLine {
-                path: path.to_owned(),
-                line: i + 1,
-                message,
+    /// Adds the reviewers of one file.
+    fn add_file(&mut self, path: &Path) -> Result<(), RecipientsError> {
+        let read_err = |source| RecipientsError::ReadFile {
+            path: path.to_owned(),
+            source,
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                f.take(MAX_KEYS_FILE_BYTES as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(read_err)?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let cards = Card::parse_file(&bytes, stem).map_err(|source| RecipientsError::Card {
+            path: path.to_owned(),
+            source,
+        })?;
+        for card in cards {
+            let recipient = parse_recipient(&card.recipient).map_err(|message| {
+                RecipientsError::BadRecipient {
+                    path: path.to_owned(),
+                    recipient: card.recipient.clone(),
+                    message,
+                }
             })?;
             self.list.push(recipient);
-            self.names.push(line.to_owned());
+            self.names.push(card.recipient.clone());
+            self.reviewers.push(card);
         }
         Ok(())
     }
@@ -114,6 +143,11 @@ impl Recipients {
     /// The recipient strings, as written in the keys folder.
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// Every reviewer, with their signing key if their card has one.
+    pub fn reviewers(&self) -> &[Card] {
+        &self.reviewers
     }
 
     /// An encryptor to every reviewer, plus `extra` (a source, for replies).
@@ -250,6 +284,40 @@ mod tests {
     }
 
     #[test]
+    fn cards_and_plain_files_are_read_alike_and_keep_who_can_sign() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = age::x25519::Identity::generate().to_public();
+        let b = age::x25519::Identity::generate().to_public();
+        let c = age::x25519::Identity::generate().to_public();
+        let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+        let card = |name: &str, r: &age::x25519::Recipient| {
+            format!(
+                "{}\n# name: {name}\n# minisign: {key}\n{r}\n",
+                crate::card::HEADER
+            )
+        };
+        std::fs::write(dir.path().join("alice.card"), card("alice", &a)).unwrap();
+        // A card saved as .txt is still a card.
+        std::fs::write(dir.path().join("bob.txt"), card("bob", &b)).unwrap();
+        std::fs::write(dir.path().join("reader.txt"), format!("{c}\n")).unwrap();
+        let r = Recipients::load_dir(dir.path()).unwrap();
+        let who: Vec<(&str, bool)> = r
+            .reviewers()
+            .iter()
+            .map(|c| (c.name.as_str(), c.can_sign()))
+            .collect();
+        assert_eq!(who, [("alice", true), ("bob", true), ("reader", false)]);
+        assert_eq!(r.names(), [a.to_string(), b.to_string(), c.to_string()]);
+        std::fs::write(
+            dir.path().join("bad.card"),
+            format!("{}\n# email: x\n{a}\n", crate::card::HEADER),
+        )
+        .unwrap();
+        let err = Recipients::load_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, RecipientsError::Card { .. }), "{err}");
+    }
+
+    #[test]
     fn huge_headers_are_refused_before_parsing() {
         let id = age::x25519::Identity::generate();
         let mut huge = b"age-encryption.org/v1\n".to_vec();
@@ -281,6 +349,9 @@ mod tests {
         write_keys(dir.path(), "# ok\nnot-a-key\n");
         let err = Recipients::load_dir(dir.path()).unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
+        write_keys(dir.path(), "age1notbech32\n");
+        let err = Recipients::load_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, RecipientsError::BadRecipient { .. }), "{err}");
         let err = Recipients::load_dir(&dir.path().join("missing")).unwrap_err();
         assert!(matches!(err, RecipientsError::ReadDir { .. }));
     }

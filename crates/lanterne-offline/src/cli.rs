@@ -12,7 +12,6 @@ use clap::Subcommand;
 
 use crate::home::{describe, HomeError, ReviewHome};
 use crate::keys::KeysError;
-use crate::trust::DesignationRule;
 use crate::ReviewError;
 use lanterne_core::hardening::{self, HardeningError};
 
@@ -149,8 +148,6 @@ pub fn review(command: ReviewCommand) -> Result<(), CommandError> {
                 identity: &identity,
                 out: &out,
                 home: &home,
-                // Today's server names sources by lookup id (see DesignationRule).
-                designations: DesignationRule::LookupId,
             })?;
             println!("reply encrypted to {}", path.display());
             println!(

@@ -52,8 +52,6 @@ pub enum HomeError {
         #[source]
         source: CardError,
     },
-    #[error("the card {path} has a minisign key that minisign cannot read")]
-    CardKey { path: PathBuf },
     #[error(
         "{name} is already in the team with other keys (pinned: {pinned}; this card: {new}). \
          If the reviewer really changed keys, run `review team remove {name}` first"
@@ -240,18 +238,11 @@ pub fn read_card(path: &Path) -> Result<Card, HomeError> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
-    let card = Card::parse(&bytes, stem).map_err(|source| HomeError::Card {
+    // The core parser checks the minisign key too (the server reads its keys dir alike).
+    Card::parse(&bytes, stem).map_err(|source| HomeError::Card {
         path: path.to_owned(),
         source,
-    })?;
-    if let Some(key) = &card.minisign {
-        if crate::signing::key_id(key).is_none() {
-            return Err(HomeError::CardKey {
-                path: path.to_owned(),
-            });
-        }
-    }
-    Ok(card)
+    })
 }
 
 /// Writes a new public file (0644, never overwriting), e.g. a card.

@@ -45,11 +45,11 @@ use std::path::PathBuf;
 pub use age::secrecy::SecretString;
 pub use home::{HomeError, ReviewHome, HOME_ENV};
 pub use identity::{identity_needs_passphrase, passphrase_from_env_or_tty, PASSPHRASE_ENV};
+pub use lanterne_core::reply::trusted_comment;
 pub use metadata::Finding;
-pub use reply::{trusted_comment, ReplyRequest, MAX_REPLY_BYTES};
+pub use reply::{ReplyRequest, MAX_REPLY_BYTES};
 pub use report::{FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 pub use signing::SigningError;
-pub use trust::DesignationRule;
 
 /// Why a review command stopped. Damage to single files or submissions is not an error: it
 /// is listed in the [`OpenReport`].

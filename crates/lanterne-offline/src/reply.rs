@@ -19,14 +19,15 @@ use zeroize::Zeroizing;
 use super::bundle::{read_capped, Bundle};
 use super::home::ReviewHome;
 use super::signing::{self, SigningKey};
-use super::trust::{self, DesignationRule, SourcePin};
+use super::trust::{self, SourcePin};
 use super::ReviewError;
 use lanterne_core::designation::is_valid as is_designation;
 
 /// Largest reply, in bytes of UTF-8 text (the box refuses to show larger ones).
 pub const MAX_REPLY_BYTES: u64 = 1 << 20;
 
-// A recipient a reply can be encrypted to, parsed as the server parses keys/*.txt.
+// A recipient a reply can be encrypted to, parsed as the server parses its keys dir.
+use lanterne_core::reply::trusted_comment;
 use lanterne_core::seal::Boxed;
 
 /// What `review reply` needs.
@@ -42,12 +43,6 @@ pub struct ReplyRequest<'a> {
     pub out: &'a Path,
     /// The pinned team and sources.
     pub home: &'a ReviewHome,
-    pub designations: DesignationRule,
-}
-
-/// The trusted comment of a reply's signature: it binds the reply to its source.
-pub fn trusted_comment(designation: &str) -> String {
-    format!("lanterne-reply v1 designation={designation}")
 }
 
 /// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --identity FILE --out DIR`.
@@ -71,26 +66,26 @@ pub fn reply(req: &ReplyRequest<'_>) -> Result<PathBuf, ReviewError> {
     }
     let source = source_recipient(&bundle, designation)?;
     let source_text = source.to_string();
-    if req.designations == DesignationRule::Derived
-        && !trust::designation_matches(designation, &source_text)
-    {
+    // A changed key is named as such first (the loudest case); then the name must commit to
+    // the key (the server derives each designation from its source's recipient), and only
+    // then is a new source pinned.
+    let pin = trust::source_pin(req.home, designation, &source_text)?;
+    if let SourcePin::Changed { pinned } = pin {
+        return Err(ReviewError::SourceChanged {
+            designation: designation.to_owned(),
+            pinned,
+            bundle: source_text,
+        });
+    }
+    if !trust::designation_matches(designation, &source_text) {
         return Err(ReviewError::DesignationMismatch {
             designation: designation.to_owned(),
             recipient: source_text,
         });
     }
-    match trust::source_pin(req.home, designation, &source_text)? {
-        SourcePin::Same => {}
-        SourcePin::New => req
-            .home
-            .pin_sources(&[(designation.to_owned(), source_text.clone())])?,
-        SourcePin::Changed { pinned } => {
-            return Err(ReviewError::SourceChanged {
-                designation: designation.to_owned(),
-                pinned,
-                bundle: source_text,
-            })
-        }
+    if pin == SourcePin::New {
+        req.home
+            .pin_sources(&[(designation.to_owned(), source_text.clone())])?;
     }
     let key = SigningKey::load(&signing::key_path(req.identity))?;
     let public = key.public_base64();
@@ -193,14 +188,11 @@ pub(crate) fn source_recipient(
 /// A pinned card's recipient: X25519, or a plugin recipient the team chose to pin (the only
 /// way a plugin runs here). Post-quantum ones cannot be mixed with the source's X25519 key.
 fn team_recipient(line: &str) -> Result<Boxed, ReviewError> {
-    if let Ok(r) = line.parse::<age::x25519::Recipient>() {
-        Ok(Box::new(r))
-    } else if line.starts_with("age1pq1") {
+    if line.starts_with("age1pq1") {
         // Known post-quantum: fail before looking for the plugin.
-        Err(ReviewError::PostQuantumReply)
-    } else {
-        lanterne_core::seal::parse_recipient(line).map_err(ReviewError::TeamRecipient)
+        return Err(ReviewError::PostQuantumReply);
     }
+    lanterne_core::seal::parse_recipient(line).map_err(ReviewError::TeamRecipient)
 }
 
 /// Reads the message: UTF-8 text, not empty, at most [`MAX_REPLY_BYTES`].

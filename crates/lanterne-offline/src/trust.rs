@@ -22,17 +22,6 @@ use crate::ReviewError;
 /// Largest `reviewers.txt` read.
 const MAX_REVIEWERS_BYTES: u64 = 1 << 20;
 
-/// How a reply checks that a designation is derived from the source's recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DesignationRule {
-    /// The designation must be `designation::of_recipient(recipient)`; anything else is refused.
-    Derived,
-    /// The server names sources by their lookup id, which the offline machine cannot see, so
-    /// only the pin protects the pairing. What `review reply` uses while the server still
-    /// derives designations from lookup ids.
-    LookupId,
-}
-
 /// How the bundle's reviewer list differs from the pinned team.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TeamDiff {
@@ -118,7 +107,8 @@ pub fn designation_matches(designation: &str, recipient: &str) -> bool {
 }
 
 /// `review open`'s checks, as warnings for stderr: no team, a reviewer list that differs, a
-/// source whose recipient changed. New sources are pinned.
+/// source whose recipient changed or whose designation is not derived from it. New sources
+/// (with a derived designation) are pinned.
 pub fn open_warnings(bundle: &Bundle, home: &ReviewHome) -> Result<Vec<String>, ReviewError> {
     let mut warnings = Vec::new();
     let team = home.team()?;
@@ -144,14 +134,19 @@ pub fn open_warnings(bundle: &Bundle, home: &ReviewHome) -> Result<Vec<String>, 
             continue;
         };
         let recipient = recipient.to_string();
-        match source_pin(home, &source.designation, &recipient)? {
-            SourcePin::New => new.push((source.designation, recipient)),
-            SourcePin::Same => {}
+        let d = &source.designation;
+        match source_pin(home, d, &recipient)? {
             SourcePin::Changed { pinned } => warnings.push(format!(
                 "SOURCE KEY CHANGED: {d} was pinned with {pinned}, but this bundle gives \
-                 {recipient}. The server may be compromised; replies to {d} will be refused",
-                d = source.designation
+                 {recipient}. The server may be compromised; replies to {d} will be refused"
             )),
+            _ if !designation_matches(d, &recipient) => warnings.push(format!(
+                "{d} is not the designation of its recipient {recipient}: the bundle paired a \
+                 name with another key. The server may be compromised; replies to {d} will be \
+                 refused"
+            )),
+            SourcePin::New => new.push((source.designation, recipient)),
+            SourcePin::Same => {}
         }
     }
     home.pin_sources(&new)?;

@@ -256,6 +256,14 @@ fn a_signing_key_on_no_pinned_card_is_refused() {
 fn a_designation_not_derived_from_its_recipient_is_refused() {
     let b = TestBundle::new();
     b.add_source("brave-otter-41");
+    // `review open` says so and does not pin the pair.
+    let out = open(&b, None);
+    assert!(
+        stderr(&out).contains("is not the designation of its recipient"),
+        "{out:?}"
+    );
+    let pins = std::fs::read_to_string(b.home().join("sources.txt")).unwrap_or_default();
+    assert!(!pins.contains("brave-otter-41"), "{pins}");
     let (message, replies) = message_and_replies(&b);
     let e = b.reply("brave-otter-41", &message, &replies).unwrap_err();
     assert!(

@@ -56,6 +56,13 @@ pub enum WorkstationError {
          (`lanterne fetch --ack --out NEW_FOLDER`)"
     )]
     AckRefused { report: String, refused: String },
+    #[error(
+        "{0} has no signature beside it (.age.minisig, at most {max} bytes), so it was not \
+         sent: the server accepts only signed replies. Write it with `review reply --identity` \
+         on the offline machine, and carry both files",
+        max = lanterne_core::reply::MAX_SIGNATURE_BYTES
+    )]
+    Unsigned(PathBuf),
 }
 
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WorkstationError + '_ {

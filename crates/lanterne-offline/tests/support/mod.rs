@@ -94,7 +94,6 @@ impl TestBundle {
             identity: &self.key(),
             out,
             home: &self.review_home(),
-            designations: lanterne_offline::DesignationRule::Derived,
         })
     }
 
