@@ -20,5 +20,6 @@ mod logs;
 mod review_offline;
 mod reviewer_integrity;
 mod reviewer_loop;
+mod signed_replies;
 mod source_flow;
 mod startup_guards;

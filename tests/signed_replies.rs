@@ -3,12 +3,10 @@
 //! `lanterne` binary (offline `review reply`, workstation `push`, the server) over loopback HTTP,
 //! and the source's own page is read to see what it would be shown.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// A box with one source that submitted once, its code, a credential and a fresh bundle.
 struct Setup {

@@ -1,11 +1,11 @@
 //! Reviewers' signing keys: minisign (Ed25519) keys that sign every reply written offline.
 //!
-//! The server is to store a pushed reply only with a valid signature by a reviewer on its
-//! card, so a stolen workstation credential alone cannot speak to sources. The secret key lives
-//! beside the reviewer's age identity, at `<identity>.minisign`, in minisign's own format and
-//! **unencrypted**: the offline machine's disk is its protection, as for the age identity. The
-//! stock `minisign -S -s FILE.minisign` signs with it, and `minisign -V` verifies what
-//! [`sign_file`] writes.
+//! The server stores a pushed reply only with a valid signature by a reviewer on its card
+//! (`lanterne_core::reply::verify`), so a stolen workstation credential alone cannot speak to
+//! sources. The secret key lives beside the reviewer's age identity, at `<identity>.minisign`,
+//! in minisign's own format and **unencrypted**: the offline machine's disk is its protection,
+//! as for the age identity. The stock `minisign -S -s FILE.minisign` signs with it, and
+//! `minisign -V` verifies what [`SigningKey::sign`] writes.
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
