@@ -29,7 +29,34 @@ use crate::config::KdfConfig;
 const LOOKUP_INFO: &[u8] = b"lanterne v1 lookup id";
 const IDENTITY_INFO: &[u8] = b"lanterne v1 x25519 identity";
 
-pub use lanterne_core::designation::LookupId;
+/// Names a source's folder on the server; derived from the source's code and revealing nothing
+/// about it. It never leaves the server: reviewers see designations, which are derived from the
+/// source's recipient (`designation::of_recipient`), not from this.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LookupId([u8; 32]);
+
+impl LookupId {
+    /// The lookup id of 32 derived bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> LookupId {
+        LookupId(bytes)
+    }
+
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<LookupId> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(LookupId(out))
+    }
+}
+
+impl std::fmt::Debug for LookupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupId(…)")
+    }
+}
 
 /// What a code derives to.
 pub struct SourceKeys {
@@ -191,6 +218,14 @@ mod tests {
     use crate::code::{normalize, Code};
     use crate::i18n::Lang;
     use age::secrecy::ExposeSecret;
+
+    #[test]
+    fn lookup_id_hex_round_trips_and_rejects_garbage() {
+        let id = LookupId::from_bytes([3; 32]);
+        assert!(LookupId::from_hex(&id.to_hex()) == Some(id));
+        assert!(LookupId::from_hex("../../etc").is_none());
+        assert!(LookupId::from_hex("ab").is_none());
+    }
 
     /// An internal failure keeps its cause as a value, reachable through `source()`.
     #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{list_names, seq_of, valid_name, Store, StoreError, SOURCES};
-use lanterne_core::designation::LookupId;
+use crate::source_key::LookupId;
 
 const SUMS: &str = "SHA256SUMS";
 

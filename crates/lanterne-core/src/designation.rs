@@ -4,7 +4,7 @@
 //! The server derives it from the source's public age recipient ([`of_recipient`]): the name
 //! commits to the key, so the offline machine checks that a bundle did not pair a designation
 //! with another key, and reviewers never handle the lookup id (which names the source's folder
-//! on the server). Two EFF words and a number in 1000..9999 give 7776² × 9000 ≈ 5.4 × 10¹¹ names, so
+//! on the server and stays there, `lanterne::source_key`). Two EFF words and a number in 1000..9999 give 7776² × 9000 ≈ 5.4 × 10¹¹ names, so
 //! even 100,000 sources collide with probability under 1 %; the reviewer API refuses to act on
 //! an ambiguous designation rather than guess.
 //!
@@ -20,34 +20,6 @@ const RECIPIENT_DOMAIN: &[u8] = b"lanterne v2 designation of a recipient";
 
 /// The EFF large word list, as vendored (provenance and SHA-256 in `wordlists/PROVENANCE.md`).
 pub const ENGLISH_WORDS: &str = include_str!("../../../wordlists/en.txt");
-
-/// Names a source's folder on the server; derived from the source's code (`lanterne::source_key`)
-/// and revealing nothing about it. It never leaves the server: reviewers see designations.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LookupId([u8; 32]);
-
-impl LookupId {
-    /// The lookup id of 32 derived bytes.
-    pub const fn from_bytes(bytes: [u8; 32]) -> LookupId {
-        LookupId(bytes)
-    }
-
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    pub fn from_hex(s: &str) -> Option<LookupId> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).ok()?;
-        Some(LookupId(out))
-    }
-}
-
-impl std::fmt::Debug for LookupId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LookupId(…)")
-    }
-}
 
 /// The words of [`ENGLISH_WORDS`], split once.
 fn words() -> &'static [&'static str] {
@@ -95,14 +67,6 @@ pub fn is_valid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lookup_id_hex_round_trips_and_rejects_garbage() {
-        let id = LookupId::from_bytes([3; 32]);
-        assert!(LookupId::from_hex(&id.to_hex()) == Some(id));
-        assert!(LookupId::from_hex("../../etc").is_none());
-        assert!(LookupId::from_hex("ab").is_none());
-    }
 
     #[test]
     fn path_safe_shapes() {

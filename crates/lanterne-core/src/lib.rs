@@ -10,8 +10,7 @@
 //! - **Server and offline machine:** [`manifest`] (what a submission held, sealed beside its
 //!   files: the server writes it, the reviewer reads it), [`seal`] (age recipients, sealing to
 //!   them, and header-bounded opening of small age files), [`designation`] (the names reviewers
-//!   use for sources, derived from their recipients, and the lookup id that names a source's
-//!   folder on the server), [`day`] (dates kept to the day) and [`hardening`] (no core dumps for any process that holds keys or plaintext; the
+//!   use for sources, derived from their recipients), [`day`] (dates kept to the day) and [`hardening`] (no core dumps for any process that holds keys or plaintext; the
 //!   server's memory lock and data dir lock too), [`card`] (a reviewer's public age and signing
 //!   keys, which the offline machine pins and the server reads from its keys dir), [`reply`]
 //!   (the trusted comment a reply's signature carries, written offline, and the server's check
