@@ -1,7 +1,8 @@
 //! Fuzzes `lanterne::reply::check_reply`, the server's validation of the shape of a reply that
 //! a reviewer workstation pushes (`POST /api/v1/sources/{designation}/replies`): it must be an
 //! age file encrypted to recipients, not to a passphrase. (Its signature is checked after it,
-//! by `reply::verify`, which runs `check_reply` first.)
+//! by `reply::verify`, which runs `check_reply` first: inputs with a NUL byte also drive it, the
+//! bytes after the NUL as the signature.)
 //!
 //! Asserts: no panic, and the same answer twice. An accepted reply has a header that ends
 //! within `seal::MAX_HEADER_BYTES`, and it is also decrypted with `seal::open_small` (what
@@ -30,7 +31,26 @@ fn identity() -> &'static age::x25519::Identity {
     })
 }
 
+/// A reviewer card for the signature check: its key signed none of the inputs, so this only
+/// drives the signature parser and the verifier on outside bytes.
+fn card() -> lanterne::card::Card {
+    lanterne::card::Card {
+        name: "fuzz".into(),
+        recipient: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq".into(),
+        minisign: Some("RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".into()),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    // Bytes up to the first NUL are the reply, the rest its signature (`.minisig` text), as a
+    // push carries them: a forged signature must be refused, never accepted, whatever it holds.
+    if let Some(at) = data.iter().position(|&b| b == 0) {
+        let (reply, signature) = (&data[..at], &data[at + 1..]);
+        let team = [card()];
+        let verdict = lanterne::reply::verify(reply, signature, "brave-otter-4127", &team);
+        assert!(verdict.is_err(), "an unsigned input was accepted");
+        let _ = lanterne::api::decode_signature(&String::from_utf8_lossy(signature));
+    }
     let first = lanterne::reply::check_reply(data);
     assert_eq!(first, lanterne::reply::check_reply(data));
     if first.is_ok() {

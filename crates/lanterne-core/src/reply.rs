@@ -109,7 +109,13 @@ pub fn verify<'a>(
                 if signature.trusted_comment() != expected {
                     return Err(ReplyError::WrongSource {
                         expected,
-                        found: signature.trusted_comment().chars().take(200).collect(),
+                        // Shown in a log line and an answer: no control characters, bounded.
+                        found: signature
+                            .trusted_comment()
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .take(200)
+                            .collect(),
                     });
                 }
                 return Ok(&card.name);
