@@ -19,8 +19,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 use super::{day_utc, fsync_dir, list_names, normalize_times, Store, StoreError};
+use crate::source_key::LookupId;
 use lanterne_core::api::{Deletion, DeletionKind};
-use lanterne_core::designation::{self, LookupId};
 
 /// The folder of day lists.
 pub(super) const DELETIONS: &str = "deletions";
@@ -43,12 +43,18 @@ pub enum AckOutcome {
     Refused(Vec<(String, String)>),
 }
 
-/// The designation a record names a source by.
-fn designation_of(lookup: &LookupId) -> String {
-    designation::of(lookup)
-}
-
 impl Store {
+    /// The designation a record names a source by ([`Store::designation`]); its folder must
+    /// exist (a record is written before anything in it goes).
+    fn designation_of(&self, lookup: &LookupId) -> io::Result<String> {
+        self.designation(lookup)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "a source folder without its recipient",
+            )
+        })
+    }
+
     /// Every record in the ledger.
     fn all_deletions(&self) -> io::Result<Vec<Deletion>> {
         let dir = self.root.join(DELETIONS);
@@ -96,7 +102,7 @@ impl Store {
         let mut tickets = Vec::new();
         let mut written = HashSet::new();
         for a in asked {
-            let designation = designation_of(&a.lookup);
+            let designation = self.designation_of(&a.lookup)?;
             let key = (
                 a.kind,
                 a.by.map(str::to_owned),
@@ -186,8 +192,8 @@ impl Store {
             return Ok(AckOutcome::Refused(
                 refused
                     .iter()
-                    .map(|(l, id)| (designation_of(l), (*id).to_owned()))
-                    .collect(),
+                    .map(|(l, id)| Ok((self.designation_of(l)?, (*id).to_owned())))
+                    .collect::<io::Result<_>>()?,
             ));
         }
         let records: Vec<Asked<'_>> = held
@@ -263,7 +269,7 @@ mod tests {
         let out = store.ack("bob", &[(lookup(), &id)]).unwrap();
         assert_eq!(
             out,
-            AckOutcome::Refused(vec![(designation_of(&lookup()), id.clone())])
+            AckOutcome::Refused(vec![(store.designation_of(&lookup()).unwrap(), id.clone())])
         );
         assert_eq!(store.submissions(&lookup()).unwrap(), vec![id.clone()]);
         // Asking again adds no second record.
@@ -350,6 +356,9 @@ mod tests {
             (DeletionKind::Retention, None)
         );
         assert_eq!(recs[0].submission, id);
-        assert_eq!(recs[0].designation, designation_of(&lookup()));
+        assert_eq!(
+            recs[0].designation,
+            lanterne_core::designation::of_recipient("age1x")
+        );
     }
 }

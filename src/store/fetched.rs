@@ -24,7 +24,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::{Store, StoreError};
-use lanterne_core::designation::LookupId;
+use crate::source_key::LookupId;
 
 /// The file, inside a submission's folder, that keeps the counts.
 const FETCHED: &str = "fetched";

@@ -227,6 +227,15 @@ impl Store {
         }
     }
 
+    /// The designation reviewers know a source by: derived from its stored recipient
+    /// (`designation::of_recipient`), so the offline machine can check the pairing; `None` if
+    /// the source's folder is gone. The one place the server names a source for reviewers.
+    pub fn designation(&self, lookup: &LookupId) -> io::Result<Option<String>> {
+        Ok(self
+            .source_recipient(lookup)?
+            .map(|r| lanterne_core::designation::of_recipient(&r)))
+    }
+
     /// Creates a source's folder with its recipient, atomically, or notes today's activity in
     /// the one that exists (so retention does not remove it under a submission in progress).
     pub fn ensure_source(&self, lookup: &LookupId, recipient: &str) -> io::Result<()> {

@@ -181,19 +181,11 @@ fn credential(headers: &HeaderMap) -> Option<(String, String)> {
 fn designations(app: &AppState) -> std::io::Result<HashMap<String, Vec<LookupId>>> {
     let mut map: HashMap<String, Vec<LookupId>> = HashMap::new();
     for lookup in app.store.sources()? {
-        if let Some(name) = designation_of(app, &lookup)? {
+        if let Some(name) = app.store.designation(&lookup)? {
             map.entry(name).or_default().push(lookup);
         }
     }
     Ok(map)
-}
-
-/// The designation of one source, `None` if its folder is gone.
-fn designation_of(app: &AppState, lookup: &LookupId) -> std::io::Result<Option<String>> {
-    Ok(app
-        .store
-        .source_recipient(lookup)?
-        .map(|r| designation::of_recipient(&r)))
 }
 
 fn resolve(app: &AppState, name: &str) -> Result<LookupId, Response> {
