@@ -45,7 +45,7 @@ pub fn banner(demo: &Demo) -> String {
          \n  The reviewer identity that decrypts everything is on this machine:\n    {}\n\
          \n  Decrypt a stored file with:  age -d -i {} FILE.age\n\
          \n  A real box keeps reviewer identities offline (`lanterne keys new`),\n  \
-         and only their public recipients in keys/.\n{line}",
+         and only their public cards in keys/.\n{line}",
         demo.identity.display(),
         demo.identity.display(),
     )
