@@ -22,11 +22,13 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bundle;
 pub mod card;
 pub mod credential;
 pub mod day;
 pub mod designation;
 pub mod durable;
 pub mod hardening;
+pub mod limits;
 pub mod manifest;
 pub mod seal;

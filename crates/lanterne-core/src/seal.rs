@@ -186,37 +186,73 @@ pub fn header_is_bounded(prefix: &[u8]) -> bool {
     memchr::memmem::find(window, b"\n--- ").is_some()
 }
 
-/// Why an age file could not be opened with an identity.
+/// Why an age file could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("not a readable age file for this key: {0}")]
-    Decrypt(#[from] age::DecryptError),
-    #[error("the decrypted content is damaged or too large: {0}")]
-    Read(io::Error),
-    #[error("the age header is larger than any lanterne writes")]
+    #[error("not encrypted to this identity")]
+    NoMatchingKeys,
+    #[error("not a readable age file: {0}")]
+    Decrypt(#[source] age::DecryptError),
+    #[error("damaged: {0}")]
+    Read(#[source] io::Error),
+    #[error("larger than the {0} bytes allowed")]
+    TooLarge(u64),
+    #[error("not an age file lanterne wrote (its header is missing or too large)")]
     HeaderTooLarge,
 }
 
-/// Decrypts a small age file in memory with one identity, refusing more than `max` bytes of
-/// plaintext. The plaintext lives in a zeroizing buffer.
+impl From<age::DecryptError> for OpenError {
+    fn from(e: age::DecryptError) -> OpenError {
+        match e {
+            age::DecryptError::NoMatchingKeys => OpenError::NoMatchingKeys,
+            other => OpenError::Decrypt(other),
+        }
+    }
+}
+
+/// The one header-bounded decrypt: starts decrypting `input` with the first of `identities`
+/// that matches, after checking that its header ends within [`MAX_HEADER_BYTES`] (age parses
+/// headers in quadratic time). `input` must buffer at least that many bytes (a
+/// `BufReader::with_capacity(MAX_HEADER_BYTES + …)`, or a slice) for the check to see the
+/// whole header. The stream authenticates each chunk as it is read; a truncated or altered
+/// file fails on read, at the latest at its end.
+pub fn decrypt<'a, R: io::BufRead>(
+    mut input: R,
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+) -> Result<age::stream::StreamReader<R>, OpenError> {
+    let prefix = input.fill_buf().map_err(OpenError::Read)?;
+    if !header_is_bounded(prefix) {
+        return Err(OpenError::HeaderTooLarge);
+    }
+    let decryptor = age::Decryptor::new_buffered(input)?;
+    Ok(decryptor.decrypt(identities)?)
+}
+
+/// Decrypts a small age file in memory with the first of `identities` that matches, refusing
+/// more than `max` bytes of plaintext. The plaintext lives in a zeroizing buffer.
+pub fn open_small_with<'a>(
+    ciphertext: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    max: u64,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
+    use std::io::Read;
+    let reader = decrypt(ciphertext, identities)?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    let mut limited = reader.take(max.saturating_add(1));
+    limited.read_to_end(&mut out).map_err(OpenError::Read)?;
+    if out.len() as u64 > max {
+        return Err(OpenError::TooLarge(max));
+    }
+    Ok(out)
+}
+
+/// [`open_small_with`] one identity.
 pub fn open_small(
     ciphertext: &[u8],
     identity: &dyn age::Identity,
     max: u64,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
-    use std::io::Read;
-    if !header_is_bounded(ciphertext) {
-        return Err(OpenError::HeaderTooLarge);
-    }
-    let decryptor = age::Decryptor::new_buffered(ciphertext)?;
-    let reader = decryptor.decrypt(std::iter::once(identity))?;
-    let mut out = zeroize::Zeroizing::new(Vec::new());
-    let mut limited = reader.take(max.saturating_add(1));
-    limited.read_to_end(&mut out).map_err(OpenError::Read)?;
-    if out.len() as u64 > max {
-        return Err(OpenError::Read(io::Error::other("larger than allowed")));
-    }
-    Ok(out)
+    open_small_with(ciphertext, std::iter::once(identity), max)
 }
 
 #[cfg(test)]

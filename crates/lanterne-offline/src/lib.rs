@@ -46,7 +46,7 @@ pub use age::secrecy::SecretString;
 pub use home::{HomeError, ReviewHome, HOME_ENV};
 pub use identity::{identity_needs_passphrase, passphrase_from_env_or_tty, PASSPHRASE_ENV};
 pub use metadata::Finding;
-pub use reply::{trusted_comment, ReplyRequest, MAX_REPLY_BYTES};
+pub use reply::{trusted_comment, ReplyRequest};
 pub use report::{FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 pub use signing::SigningError;
 pub use trust::DesignationRule;
@@ -63,7 +63,7 @@ pub enum ReviewError {
     #[error(
         "this bundle has format {0}, but this lanterne reads format {format}: use the same \
          lanterne version on both machines",
-        format = bundle::FORMAT
+        format = lanterne_core::bundle::FORMAT
     )]
     BundleFormat(u64),
     #[error("cannot read {path}: {source}")]
@@ -111,7 +111,10 @@ pub enum ReviewError {
          Replies need every reviewer to have an X25519 key (`lanterne keys new`)"
     )]
     PostQuantumReply,
-    #[error("the message in {0} is larger than 1 MiB; shorten it (sources see replies as text)")]
+    #[error(
+        "the message in {0} is larger than {mib} MiB; shorten it (sources see replies as text)",
+        mib = lanterne_core::limits::MAX_REPLY_BYTES >> 20
+    )]
     MessageTooLarge(PathBuf),
     #[error("the message in {0} is not UTF-8 text; save it as plain UTF-8 text")]
     MessageNotUtf8(PathBuf),

@@ -22,6 +22,7 @@ use super::names::{sanitize, shown, NameSet};
 use super::report::{manifest_text, FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 use super::{metadata, ReviewError};
 use lanterne_core::manifest::{self, Manifest};
+use lanterne_core::seal;
 
 /// Largest manifest read (ciphertext) and decrypted (plaintext).
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -213,7 +214,8 @@ impl Submission<'_> {
 
     /// Checks and decrypts the manifest.
     fn manifest(&self) -> Result<Manifest, String> {
-        let rel = Bundle::rel(self.designation, self.id, manifest::FILE_NAME);
+        let rel =
+            lanterne_core::bundle::submission_file(self.designation, self.id, manifest::FILE_NAME);
         self.bundle
             .verify(&rel)
             .map_err(|e| format!("{}: {e}; fetch the bundle again", manifest::FILE_NAME))?;
@@ -229,40 +231,18 @@ impl Submission<'_> {
     }
 
     fn decrypt_small(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
-        let mut reader = self.decryptor(ciphertext)?;
-        let mut out = Zeroizing::new(Vec::new());
-        (&mut reader)
-            .take(MAX_MANIFEST_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("damaged: {e}"))?;
-        if out.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err("larger than any manifest lanterne writes".into());
-        }
-        Ok(out)
+        seal::open_small_with(ciphertext, self.identities(), MAX_MANIFEST_BYTES).map_err(
+            |e| match e {
+                seal::OpenError::TooLarge(_) => "larger than any manifest lanterne writes".into(),
+                other => other.to_string(),
+            },
+        )
     }
 
-    fn decryptor<R: io::BufRead>(
-        &self,
-        mut input: R,
-    ) -> Result<age::stream::StreamReader<R>, String> {
-        // The header must end early: age parses it in quadratic time (see seal::MAX_HEADER_BYTES).
-        let prefix = input.fill_buf().map_err(|e| e.to_string())?;
-        if !lanterne_core::seal::header_is_bounded(prefix) {
-            return Err(
-                "not an age file lanterne wrote (its header is missing or too large)".into(),
-            );
-        }
-        let decryptor = age::Decryptor::new_buffered(input).map_err(|e| e.to_string())?;
-        decryptor
-            .decrypt(
-                self.identities
-                    .iter()
-                    .map(|i| i.as_ref() as &dyn age::Identity),
-            )
-            .map_err(|e| match e {
-                age::DecryptError::NoMatchingKeys => "not encrypted to this identity".to_owned(),
-                other => other.to_string(),
-            })
+    fn identities(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.identities
+            .iter()
+            .map(|i| i.as_ref() as &dyn age::Identity)
     }
 
     /// Checks and decrypts one file into `dir/name`. `Ok` may carry a remark.
@@ -283,18 +263,17 @@ impl Submission<'_> {
                 shown(stored)
             ));
         }
-        let rel = Bundle::rel(self.designation, self.id, stored);
+        let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
         self.bundle
             .verify(&rel)
             .map_err(|e| format!("{stored}: {e}; not opened. Fetch the bundle again"))?;
         let input = File::open(self.bundle.root().join(&rel))
             .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
-        let mut reader = self
-            .decryptor(BufReader::with_capacity(
-                lanterne_core::seal::MAX_HEADER_BYTES + 8192,
-                input,
-            ))
-            .map_err(|e| format!("{stored}: {e}; not opened"))?;
+        let mut reader = seal::decrypt(
+            BufReader::with_capacity(seal::MAX_HEADER_BYTES + 8192, input),
+            self.identities(),
+        )
+        .map_err(|e| format!("{stored}: {e}; not opened"))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".lanterne-part-")
             .tempfile_in(dir)

@@ -23,8 +23,7 @@ use super::trust::{self, DesignationRule, SourcePin};
 use super::ReviewError;
 use lanterne_core::designation::is_valid as is_designation;
 
-/// Largest reply, in bytes of UTF-8 text (the box refuses to show larger ones).
-pub const MAX_REPLY_BYTES: u64 = 1 << 20;
+use lanterne_core::limits::MAX_REPLY_BYTES;
 
 // A recipient a reply can be encrypted to, parsed as the server parses keys/*.txt.
 use lanterne_core::seal::Boxed;
@@ -166,7 +165,7 @@ pub(crate) fn source_recipient(
     bundle: &Bundle,
     designation: &str,
 ) -> Result<age::x25519::Recipient, ReviewError> {
-    let rel = format!("sources/{designation}/recipient");
+    let rel = lanterne_core::bundle::recipient_path(designation);
     let path = bundle.root().join(&rel);
     if !path.exists() {
         return Err(ReviewError::UnknownSource(designation.to_owned()));

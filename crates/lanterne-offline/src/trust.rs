@@ -67,8 +67,8 @@ fn shown(line: &str) -> String {
 
 /// The recipient lines of the bundle's `reviewers.txt`, as text: never parsed as recipients
 /// (parsing a plugin line is what runs a plugin).
-pub fn bundle_reviewers(bundle: &Bundle) -> Result<BTreeSet<String>, ReviewError> {
-    let path = bundle.root().join("reviewers.txt");
+pub(crate) fn bundle_reviewers(bundle: &Bundle) -> Result<BTreeSet<String>, ReviewError> {
+    let path = bundle.root().join(lanterne_core::bundle::REVIEWERS);
     let text = read_capped(&path, MAX_REVIEWERS_BYTES)
         .map_err(|source| ReviewError::Read { path, source })?;
     Ok(String::from_utf8_lossy(&text)
@@ -119,7 +119,10 @@ pub fn designation_matches(designation: &str, recipient: &str) -> bool {
 
 /// `review open`'s checks, as warnings for stderr: no team, a reviewer list that differs, a
 /// source whose recipient changed. New sources are pinned.
-pub fn open_warnings(bundle: &Bundle, home: &ReviewHome) -> Result<Vec<String>, ReviewError> {
+pub(crate) fn open_warnings(
+    bundle: &Bundle,
+    home: &ReviewHome,
+) -> Result<Vec<String>, ReviewError> {
     let mut warnings = Vec::new();
     let team = home.team()?;
     if team.is_empty() {
