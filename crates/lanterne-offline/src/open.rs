@@ -8,9 +8,9 @@
 //! A folder `<id>/` therefore means "complete", and re-running skips it.
 
 use std::collections::HashSet;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, DirBuilder, File};
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::SecretString;
@@ -22,7 +22,7 @@ use super::names::{sanitize, shown, NameSet};
 use super::report::{manifest_text, FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 use super::{metadata, ReviewError};
 use lanterne_core::manifest::{self, Manifest};
-use lanterne_core::seal;
+use lanterne_core::{durable, seal};
 
 /// Largest manifest read (ciphertext) and decrypted (plaintext).
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -319,15 +319,9 @@ fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
         .map_err(|source| write_error(dir, source))
 }
 
-/// Writes a new file, mode 0600, and syncs it.
+/// Writes a new file, mode 0600, and syncs it (its staging folder is synced when renamed).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .map_err(|source| write_error(path, source))
+    durable::write_new(path, bytes, 0o600).map_err(|source| write_error(path, source))
 }
 
 /// Removes staging folders left by a run that was killed (they hold partial plaintext).
@@ -346,7 +340,5 @@ fn remove_stale_staging(dest: &Path) {
 
 /// Makes a rename in `dir` durable; best effort (some filesystems refuse directory fsync).
 fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let _ = durable::fsync_dir(dir);
 }

@@ -134,30 +134,18 @@ pub fn reply(req: &ReplyRequest<'_>) -> Result<PathBuf, ReviewError> {
     rand::rngs::OsRng.fill_bytes(&mut id);
     let path = dir.join(format!("{}.age", hex::encode(id)));
     // The signature first: a crash in between leaves a lone `.minisig`, which push ignores.
-    write_new(&dir, &signing::signature_path(&path), signature.as_bytes())?;
-    write_new(&dir, &path, &ciphertext)?;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
+    write_new(&signing::signature_path(&path), signature.as_bytes())?;
+    write_new(&path, &ciphertext)?;
     Ok(path)
 }
 
-/// Writes a new file atomically in `dir` (temp file, fsync, rename; never over a file).
-fn write_new(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
-    let write_err = |source| ReviewError::Write {
+/// Writes a new file atomically (temp file, fsync, link, fsync of the folder; never over a
+/// file).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
+    lanterne_core::durable::create_atomic(path, bytes).map_err(|source| ReviewError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lanterne-reply-")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(write_err)?;
-    tmp.persist_noclobber(path)
-        .map_err(|e| write_err(e.error))?;
-    Ok(())
+    })
 }
 
 /// The source's recipient, checked against `SHA256SUMS`: plain X25519 only, so no plugin.

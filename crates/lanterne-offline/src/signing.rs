@@ -7,9 +7,7 @@
 //! stock `minisign -S -s FILE.minisign` signs with it, and `minisign -V` verifies what
 //! [`sign_file`] writes.
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use minisign::{KeyPair, PublicKey, SecretKey, SecretKeyBox};
@@ -84,25 +82,16 @@ pub fn new_key_file(path: &Path) -> Result<PublicKey, SigningError> {
         .map_err(|e| SigningError::Minisign(e.to_string()))?
         .into_string(),
     );
-    let write_err = |source| SigningError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                SigningError::Exists(path.to_owned())
-            } else {
-                write_err(source)
+    lanterne_core::durable::create_private(path, text.as_bytes()).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            SigningError::Exists(path.to_owned())
+        } else {
+            SigningError::Write {
+                path: path.to_owned(),
+                source,
             }
-        })?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(write_err)?;
+        }
+    })?;
     Ok(pk)
 }
 

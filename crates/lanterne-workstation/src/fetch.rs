@@ -234,7 +234,11 @@ async fn download(
             file.name
         )));
     }
-    fs::rename(&part, path).map_err(io_at(path))
+    fs::rename(&part, path).map_err(io_at(path))?;
+    match path.parent() {
+        Some(dir) => durable::fsync_dir(dir).map_err(io_at(dir)),
+        None => Ok(()),
+    }
 }
 
 fn read_sums(bundle: &Path) -> Result<Sums, WorkstationError> {
