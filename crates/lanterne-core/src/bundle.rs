@@ -31,9 +31,9 @@ pub const REVIEWERS: &str = "reviewers.txt";
 pub const SOURCES: &str = "sources";
 
 /// Largest marker file read.
-pub const MAX_MARKER_BYTES: u64 = 64 << 10;
+pub(crate) const MAX_MARKER_BYTES: u64 = 64 << 10;
 /// Largest [`SUMS`] read (about 700,000 files).
-pub const MAX_SUMS_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_SUMS_BYTES: u64 = 64 << 20;
 
 /// `sources/<designation>/recipient`: the source's age recipient, one line.
 pub fn recipient_path(designation: &str) -> String {
@@ -152,7 +152,7 @@ fn format_of(root: &Path, bytes: &[u8]) -> Result<u64, MarkerError> {
 
 /// What [`SUMS`] says about one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listed {
+pub(crate) enum Listed {
     Sum([u8; 32]),
     /// Listed twice with different sums: trusted neither way.
     Conflict,
@@ -231,7 +231,7 @@ impl Sums {
     }
 
     /// What the list says about `rel`.
-    pub fn get(&self, rel: &str) -> Option<Listed> {
+    pub(crate) fn get(&self, rel: &str) -> Option<Listed> {
         self.entries.get(rel).copied()
     }
 
@@ -247,7 +247,7 @@ impl Sums {
 
     /// The `sha256sum(1)` text, in path order. A path listed with conflicting sums is left
     /// out (it is not trusted, so it is fetched again).
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         self.entries
             .iter()
             .filter_map(|(p, l)| match l {
@@ -286,7 +286,7 @@ impl Sums {
 }
 
 /// The SHA-256 of a file's content.
-pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
+pub(crate) fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     io::copy(&mut File::open(path)?, &mut hasher)?;
     Ok(hasher.finalize().into())

@@ -2,8 +2,11 @@
 //!
 //! The server seals every submission through [`Recipients`]; the offline reviewer's reply
 //! (`lanterne_offline::reply`) parses recipients with [`parse_recipient`] and encrypts its own
-//! small file; both sides open small age files through [`open_small`] or check
-//! [`header_is_bounded`] first. This module knows nothing of HTTP or of the data dir: it turns
+//! small file. Every age file lanterne decrypts (a stored reply at the source's login, a
+//! bundle's manifest and files offline) goes through the one header-bounded decrypt,
+//! [`decrypt`] (or [`open_small`] / [`open_small_with`] for small files in memory), which
+//! refuses a header that does not end within [`MAX_HEADER_BYTES`] before age parses it. This
+//! module knows nothing of HTTP or of the data dir: it turns
 //! a writer into an age writer addressed to the reviewers (and, for replies, to a source).
 //! The server holds only recipients (public keys), so nothing it runs can decrypt a submission.
 //!
@@ -25,7 +28,8 @@ pub enum RecipientsError {
     ReadFile { path: PathBuf, source: io::Error },
     #[error(
         "no reviewer recipients found in {0}. Create a reviewer key on the offline machine with \
-         `lanterne keys new --out reviewer.key` and copy the recipient it prints into {0}/NAME.txt"
+         `lanterne keys new --out reviewer.key --public NAME.card` and copy that card (an age \
+         recipients file) into {0}/NAME.txt"
     )]
     None(PathBuf),
     #[error("{path} line {line}: {message}")]
@@ -117,7 +121,7 @@ impl Recipients {
     }
 
     /// An encryptor to every reviewer, plus `extra` (a source, for replies).
-    pub fn encryptor(
+    pub(crate) fn encryptor(
         &self,
         extra: Option<&age::x25519::Recipient>,
     ) -> Result<age::Encryptor, age::EncryptError> {
@@ -134,8 +138,10 @@ impl Recipients {
             .wrap_output(out)
     }
 
-    /// Encrypts a whole small buffer (a manifest, a reply) to the reviewers and `extra`.
-    pub fn seal_bytes(
+    /// Encrypts a whole small buffer to the reviewers and `extra`, for tests (the box seals
+    /// streams through [`Recipients::seal`]).
+    #[cfg(test)]
+    fn seal_bytes(
         &self,
         plaintext: &[u8],
         extra: Option<&age::x25519::Recipient>,

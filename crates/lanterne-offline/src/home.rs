@@ -24,7 +24,7 @@ use lanterne_core::durable;
 use crate::bundle::read_capped;
 
 /// The environment variable naming the offline state's directory.
-pub const HOME_ENV: &str = "LANTERNE_REVIEW_HOME";
+pub(crate) const HOME_ENV: &str = "LANTERNE_REVIEW_HOME";
 
 /// Largest `sources.txt` read (about 100,000 sources).
 const MAX_SOURCES_BYTES: u64 = 16 << 20;
@@ -101,7 +101,7 @@ impl ReviewHome {
         })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -114,7 +114,7 @@ impl ReviewHome {
     }
 
     /// The pinned team, sorted by name. Empty when no card was added.
-    pub fn team(&self) -> Result<Vec<Card>, HomeError> {
+    pub(crate) fn team(&self) -> Result<Vec<Card>, HomeError> {
         let dir = self.team_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -178,7 +178,7 @@ impl ReviewHome {
     }
 
     /// The pinned sources: designation → recipient.
-    pub fn sources(&self) -> Result<BTreeMap<String, String>, HomeError> {
+    pub(crate) fn sources(&self) -> Result<BTreeMap<String, String>, HomeError> {
         let path = self.sources_file();
         let text = match read_capped(&path, MAX_SOURCES_BYTES) {
             Ok(t) => t,
@@ -202,7 +202,7 @@ impl ReviewHome {
     }
 
     /// Adds new pins (designation, recipient) to `sources.txt`, durably.
-    pub fn pin_sources(&self, new: &[(String, String)]) -> Result<(), HomeError> {
+    pub(crate) fn pin_sources(&self, new: &[(String, String)]) -> Result<(), HomeError> {
         if new.is_empty() {
             return Ok(());
         }
@@ -219,7 +219,7 @@ impl ReviewHome {
 }
 
 /// A card's name, recipient and minisign key id, as `team add` and `team list` show it.
-pub fn describe(card: &Card) -> String {
+pub(crate) fn describe(card: &Card) -> String {
     let key = match &card.minisign {
         Some(k) => format!(
             "minisign key {}",
@@ -231,7 +231,7 @@ pub fn describe(card: &Card) -> String {
 }
 
 /// Reads and parses a card file (the file's stem names a plain recipients file).
-pub fn read_card(path: &Path) -> Result<Card, HomeError> {
+pub(crate) fn read_card(path: &Path) -> Result<Card, HomeError> {
     let bytes = read_capped(path, MAX_CARD_BYTES as u64 + 1).map_err(|source| HomeError::Read {
         path: path.to_owned(),
         source,

@@ -39,7 +39,7 @@ const MANIFEST_FILE: &str = "manifest.txt";
 /// `out/<designation>/<submission id>/` (or `<id>.incomplete/` if some file was damaged),
 /// with the files under their sanitized original names, `message.txt` and `manifest.txt`.
 /// `passphrase` is needed only for a passphrase-protected identity file (see
-/// [`super::identity_needs_passphrase`] and [`super::passphrase_from_env_or_tty`]).
+/// [`super::identity_needs_passphrase`] and [`super::identity::passphrase_from_env_or_tty`]).
 pub fn open(
     bundle: &Path,
     identity_file: &Path,

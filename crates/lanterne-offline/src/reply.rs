@@ -6,7 +6,8 @@
 //! to the team pinned on this machine, only when the bundle's reviewer list matches it, and to
 //! the source's recipient only when it is plain X25519 and matches its pin. The ciphertext is
 //! signed with the reviewer's minisign key (`<identity>.minisign`), which must be on a pinned
-//! card. Both files are written atomically (temp file, fsync, rename) under a random name,
+//! card. Both files are written atomically (`lanterne_core::durable::create_atomic`: temp file,
+//! fsync, link, never over a file) under a random name,
 //! ready for `lanterne push`: `<id>.age` and its signature `<id>.age.minisig`.
 
 use std::io::{Read, Write};

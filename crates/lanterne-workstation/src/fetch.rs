@@ -29,12 +29,12 @@ use crate::{io_at, Client, WorkstationError};
 /// What a fetch brought.
 #[derive(Debug, Default)]
 pub struct FetchReport {
-    pub submissions: usize,
-    pub files: usize,
-    pub bytes: u64,
-    pub deleted_on_server: u64,
+    pub(crate) submissions: usize,
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+    pub(crate) deleted_on_server: u64,
     /// Submissions the server listed without their manifest: skipped, not acked.
-    pub incomplete: usize,
+    pub(crate) incomplete: usize,
 }
 
 impl std::fmt::Display for FetchReport {
