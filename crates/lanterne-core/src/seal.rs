@@ -315,6 +315,53 @@ mod tests {
         assert!(header_is_bounded(&sealed));
     }
 
+    /// The streaming decrypt refuses the same huge header through a reader, finds the one
+    /// identity of several that matches, and says which error is which.
+    #[test]
+    fn streaming_decrypt_is_header_bounded_and_tries_every_identity() {
+        use std::io::{BufReader, Read};
+        let mut huge = b"age-encryption.org/v1\n".to_vec();
+        for _ in 0..2000 {
+            huge.extend_from_slice(b"-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        }
+        huge.extend_from_slice(b"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        let a = age::x25519::Identity::generate();
+        let b = age::x25519::Identity::generate();
+        let ids = [&a as &dyn age::Identity, &b as &dyn age::Identity];
+        let started = std::time::Instant::now();
+        let reader = BufReader::with_capacity(MAX_HEADER_BYTES + 8192, &huge[..]);
+        assert!(matches!(
+            decrypt(reader, ids.into_iter()),
+            Err(OpenError::HeaderTooLarge)
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+
+        let dir = tempfile::tempdir().unwrap();
+        write_keys(dir.path(), &b.to_public().to_string());
+        let sealed = Recipients::load_dir(dir.path())
+            .unwrap()
+            .seal_bytes(b"for b", None)
+            .unwrap();
+        let mut out = Vec::new();
+        decrypt(BufReader::new(&sealed[..]), ids.into_iter())
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"for b");
+        assert_eq!(
+            &open_small_with(&sealed, ids.into_iter(), 5).unwrap()[..],
+            b"for b"
+        );
+        assert!(matches!(
+            open_small_with(&sealed, ids.into_iter(), 4),
+            Err(OpenError::TooLarge(4))
+        ));
+        assert!(matches!(
+            open_small(&sealed, &a, 100),
+            Err(OpenError::NoMatchingKeys)
+        ));
+    }
+
     #[test]
     fn empty_folder_and_bad_lines_have_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
