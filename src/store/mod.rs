@@ -315,9 +315,7 @@ impl Staged {
 
     /// Fsyncs `file` and gives it its final name inside this folder.
     pub fn keep(&self, file: tempfile::NamedTempFile, name: &str) -> io::Result<()> {
-        file.as_file().sync_all()?;
-        file.persist(self.path.join(name)).map_err(|e| e.error)?;
-        Ok(())
+        durable::keep(file, &self.path.join(name), true)
     }
 
     /// Fsyncs this folder and renames it to `dest`, then fsyncs `dest`'s parent.

@@ -286,7 +286,7 @@ impl Sums {
 }
 
 /// The SHA-256 of a file's content.
-pub(crate) fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
+pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     io::copy(&mut File::open(path)?, &mut hasher)?;
     Ok(hasher.finalize().into())

@@ -1,4 +1,5 @@
-//! Durable files: the one "temp file, fsync, rename" ([`replace`], [`create_atomic`]) and the
+//! Durable files: the one "temp file, fsync, rename" ([`keep`] for a temp file the caller
+//! streamed into, [`replace`] and [`create_atomic`] for bytes in memory) and the
 //! one "new 0600 file, fsync" ([`write_new`], [`create_private`]) that every machine uses. A
 //! file written here is either whole or absent after a crash, and, except with [`write_new`]
 //! (whose caller renames the file into place), the directory entry that names it is on disk
@@ -22,7 +23,7 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// A temp file (0600, O_EXCL, random hidden name) beside `path`, holding `bytes`, fsynced.
+/// A temp file (0600, O_EXCL, random hidden name) beside `path`, holding `bytes`.
 fn temp_beside(path: &Path, bytes: &[u8]) -> io::Result<tempfile::NamedTempFile> {
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(path.file_name().unwrap_or_default());
@@ -31,16 +32,26 @@ fn temp_beside(path: &Path, bytes: &[u8]) -> io::Result<tempfile::NamedTempFile>
         .prefix(&prefix)
         .tempfile_in(parent(path))?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
     Ok(tmp)
+}
+
+/// Fsyncs a temp file the caller filled (a stream, for example) and gives it the name
+/// `path` in the same filesystem: over an existing file if `replace_existing`, otherwise never
+/// (`AlreadyExists`). The caller fsyncs the directory, often after more entries.
+pub fn keep(tmp: tempfile::NamedTempFile, path: &Path, replace_existing: bool) -> io::Result<()> {
+    tmp.as_file().sync_all()?;
+    if replace_existing {
+        tmp.persist(path).map_err(|e| e.error)?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    }
+    Ok(())
 }
 
 /// Replaces `path` with `bytes` atomically: a temp file (0600) beside it, fsync, rename, fsync
 /// of the directory. Readers see the old content or the new one, never a mix.
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    temp_beside(path, bytes)?
-        .persist(path)
-        .map_err(|e| e.error)?;
+    keep(temp_beside(path, bytes)?, path, true)?;
     fsync_dir(parent(path))
 }
 
@@ -48,9 +59,7 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// temp file (0600) beside it, fsync, link into place, fsync of the directory. Readers never
 /// see a partial file under `path`.
 pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    temp_beside(path, bytes)?
-        .persist_noclobber(path)
-        .map_err(|e| e.error)?;
+    keep(temp_beside(path, bytes)?, path, false)?;
     fsync_dir(parent(path))
 }
 

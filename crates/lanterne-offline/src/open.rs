@@ -289,11 +289,8 @@ impl Submission<'_> {
                 entry.size
             ));
         }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
-        tmp.persist_noclobber(dir.join(name))
-            .map_err(|e| format!("cannot save {name}: {}", e.error))?;
+        durable::keep(tmp, &dir.join(name), false)
+            .map_err(|e| format!("cannot save {name} in {}: {e}", dir.display()))?;
         Ok((copied != entry.size).then(|| {
             format!(
                 "{copied} bytes, but the manifest declares {}; saved as it decrypted",

@@ -13,7 +13,7 @@
 //! the next `fetch --ack` sends the ack that was cut off.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::Path;
 
 use lanterne_core::bundle::{self, safe_name, MarkerError, State, Sums};
@@ -221,13 +221,8 @@ async fn download(
     }
     out.sync_all().map_err(io_at(&part))?;
     drop(out);
-    let mut hasher = Sha256::new();
-    io::copy(
-        &mut fs::File::open(&part).map_err(io_at(&part))?,
-        &mut hasher,
-    )
-    .map_err(io_at(&part))?;
-    if hex::encode(hasher.finalize()) != file.sha256 {
+    let got = bundle::sha256_file(&part).map_err(io_at(&part))?;
+    if hex::encode(got) != file.sha256 {
         let _ = fs::remove_file(&part);
         return Err(WorkstationError::Protocol(format!(
             "{} did not match its checksum; it was discarded, run fetch again",
