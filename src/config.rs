@@ -104,8 +104,6 @@ pub struct ReviewerConfig {
     pub allow_public_listen: bool,
     /// Submissions are deleted this many days after they arrived.
     pub retention_days: u32,
-    /// Largest reply a reviewer may push, in bytes of ciphertext.
-    pub max_reply_bytes: u64,
     /// Failed credential checks allowed per minute for one reviewer name before requests
     /// presenting that name get 429. Names that are not registered share one such budget, so
     /// bad requests for one name never lock out another reviewer.
@@ -119,7 +117,6 @@ impl Default for ReviewerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             allow_public_listen: false,
             retention_days: 90,
-            max_reply_bytes: 2 * 1024 * 1024,
             auth_failures_per_minute: 20,
         }
     }
@@ -311,7 +308,7 @@ impl Config {
         }
         let at_least_1 = "must be at least 1";
         let (k, l, h) = (&self.kdf, &self.limits, &self.http);
-        let checks: [(bool, &'static str, String); 17] = [
+        let checks: [(bool, &'static str, String); 16] = [
             (
                 k.memory_kib < 64 * 1024,
                 "kdf.memory_kib",
@@ -343,11 +340,6 @@ impl Config {
                 r.retention_days == 0,
                 "reviewer.retention_days",
                 at_least_1.into(),
-            ),
-            (
-                r.max_reply_bytes < 1024,
-                "reviewer.max_reply_bytes",
-                "must be at least 1024".into(),
             ),
             (
                 self.sessions.idle_timeout_secs == 0,

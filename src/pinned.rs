@@ -8,9 +8,8 @@
 //! and every later start compares and refuses to run on a difference, saying which value to
 //! put back.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::code::wordlist_sha256;
 use crate::config::KdfConfig;
 use crate::i18n::Lang;
-use crate::store::{fsync_dir, normalize_times};
+use crate::store::{durable, fsync_dir, normalize_times};
 
 /// The file in the data dir.
 pub const FILE_NAME: &str = "params";
@@ -154,16 +153,8 @@ fn write_durably(data_dir: &Path, pinned: &Pinned) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)?;
-    f.write_all(
-        format!("# Written by lanterne at this box's first start. Do not edit.\n{text}").as_bytes(),
-    )?;
-    f.sync_all()?;
-    drop(f);
+    let text = format!("# Written by lanterne at this box's first start. Do not edit.\n{text}");
+    durable::write_new(&temp, text.as_bytes(), 0o600)?;
     normalize_times(&temp)?;
     fs::rename(&temp, data_dir.join(FILE_NAME))?;
     fsync_dir(data_dir)

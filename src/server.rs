@@ -302,7 +302,7 @@ mod tests {
                 .header("authorization", bearer)
                 .send()
         };
-        let index = get("/api/v1/index?after=0".into()).await.unwrap();
+        let index = get(crate::api::path::index(0)).await.unwrap();
         assert_eq!(index.status(), 200);
         let index: crate::api::Index =
             serde_json::from_slice(&index.bytes().await.unwrap()).unwrap();
@@ -313,10 +313,7 @@ mod tests {
             panic!("one submission expected: {index:?}")
         };
         let file = sub.files.iter().find(|f| f.name != "manifest.age").unwrap();
-        let path = format!(
-            "/api/v1/sources/{}/submissions/{}/{}",
-            source.designation, sub.id, file.name
-        );
+        let path = crate::api::path::file(&source.designation, &sub.id, &file.name);
         let resp = get(path).await.unwrap();
         assert_eq!(resp.status(), 200);
         resp.bytes().await.unwrap().to_vec()

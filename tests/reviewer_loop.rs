@@ -409,3 +409,59 @@ fn pushed_replies_are_checked_and_stored_once() {
         "one reply and its signature"
     );
 }
+
+/// The server and the offline side share one reply limit (`lanterne_core::limits`): a push
+/// that the source's page could never show is refused, and the largest reply `review reply`
+/// writes is not refused for its size.
+#[test]
+fn replies_too_large_to_show_are_refused_at_push() {
+    let server = Server::start("");
+    server.source_with_message("hello");
+    let work = tempfile::tempdir().unwrap();
+    let auth = server.add_reviewer("ws", &work.path().join("c"));
+    let source = &server.sources()[0];
+    let recipient = std::fs::read_to_string(source.join("recipient")).unwrap();
+    let (_, index) = api_get(
+        &format!("{}/api/v1/index", server.reviewer_base),
+        Some(&auth),
+    );
+    let designation = between(&index, "\"designation\":\"", "\"").unwrap();
+    let url = format!(
+        "{}/api/v1/sources/{designation}/replies",
+        server.reviewer_base
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let push = |plaintext_len: usize| {
+        let file = work.path().join(format!("r{plaintext_len}.age"));
+        age_cli_encrypt(
+            &[recipient.trim(), &server.recipient],
+            &vec![b'a'; plaintext_len],
+            &file,
+        );
+        let body = std::fs::read(&file).unwrap();
+        rt.block_on(async {
+            reqwest::Client::new()
+                .post(&url)
+                .header("authorization", &auth)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    // 1.5 MiB of text: more than the source's page decrypts, so never readable by the source.
+    assert_eq!(push(3 << 19), 413, "an unshowable reply must be refused");
+    assert_eq!(
+        std::fs::read_dir(source.join("replies"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    // The largest reply `review reply` accepts passes the size check.
+    assert_ne!(push(1 << 20), 413);
+}

@@ -36,9 +36,9 @@
 //! All names are random, and every modification time is set to the Unix epoch, so the tree shows
 //! neither what a file was nor when it came. This module never sees plaintext.
 
-use std::fs::{self, File, FileTimes, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File, FileTimes};
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
@@ -55,6 +55,8 @@ pub use archive::day_utc;
 pub use deletions::AckOutcome;
 pub use error::StoreError;
 pub use fetched::Served;
+/// Every durable write of the store goes through `lanterne_core::durable`.
+pub use lanterne_core::durable::{self, fsync_dir};
 
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -340,9 +342,7 @@ impl Staged {
 
     /// Fsyncs `file` and gives it its final name inside this folder.
     pub fn keep(&self, file: tempfile::NamedTempFile, name: &str) -> io::Result<()> {
-        file.as_file().sync_all()?;
-        file.persist(self.path.join(name)).map_err(|e| e.error)?;
-        Ok(())
+        durable::keep(file, &self.path.join(name), true)
     }
 
     /// Fsyncs this folder and renames it to `dest`, then fsyncs `dest`'s parent.
@@ -416,18 +416,7 @@ fn list_names(dir: &Path) -> io::Result<Vec<String>> {
 
 /// Writes a new file (0600) and fsyncs it. The caller renames it into place.
 fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-/// Makes a rename or removal in `dir` durable.
-pub fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    durable::write_new(path, bytes, 0o600)
 }
 
 /// Sets access and modification times to the Unix epoch, so they say nothing.
@@ -442,6 +431,7 @@ pub fn normalize_times(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

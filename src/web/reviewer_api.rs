@@ -111,20 +111,20 @@ struct ReviewerState {
 /// The reviewer API's routes.
 pub fn router(app: AppState) -> Router {
     let cfg = &app.config.reviewer;
-    let reply_cap = usize::try_from(cfg.max_reply_bytes).unwrap_or(usize::MAX);
+    // One limit with the offline side: a reply `review reply` writes fits, one the source's
+    // page could not show does not.
+    let reply_cap =
+        usize::try_from(lanterne_core::limits::MAX_REPLY_CIPHERTEXT_BYTES).unwrap_or(usize::MAX);
     let state = ReviewerState {
         failures: Arc::new(Failures::new(cfg.auth_failures_per_minute)),
         app,
     };
     Router::new()
-        .route("/api/v1/index", get(index))
+        .route(api::path::INDEX, get(index))
+        .route(api::path::FILE, get(file))
+        .route(api::path::ACK, post(ack))
         .route(
-            "/api/v1/sources/{designation}/submissions/{id}/{file}",
-            get(file),
-        )
-        .route("/api/v1/ack", post(ack))
-        .route(
-            "/api/v1/sources/{designation}/replies",
+            api::path::REPLIES,
             post(push).layer(DefaultBodyLimit::max(reply_cap)),
         )
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))

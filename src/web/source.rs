@@ -22,9 +22,7 @@ use crate::i18n::Tr;
 use crate::seal;
 use crate::source_key::{DeriveError, InternalError, Purpose, SourceKeys};
 use crate::store::{Store, StoreError};
-
-/// Largest reply the box will decrypt for display.
-const MAX_REPLY_BYTES: u64 = 1024 * 1024;
+use lanterne_core::limits;
 
 #[derive(Template)]
 #[template(path = "code.html")]
@@ -244,9 +242,9 @@ fn read_replies(store: &Store, keys: &SourceKeys) -> (Vec<ReplyView>, u64) {
     let mut unreadable = 0;
     for id in store.replies(&keys.lookup).unwrap_or_default() {
         let text = store
-            .read_reply(&keys.lookup, &id, MAX_REPLY_BYTES * 2)
+            .read_reply(&keys.lookup, &id, limits::MAX_REPLY_CIPHERTEXT_BYTES)
             .ok()
-            .and_then(|ct| seal::open_small(&ct, &keys.identity, MAX_REPLY_BYTES).ok());
+            .and_then(|ct| seal::open_small(&ct, &keys.identity, limits::MAX_REPLY_BYTES).ok());
         match text {
             Some(bytes) => views.push(ReplyView {
                 id,

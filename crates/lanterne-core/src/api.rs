@@ -9,6 +9,8 @@
 //! | `POST /api/v1/sources/{designation}/replies` with an age file as body and its signature in the [`SIGNATURE_HEADER`] header | [`Pushed`]; 422 if the signature is missing or is not a reviewer's for this source (see [`crate::reply`]) |
 //!
 //! Every request carries `Authorization: Bearer <name>:<token>` from `lanterne reviewers add`.
+//! The paths are written once, in [`path`]: the server's router takes its route templates, the
+//! workstation's client builds its URLs with its functions.
 //!
 //! A reply's signature is the `.minisig` file that `review reply` wrote beside it, sent whole,
 //! hex-encoded ([`encode_signature`], [`decode_signature`]) in the header [`SIGNATURE_HEADER`]:
@@ -16,6 +18,45 @@
 //! bytes, at most twice [`crate::reply::MAX_SIGNATURE_BYTES`]).
 
 use serde::{Deserialize, Serialize};
+
+/// The reviewer API's paths: route templates (axum's `{name}` captures) for the server's
+/// router, and functions for the client's URLs that fill the same templates.
+pub mod path {
+    /// `GET`: the [`Index`](super::Index).
+    pub const INDEX: &str = "/api/v1/index";
+    /// `GET`: one ciphertext file.
+    pub const FILE: &str = "/api/v1/sources/{designation}/submissions/{id}/{file}";
+    /// `POST`: an [`Ack`](super::Ack).
+    pub const ACK: &str = "/api/v1/ack";
+    /// `POST`: one reply to a source.
+    pub const REPLIES: &str = "/api/v1/sources/{designation}/replies";
+
+    /// [`INDEX`] with the cursor.
+    pub fn index(after: u64) -> String {
+        format!("{INDEX}?after={after}")
+    }
+
+    /// [`FILE`] for one file.
+    pub fn file(designation: &str, id: &str, file: &str) -> String {
+        format!("/api/v1/sources/{designation}/submissions/{id}/{file}")
+    }
+
+    /// [`REPLIES`] for one source.
+    pub fn replies(designation: &str) -> String {
+        format!("/api/v1/sources/{designation}/replies")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// The functions fill exactly the templates the router serves.
+        #[test]
+        fn urls_fill_the_route_templates() {
+            assert_eq!(super::file("{designation}", "{id}", "{file}"), super::FILE);
+            assert_eq!(super::replies("{designation}"), super::REPLIES);
+            assert_eq!(super::index(7), format!("{}?after=7", super::INDEX));
+        }
+    }
+}
 
 /// The request header that carries a pushed reply's signature.
 pub const SIGNATURE_HEADER: &str = "lanterne-signature";

@@ -1,6 +1,9 @@
-//! Durable files: the one "temp file, fsync, rename" and the one "new 0600 file, fsync" that
-//! every machine uses. A file written here is either whole or absent after a crash, and the
-//! directory entry that names it is on disk before the call returns.
+//! Durable files: the one "temp file, fsync, rename" ([`keep`] for a temp file the caller
+//! streamed into, [`replace`] and [`create_atomic`] for bytes in memory) and the
+//! one "new 0600 file, fsync" ([`write_new`], [`create_private`]) that every machine uses. A
+//! file written here is either whole or absent after a crash, and, except with [`write_new`]
+//! (whose caller renames the file into place), the directory entry that names it is on disk
+//! before the call returns.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -12,35 +15,72 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// The folder that holds `path` (`.` for a bare name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A temp file (0600, O_EXCL, random hidden name) beside `path`, holding `bytes`.
+fn temp_beside(path: &Path, bytes: &[u8]) -> io::Result<tempfile::NamedTempFile> {
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or_default());
+    prefix.push(".");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(parent(path))?;
+    tmp.write_all(bytes)?;
+    Ok(tmp)
+}
+
+/// Fsyncs a temp file the caller filled (a stream, for example) and gives it the name
+/// `path` in the same filesystem: over an existing file if `replace_existing`, otherwise never
+/// (`AlreadyExists`). The caller fsyncs the directory, often after more entries.
+pub fn keep(tmp: tempfile::NamedTempFile, path: &Path, replace_existing: bool) -> io::Result<()> {
+    tmp.as_file().sync_all()?;
+    if replace_existing {
+        tmp.persist(path).map_err(|e| e.error)?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    }
+    Ok(())
+}
+
 /// Replaces `path` with `bytes` atomically: a temp file (0600) beside it, fsync, rename, fsync
 /// of the directory. Readers see the old content or the new one, never a mix.
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    // tempfile creates the file 0600 with O_EXCL under a random name.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    fsync_dir(dir)
+    keep(temp_beside(path, bytes)?, path, true)?;
+    fsync_dir(parent(path))
 }
 
-/// Creates `path` (mode 0600; an existing file is an error), writes `bytes` and fsyncs the file
-/// and its directory.
-pub fn create_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Creates `path` atomically with `bytes`, never over an existing file (`AlreadyExists`): a
+/// temp file (0600) beside it, fsync, link into place, fsync of the directory. Readers never
+/// see a partial file under `path`.
+pub fn create_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    keep(temp_beside(path, bytes)?, path, false)?;
+    fsync_dir(parent(path))
+}
+
+/// Creates `path` with `mode` (an existing file is an error, `AlreadyExists`), writes `bytes`
+/// and fsyncs the file, not its directory: for a file the caller renames into place, or
+/// follows with [`fsync_dir`].
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => fsync_dir(d),
-        _ => fsync_dir(Path::new(".")),
-    }
+    f.sync_all()
+}
+
+/// Creates `path` (mode 0600; an existing file is an error, `AlreadyExists`), writes `bytes`
+/// and fsyncs the file and its directory.
+pub fn create_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_new(path, bytes, 0o600)?;
+    fsync_dir(parent(path))
 }
 
 #[cfg(test)]
@@ -59,7 +99,18 @@ mod tests {
         super::create_private(&q, b"secret").unwrap();
         let mode = std::fs::metadata(&q).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert!(super::create_private(&q, b"again").is_err());
+        let again = super::create_private(&q, b"again").unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&q).unwrap(), b"secret");
+        let again = super::create_atomic(&q, b"again").unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&q).unwrap(), b"secret");
+        let r = dir.path().join("r");
+        super::create_atomic(&r, b"whole").unwrap();
+        assert_eq!(std::fs::read(&r).unwrap(), b"whole");
+        let mode = std::fs::metadata(&r).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // No temp file is left beside them.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
     }
 }

@@ -37,7 +37,7 @@ pub const LOCK_FILE: &str = "lock";
 /// The least `RLIMIT_MEMLOCK` that `lock_memory` accepts, unless it is unlimited: the box's
 /// heap grows with key derivations (64 MiB each), sessions and uploads, and with every future
 /// page locked, an allocation past the limit would fail and stop the process.
-pub const MIN_MEMLOCK_BYTES: u64 = 1 << 30;
+pub(crate) const MIN_MEMLOCK_BYTES: u64 = 1 << 30;
 
 /// Why the process could not be hardened. Each message says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,12 @@
 //! age encryption: the reviewers' recipients, and sealing a byte stream to them.
 //!
 //! The server seals every submission through [`Recipients`]; the offline reviewer's reply
-//! (`lanterne_offline::reply`) parses its pinned team's recipients with [`parse_recipient`]
-//! and encrypts its own small file; both sides open small age files through [`open_small`] or check
-//! [`header_is_bounded`] first. This module knows nothing of HTTP or of the data dir: it turns
+//! (`lanterne_offline::reply`) parses its pinned team's recipients with [`parse_recipient`] and encrypts its own
+//! small file. Every age file lanterne decrypts (a stored reply at the source's login, a
+//! bundle's manifest and files offline) goes through the one header-bounded decrypt,
+//! [`decrypt`] (or [`open_small`] / [`open_small_with`] for small files in memory), which
+//! refuses a header that does not end within [`MAX_HEADER_BYTES`] before age parses it. This
+//! module knows nothing of HTTP or of the data dir: it turns
 //! a writer into an age writer addressed to the reviewers (and, for replies, to a source).
 //! The server holds only recipients (public keys), so nothing it runs can decrypt a submission.
 //!
@@ -29,7 +32,7 @@ pub enum RecipientsError {
     ReadFile { path: PathBuf, source: io::Error },
     #[error(
         "no reviewer recipients found in {0}. Create a reviewer key on the offline machine with \
-         `lanterne keys new --out reviewer.key --public reviewer.card` and copy the card into \
+         `lanterne keys new --out reviewer.key --public NAME.card` and copy that card into \
          {0}/NAME.card"
     )]
     None(PathBuf),
@@ -151,7 +154,7 @@ impl Recipients {
     }
 
     /// An encryptor to every reviewer, plus `extra` (a source, for replies).
-    pub fn encryptor(
+    pub(crate) fn encryptor(
         &self,
         extra: Option<&age::x25519::Recipient>,
     ) -> Result<age::Encryptor, age::EncryptError> {
@@ -168,8 +171,10 @@ impl Recipients {
             .wrap_output(out)
     }
 
-    /// Encrypts a whole small buffer (a manifest, a reply) to the reviewers and `extra`.
-    pub fn seal_bytes(
+    /// Encrypts a whole small buffer to the reviewers and `extra`, for tests (the box seals
+    /// streams through [`Recipients::seal`]).
+    #[cfg(test)]
+    fn seal_bytes(
         &self,
         plaintext: &[u8],
         extra: Option<&age::x25519::Recipient>,
@@ -220,37 +225,73 @@ pub fn header_is_bounded(prefix: &[u8]) -> bool {
     memchr::memmem::find(window, b"\n--- ").is_some()
 }
 
-/// Why an age file could not be opened with an identity.
+/// Why an age file could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("not a readable age file for this key: {0}")]
-    Decrypt(#[from] age::DecryptError),
-    #[error("the decrypted content is damaged or too large: {0}")]
-    Read(io::Error),
-    #[error("the age header is larger than any lanterne writes")]
+    #[error("not encrypted to this identity")]
+    NoMatchingKeys,
+    #[error("not a readable age file: {0}")]
+    Decrypt(#[source] age::DecryptError),
+    #[error("damaged: {0}")]
+    Read(#[source] io::Error),
+    #[error("larger than the {0} bytes allowed")]
+    TooLarge(u64),
+    #[error("not an age file lanterne wrote (its header is missing or too large)")]
     HeaderTooLarge,
 }
 
-/// Decrypts a small age file in memory with one identity, refusing more than `max` bytes of
-/// plaintext. The plaintext lives in a zeroizing buffer.
+impl From<age::DecryptError> for OpenError {
+    fn from(e: age::DecryptError) -> OpenError {
+        match e {
+            age::DecryptError::NoMatchingKeys => OpenError::NoMatchingKeys,
+            other => OpenError::Decrypt(other),
+        }
+    }
+}
+
+/// The one header-bounded decrypt: starts decrypting `input` with the first of `identities`
+/// that matches, after checking that its header ends within [`MAX_HEADER_BYTES`] (age parses
+/// headers in quadratic time). `input` must buffer at least that many bytes (a
+/// `BufReader::with_capacity(MAX_HEADER_BYTES + …)`, or a slice) for the check to see the
+/// whole header. The stream authenticates each chunk as it is read; a truncated or altered
+/// file fails on read, at the latest at its end.
+pub fn decrypt<'a, R: io::BufRead>(
+    mut input: R,
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+) -> Result<age::stream::StreamReader<R>, OpenError> {
+    let prefix = input.fill_buf().map_err(OpenError::Read)?;
+    if !header_is_bounded(prefix) {
+        return Err(OpenError::HeaderTooLarge);
+    }
+    let decryptor = age::Decryptor::new_buffered(input)?;
+    Ok(decryptor.decrypt(identities)?)
+}
+
+/// Decrypts a small age file in memory with the first of `identities` that matches, refusing
+/// more than `max` bytes of plaintext. The plaintext lives in a zeroizing buffer.
+pub fn open_small_with<'a>(
+    ciphertext: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    max: u64,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
+    use std::io::Read;
+    let reader = decrypt(ciphertext, identities)?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    let mut limited = reader.take(max.saturating_add(1));
+    limited.read_to_end(&mut out).map_err(OpenError::Read)?;
+    if out.len() as u64 > max {
+        return Err(OpenError::TooLarge(max));
+    }
+    Ok(out)
+}
+
+/// [`open_small_with`] one identity.
 pub fn open_small(
     ciphertext: &[u8],
     identity: &dyn age::Identity,
     max: u64,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
-    use std::io::Read;
-    if !header_is_bounded(ciphertext) {
-        return Err(OpenError::HeaderTooLarge);
-    }
-    let decryptor = age::Decryptor::new_buffered(ciphertext)?;
-    let reader = decryptor.decrypt(std::iter::once(identity))?;
-    let mut out = zeroize::Zeroizing::new(Vec::new());
-    let mut limited = reader.take(max.saturating_add(1));
-    limited.read_to_end(&mut out).map_err(OpenError::Read)?;
-    if out.len() as u64 > max {
-        return Err(OpenError::Read(io::Error::other("larger than allowed")));
-    }
-    Ok(out)
+    open_small_with(ciphertext, std::iter::once(identity), max)
 }
 
 #[cfg(test)]
@@ -339,6 +380,53 @@ mod tests {
             .seal_bytes(b"x", None)
             .unwrap();
         assert!(header_is_bounded(&sealed));
+    }
+
+    /// The streaming decrypt refuses the same huge header through a reader, finds the one
+    /// identity of several that matches, and says which error is which.
+    #[test]
+    fn streaming_decrypt_is_header_bounded_and_tries_every_identity() {
+        use std::io::{BufReader, Read};
+        let mut huge = b"age-encryption.org/v1\n".to_vec();
+        for _ in 0..2000 {
+            huge.extend_from_slice(b"-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        }
+        huge.extend_from_slice(b"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        let a = age::x25519::Identity::generate();
+        let b = age::x25519::Identity::generate();
+        let ids = [&a as &dyn age::Identity, &b as &dyn age::Identity];
+        let started = std::time::Instant::now();
+        let reader = BufReader::with_capacity(MAX_HEADER_BYTES + 8192, &huge[..]);
+        assert!(matches!(
+            decrypt(reader, ids.into_iter()),
+            Err(OpenError::HeaderTooLarge)
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+
+        let dir = tempfile::tempdir().unwrap();
+        write_keys(dir.path(), &b.to_public().to_string());
+        let sealed = Recipients::load_dir(dir.path())
+            .unwrap()
+            .seal_bytes(b"for b", None)
+            .unwrap();
+        let mut out = Vec::new();
+        decrypt(BufReader::new(&sealed[..]), ids.into_iter())
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"for b");
+        assert_eq!(
+            &open_small_with(&sealed, ids.into_iter(), 5).unwrap()[..],
+            b"for b"
+        );
+        assert!(matches!(
+            open_small_with(&sealed, ids.into_iter(), 4),
+            Err(OpenError::TooLarge(4))
+        ));
+        assert!(matches!(
+            open_small(&sealed, &a, 100),
+            Err(OpenError::NoMatchingKeys)
+        ));
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub fn review(command: ReviewCommand) -> Result<(), CommandError> {
             out,
         } => {
             let passphrase = if crate::identity_needs_passphrase(&identity)? {
-                crate::passphrase_from_env_or_tty()
+                crate::identity::passphrase_from_env_or_tty()
             } else {
                 None
             };

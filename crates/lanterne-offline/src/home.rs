@@ -12,19 +12,19 @@
 //! Every file is written durably (temp file, fsync, rename, fsync of the folder).
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fs::{self, DirBuilder};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use lanterne_core::card::{Card, CardError, MAX_CARD_BYTES};
 use lanterne_core::designation::is_valid as is_designation;
+use lanterne_core::durable;
 
 use crate::bundle::read_capped;
 
 /// The environment variable naming the offline state's directory.
-pub const HOME_ENV: &str = "LANTERNE_REVIEW_HOME";
+pub(crate) const HOME_ENV: &str = "LANTERNE_REVIEW_HOME";
 
 /// Largest `sources.txt` read (about 100,000 sources).
 const MAX_SOURCES_BYTES: u64 = 16 << 20;
@@ -99,7 +99,7 @@ impl ReviewHome {
         })
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -112,7 +112,7 @@ impl ReviewHome {
     }
 
     /// The pinned team, sorted by name. Empty when no card was added.
-    pub fn team(&self) -> Result<Vec<Card>, HomeError> {
+    pub(crate) fn team(&self) -> Result<Vec<Card>, HomeError> {
         let dir = self.team_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -176,7 +176,7 @@ impl ReviewHome {
     }
 
     /// The pinned sources: designation → recipient.
-    pub fn sources(&self) -> Result<BTreeMap<String, String>, HomeError> {
+    pub(crate) fn sources(&self) -> Result<BTreeMap<String, String>, HomeError> {
         let path = self.sources_file();
         let text = match read_capped(&path, MAX_SOURCES_BYTES) {
             Ok(t) => t,
@@ -200,7 +200,7 @@ impl ReviewHome {
     }
 
     /// Adds new pins (designation, recipient) to `sources.txt`, durably.
-    pub fn pin_sources(&self, new: &[(String, String)]) -> Result<(), HomeError> {
+    pub(crate) fn pin_sources(&self, new: &[(String, String)]) -> Result<(), HomeError> {
         if new.is_empty() {
             return Ok(());
         }
@@ -217,7 +217,7 @@ impl ReviewHome {
 }
 
 /// A card's name, recipient and minisign key id, as `team add` and `team list` show it.
-pub fn describe(card: &Card) -> String {
+pub(crate) fn describe(card: &Card) -> String {
     let key = match &card.minisign {
         Some(k) => format!(
             "minisign key {}",
@@ -229,7 +229,7 @@ pub fn describe(card: &Card) -> String {
 }
 
 /// Reads and parses a card file (the file's stem names a plain recipients file).
-pub fn read_card(path: &Path) -> Result<Card, HomeError> {
+pub(crate) fn read_card(path: &Path) -> Result<Card, HomeError> {
     let bytes = read_capped(path, MAX_CARD_BYTES as u64 + 1).map_err(|source| HomeError::Read {
         path: path.to_owned(),
         source,
@@ -247,13 +247,7 @@ pub fn read_card(path: &Path) -> Result<Card, HomeError> {
 
 /// Writes a new public file (0644, never overwriting), e.g. a card.
 pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    durable::write_new(path, bytes, 0o644)
 }
 
 fn make_dir(dir: &Path) -> Result<(), HomeError> {
@@ -268,32 +262,18 @@ fn make_dir(dir: &Path) -> Result<(), HomeError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), HomeError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| HomeError::Write {
-            path: dir.to_owned(),
-            source,
-        })
+    durable::fsync_dir(dir).map_err(|source| HomeError::Write {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 /// Writes `bytes` to `path`: a temp file beside it, fsync, rename over, fsync the folder.
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
-    let write_err = |source| HomeError::Write {
+    durable::replace(path, bytes).map_err(|source| HomeError::Write {
         path: path.to_owned(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut prefix = OsString::from(".");
-    prefix.push(path.file_name().unwrap_or_default());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .tempfile_in(dir)
-        .map_err(write_err)?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(write_err)?;
-    tmp.persist(path).map_err(|e| write_err(e.error))?;
-    sync_dir(dir)
+    })
 }
 
 #[cfg(test)]

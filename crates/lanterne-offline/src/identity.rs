@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use super::ReviewError;
 
 /// Environment variable the CLI reads the identity passphrase from.
-pub const PASSPHRASE_ENV: &str = "LANTERNE_IDENTITY_PASSPHRASE";
+pub(crate) const PASSPHRASE_ENV: &str = "LANTERNE_IDENTITY_PASSPHRASE";
 
 /// Largest identity file read (age's own limit is 16 MiB; real ones are a few hundred bytes).
 const MAX_IDENTITY_BYTES: u64 = 1 << 20;
@@ -28,7 +28,7 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/";
 const ARMOR_MAGIC: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
 
 /// The identities that decrypt bundle files.
-pub type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
+pub(crate) type Identities = Vec<Box<dyn age::Identity + Send + Sync>>;
 
 /// Answers age's questions during decryption: hands over the passphrase (if any) and shows
 /// plugin messages ("touch your key") on stderr. It never prompts by itself.
@@ -65,7 +65,7 @@ pub fn identity_needs_passphrase(path: &Path) -> Result<bool, ReviewError> {
 
 /// The identity passphrase from `LANTERNE_IDENTITY_PASSPHRASE`, or else typed at the terminal
 /// (not echoed, through `rpassword`, which reads `/dev/tty`). `None` if neither is available.
-pub fn passphrase_from_env_or_tty() -> Option<SecretString> {
+pub(crate) fn passphrase_from_env_or_tty() -> Option<SecretString> {
     if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
         return value.into_string().ok().map(SecretString::from);
     }
@@ -79,7 +79,10 @@ pub fn passphrase_from_env_or_tty() -> Option<SecretString> {
 }
 
 /// Loads every identity from `path`, decrypting it with `passphrase` if it is protected.
-pub fn load(path: &Path, passphrase: Option<SecretString>) -> Result<Identities, ReviewError> {
+pub(crate) fn load(
+    path: &Path,
+    passphrase: Option<SecretString>,
+) -> Result<Identities, ReviewError> {
     let bytes = read_identity_file(path)?;
     let bad = |message: String| ReviewError::Identity {
         path: path.to_owned(),

@@ -5,13 +5,12 @@
 //! [`crate::signing`]). This runs on the reviewers' offline machine; what leaves it is the
 //! public card it prints (`lanterne_core::card`): the recipient and the signing public key.
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::Path;
 
 use age::secrecy::ExposeSecret;
 use lanterne_core::card::{is_valid_name, Card};
+use lanterne_core::durable;
 
 use crate::signing::{self, SigningError};
 
@@ -70,33 +69,22 @@ pub fn new_identity_file(out: &Path) -> Result<String, KeysError> {
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
     let shown = out.display().to_string();
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                KeysError::Exists(shown.clone())
-            } else {
-                KeysError::Write {
-                    path: shown.clone(),
-                    source,
-                }
-            }
-        })?;
     let secret = identity.to_string();
     let text = zeroize::Zeroizing::new(format!(
         "# lanterne reviewer identity: keep this file on the offline machine only.\n\
          # public key: {recipient}\n{}\n",
         secret.expose_secret()
     ));
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|source| KeysError::Write {
-            path: shown,
-            source,
-        })?;
+    durable::create_private(out, text.as_bytes()).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            KeysError::Exists(shown)
+        } else {
+            KeysError::Write {
+                path: shown,
+                source,
+            }
+        }
+    })?;
     Ok(recipient)
 }
 

@@ -3,22 +3,33 @@
 //!
 //! # Layout
 //!
-//! All of this crate runs on the **offline machine** only, on a bundle (docs/bundle.md) carried
-//! over from the networked workstation. [`open`] checks every file against the bundle's
-//! `SHA256SUMS`, decrypts new submissions with the reviewer's identity (plain or
-//! passphrase-protected) into an output folder under sanitized names, and reports identifying
-//! metadata found in them. [`reply`] encrypts a message to a source and to the pinned team, and
-//! signs it, for `lanterne push`. [`keys`] writes a new reviewer identity, signing key
-//! ([`signing`]) and public card. [`home`] holds what this machine pinned (the team's cards,
-//! the sources' recipients), which [`trust`] checks bundles against.
+//! **Offline machine: all of this crate.** It runs only there, on a bundle carried over from
+//! the networked workstation.
 //!
-//! `bundle.rs` reads and verifies the bundle, `identity.rs` loads the key, `open.rs` and
-//! `reply.rs` do the work, [`names`] makes untrusted names safe, [`metadata`] looks for
-//! identifying metadata, and [`report`] describes the outcome. `src/main.rs` is the
-//! `lanterne-review` binary.
+//! - Commands: [`open`] (`open.rs`) checks every file against the bundle's `SHA256SUMS`,
+//!   decrypts new submissions with the reviewer's identity (plain or passphrase-protected) into
+//!   an output folder under sanitized names, and reports identifying metadata found in them;
+//!   [`reply`] (`reply.rs`) encrypts a message to a source and to the pinned team, and signs it,
+//!   for `lanterne push`; [`keys`] writes a new reviewer identity, signing key and public card;
+//!   [`cli`] parses and runs them for both binaries, and `src/main.rs` is the
+//!   `lanterne-review` binary.
+//! - What the commands read and trust: `bundle.rs` reads and verifies a bundle, `identity.rs`
+//!   loads the age identity, `home.rs` ([`ReviewHome`]) holds what this machine pinned (the
+//!   team's cards, the sources' recipients) and `trust.rs` checks bundles against it;
+//!   `signing.rs` holds the minisign key that signs replies.
+//! - Helpers: [`names`] makes untrusted names safe, [`metadata`] looks for identifying
+//!   metadata, and `report.rs` ([`OpenReport`]) describes the outcome.
+//!
+//! **Shared with the other machines, through `lanterne-core`:** the bundle format
+//! (`lanterne_core::bundle`, which the workstation's `fetch` writes), the reply size limit
+//! (`lanterne_core::limits`, which the server enforces on push and at display), sealing and the
+//! one header-bounded decrypt (`lanterne_core::seal`), designations, cards and the durable-file
+//! helpers. The public API is what the two binaries, the integration tests and the fuzzers
+//! call; everything else is `pub(crate)`.
 //!
 //! **This crate never touches the network, and cannot link code that does.** Its dependencies
-//! are `lanterne-core` (formats, sealing, header-bounded opening, designations, hardening), the
+//! are `lanterne-core` (formats, limits, sealing, header-bounded opening, designations, cards,
+//! durable files, hardening), the
 //! age crate and file-format parsers; `scripts/check-offline-deps` fails the build if tokio, an
 //! HTTP crate, arti or any socket crate enters its dependency tree. A unit test below checks its
 //! sources for `std::net` and raw system calls, which no dependency check can see, and
@@ -26,28 +37,30 @@
 //! under `strace`, to show no socket is opened.
 
 #![forbid(unsafe_code)]
+// The docs map private modules too; they are links under `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod bundle;
 pub mod cli;
-pub mod home;
+mod home;
 mod identity;
 pub mod keys;
 pub mod metadata;
 pub mod names;
 mod open;
 mod reply;
-pub mod report;
-pub mod signing;
-pub mod trust;
+mod report;
+mod signing;
+mod trust;
 
 use std::path::PathBuf;
 
 pub use age::secrecy::SecretString;
-pub use home::{HomeError, ReviewHome, HOME_ENV};
-pub use identity::{identity_needs_passphrase, passphrase_from_env_or_tty, PASSPHRASE_ENV};
+pub use home::{HomeError, ReviewHome};
+pub use identity::identity_needs_passphrase;
 pub use lanterne_core::reply::trusted_comment;
 pub use metadata::Finding;
-pub use reply::{ReplyRequest, MAX_REPLY_BYTES};
+pub use reply::ReplyRequest;
 pub use report::{FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 pub use signing::SigningError;
 
@@ -63,7 +76,7 @@ pub enum ReviewError {
     #[error(
         "this bundle has format {0}, but this lanterne reads format {format}: use the same \
          lanterne version on both machines",
-        format = bundle::FORMAT
+        format = lanterne_core::bundle::FORMAT
     )]
     BundleFormat(u64),
     #[error("cannot read {path}: {source}")]
@@ -111,7 +124,10 @@ pub enum ReviewError {
          Replies need every reviewer to have an X25519 key (`lanterne keys new`)"
     )]
     PostQuantumReply,
-    #[error("the message in {0} is larger than 1 MiB; shorten it (sources see replies as text)")]
+    #[error(
+        "the message in {0} is larger than {mib} MiB; shorten it (sources see replies as text)",
+        mib = lanterne_core::limits::MAX_REPLY_BYTES >> 20
+    )]
     MessageTooLarge(PathBuf),
     #[error("the message in {0} is not UTF-8 text; save it as plain UTF-8 text")]
     MessageNotUtf8(PathBuf),

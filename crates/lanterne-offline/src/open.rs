@@ -9,9 +9,9 @@
 //! records the bundle carries (`deletions.txt`) are listed in the report every time.
 
 use std::collections::HashSet;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, DirBuilder, File};
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::SecretString;
@@ -23,6 +23,7 @@ use super::names::{sanitize, shown, NameSet};
 use super::report::{manifest_text, FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 use super::{metadata, ReviewError};
 use lanterne_core::manifest::{self, Manifest};
+use lanterne_core::{durable, seal};
 
 /// Largest manifest read (ciphertext) and decrypted (plaintext).
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -39,7 +40,7 @@ const MANIFEST_FILE: &str = "manifest.txt";
 /// `out/<designation>/<submission id>/` (or `<id>.incomplete/` if some file was damaged),
 /// with the files under their sanitized original names, `message.txt` and `manifest.txt`.
 /// `passphrase` is needed only for a passphrase-protected identity file (see
-/// [`super::identity_needs_passphrase`] and [`super::passphrase_from_env_or_tty`]).
+/// [`super::identity_needs_passphrase`] and [`super::identity::passphrase_from_env_or_tty`]).
 pub fn open(
     bundle: &Path,
     identity_file: &Path,
@@ -219,7 +220,8 @@ impl Submission<'_> {
 
     /// Checks and decrypts the manifest.
     fn manifest(&self) -> Result<Manifest, String> {
-        let rel = Bundle::rel(self.designation, self.id, manifest::FILE_NAME);
+        let rel =
+            lanterne_core::bundle::submission_file(self.designation, self.id, manifest::FILE_NAME);
         self.bundle
             .verify(&rel)
             .map_err(|e| format!("{}: {e}; fetch the bundle again", manifest::FILE_NAME))?;
@@ -235,40 +237,18 @@ impl Submission<'_> {
     }
 
     fn decrypt_small(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
-        let mut reader = self.decryptor(ciphertext)?;
-        let mut out = Zeroizing::new(Vec::new());
-        (&mut reader)
-            .take(MAX_MANIFEST_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("damaged: {e}"))?;
-        if out.len() as u64 > MAX_MANIFEST_BYTES {
-            return Err("larger than any manifest lanterne writes".into());
-        }
-        Ok(out)
+        seal::open_small_with(ciphertext, self.identities(), MAX_MANIFEST_BYTES).map_err(
+            |e| match e {
+                seal::OpenError::TooLarge(_) => "larger than any manifest lanterne writes".into(),
+                other => other.to_string(),
+            },
+        )
     }
 
-    fn decryptor<R: io::BufRead>(
-        &self,
-        mut input: R,
-    ) -> Result<age::stream::StreamReader<R>, String> {
-        // The header must end early: age parses it in quadratic time (see seal::MAX_HEADER_BYTES).
-        let prefix = input.fill_buf().map_err(|e| e.to_string())?;
-        if !lanterne_core::seal::header_is_bounded(prefix) {
-            return Err(
-                "not an age file lanterne wrote (its header is missing or too large)".into(),
-            );
-        }
-        let decryptor = age::Decryptor::new_buffered(input).map_err(|e| e.to_string())?;
-        decryptor
-            .decrypt(
-                self.identities
-                    .iter()
-                    .map(|i| i.as_ref() as &dyn age::Identity),
-            )
-            .map_err(|e| match e {
-                age::DecryptError::NoMatchingKeys => "not encrypted to this identity".to_owned(),
-                other => other.to_string(),
-            })
+    fn identities(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.identities
+            .iter()
+            .map(|i| i.as_ref() as &dyn age::Identity)
     }
 
     /// Checks and decrypts one file into `dir/name`. `Ok` may carry a remark.
@@ -289,18 +269,17 @@ impl Submission<'_> {
                 shown(stored)
             ));
         }
-        let rel = Bundle::rel(self.designation, self.id, stored);
+        let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
         self.bundle
             .verify(&rel)
             .map_err(|e| format!("{stored}: {e}; not opened. Fetch the bundle again"))?;
         let input = File::open(self.bundle.root().join(&rel))
             .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
-        let mut reader = self
-            .decryptor(BufReader::with_capacity(
-                lanterne_core::seal::MAX_HEADER_BYTES + 8192,
-                input,
-            ))
-            .map_err(|e| format!("{stored}: {e}; not opened"))?;
+        let mut reader = seal::decrypt(
+            BufReader::with_capacity(seal::MAX_HEADER_BYTES + 8192, input),
+            self.identities(),
+        )
+        .map_err(|e| format!("{stored}: {e}; not opened"))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".lanterne-part-")
             .tempfile_in(dir)
@@ -316,11 +295,8 @@ impl Submission<'_> {
                 entry.size
             ));
         }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
-        tmp.persist_noclobber(dir.join(name))
-            .map_err(|e| format!("cannot save {name}: {}", e.error))?;
+        durable::keep(tmp, &dir.join(name), false)
+            .map_err(|e| format!("cannot save {name} in {}: {e}", dir.display()))?;
         Ok((copied != entry.size).then(|| {
             format!(
                 "{copied} bytes, but the manifest declares {}; saved as it decrypted",
@@ -346,15 +322,9 @@ fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
         .map_err(|source| write_error(dir, source))
 }
 
-/// Writes a new file, mode 0600, and syncs it.
+/// Writes a new file, mode 0600, and syncs it (its staging folder is synced when renamed).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .map_err(|source| write_error(path, source))
+    durable::write_new(path, bytes, 0o600).map_err(|source| write_error(path, source))
 }
 
 /// Removes staging folders left by a run that was killed (they hold partial plaintext).
@@ -373,7 +343,5 @@ fn remove_stale_staging(dest: &Path) {
 
 /// Makes a rename in `dir` durable; best effort (some filesystems refuse directory fsync).
 fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let _ = durable::fsync_dir(dir);
 }

@@ -6,7 +6,8 @@
 //! to the team pinned on this machine, only when the bundle's reviewer list matches it, and to
 //! the source's recipient only when it is plain X25519 and matches its pin. The ciphertext is
 //! signed with the reviewer's minisign key (`<identity>.minisign`), which must be on a pinned
-//! card. Both files are written atomically (temp file, fsync, rename) under a random name,
+//! card. Both files are written atomically (`lanterne_core::durable::create_atomic`: temp file,
+//! fsync, link, never over a file) under a random name,
 //! ready for `lanterne push`: `<id>.age` and its signature `<id>.age.minisig`.
 
 use std::io::{Read, Write};
@@ -23,8 +24,7 @@ use super::trust::{self, SourcePin};
 use super::ReviewError;
 use lanterne_core::designation::is_valid as is_designation;
 
-/// Largest reply, in bytes of UTF-8 text (the box refuses to show larger ones).
-pub const MAX_REPLY_BYTES: u64 = 1 << 20;
+use lanterne_core::limits::MAX_REPLY_BYTES;
 
 // A recipient a reply can be encrypted to, parsed as the server parses its keys dir.
 use lanterne_core::reply::trusted_comment;
@@ -130,30 +130,18 @@ pub fn reply(req: &ReplyRequest<'_>) -> Result<PathBuf, ReviewError> {
     rand::rngs::OsRng.fill_bytes(&mut id);
     let path = dir.join(format!("{}.age", hex::encode(id)));
     // The signature first: a crash in between leaves a lone `.minisig`, which push ignores.
-    write_new(&dir, &signing::signature_path(&path), signature.as_bytes())?;
-    write_new(&dir, &path, &ciphertext)?;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
+    write_new(&signing::signature_path(&path), signature.as_bytes())?;
+    write_new(&path, &ciphertext)?;
     Ok(path)
 }
 
-/// Writes a new file atomically in `dir` (temp file, fsync, rename; never over a file).
-fn write_new(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
-    let write_err = |source| ReviewError::Write {
+/// Writes a new file atomically (temp file, fsync, link, fsync of the folder; never over a
+/// file).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
+    lanterne_core::durable::create_atomic(path, bytes).map_err(|source| ReviewError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lanterne-reply-")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(write_err)?;
-    tmp.persist_noclobber(path)
-        .map_err(|e| write_err(e.error))?;
-    Ok(())
+    })
 }
 
 /// The source's recipient, checked against `SHA256SUMS`: plain X25519 only, so no plugin.
@@ -161,7 +149,7 @@ pub(crate) fn source_recipient(
     bundle: &Bundle,
     designation: &str,
 ) -> Result<age::x25519::Recipient, ReviewError> {
-    let rel = format!("sources/{designation}/recipient");
+    let rel = lanterne_core::bundle::recipient_path(designation);
     let path = bundle.root().join(&rel);
     if !path.exists() {
         return Err(ReviewError::UnknownSource(designation.to_owned()));

@@ -7,9 +7,7 @@
 //! as for the age identity. The stock `minisign -S -s FILE.minisign` signs with it, and
 //! `minisign -V` verifies what [`SigningKey::sign`] writes.
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use minisign::{KeyPair, PublicKey, SecretKey, SecretKeyBox};
@@ -44,27 +42,27 @@ pub enum SigningError {
 }
 
 /// Where the signing key of the identity file `identity` lives.
-pub fn key_path(identity: &Path) -> PathBuf {
+pub(crate) fn key_path(identity: &Path) -> PathBuf {
     let mut name = identity.as_os_str().to_owned();
     name.push(".minisign");
     PathBuf::from(name)
 }
 
 /// Where the signature of `file` goes: `<file>.minisig`, where `minisign -V -m FILE` looks.
-pub fn signature_path(file: &Path) -> PathBuf {
+pub(crate) fn signature_path(file: &Path) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(".minisig");
     PathBuf::from(name)
 }
 
 /// The public key in the base64 form `minisign` prints.
-pub fn public_base64(pk: &PublicKey) -> String {
+pub(crate) fn public_base64(pk: &PublicKey) -> String {
     pk.to_base64()
 }
 
 /// The key id of a base64 public key as `minisign` shows it (16 upper-case hex digits), or
 /// `None` if it is not a minisign public key.
-pub fn key_id(public_b64: &str) -> Option<String> {
+pub(crate) fn key_id(public_b64: &str) -> Option<String> {
     let pk = PublicKey::from_base64(public_b64).ok()?;
     let id = pk.keynum();
     let mut le = [0u8; 8];
@@ -74,7 +72,7 @@ pub fn key_id(public_b64: &str) -> Option<String> {
 
 /// Makes a new unencrypted key pair and writes its secret key to `path` (0600, never
 /// overwriting); returns the public key.
-pub fn new_key_file(path: &Path) -> Result<PublicKey, SigningError> {
+pub(crate) fn new_key_file(path: &Path) -> Result<PublicKey, SigningError> {
     let KeyPair { pk, sk } = KeyPair::generate_unencrypted_keypair()
         .map_err(|e| SigningError::Minisign(e.to_string()))?;
     let text = zeroize::Zeroizing::new(
@@ -84,37 +82,28 @@ pub fn new_key_file(path: &Path) -> Result<PublicKey, SigningError> {
         .map_err(|e| SigningError::Minisign(e.to_string()))?
         .into_string(),
     );
-    let write_err = |source| SigningError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                SigningError::Exists(path.to_owned())
-            } else {
-                write_err(source)
+    lanterne_core::durable::create_private(path, text.as_bytes()).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            SigningError::Exists(path.to_owned())
+        } else {
+            SigningError::Write {
+                path: path.to_owned(),
+                source,
             }
-        })?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(write_err)?;
+        }
+    })?;
     Ok(pk)
 }
 
 /// A loaded signing key and its public half.
-pub struct SigningKey {
+pub(crate) struct SigningKey {
     sk: SecretKey,
-    pub public: PublicKey,
+    pub(crate) public: PublicKey,
 }
 
 impl SigningKey {
     /// Reads the unencrypted secret key at `path`.
-    pub fn load(path: &Path) -> Result<SigningKey, SigningError> {
+    pub(crate) fn load(path: &Path) -> Result<SigningKey, SigningError> {
         let text = crate::bundle::read_capped(path, MAX_KEY_BYTES).map_err(|source| {
             SigningError::Read {
                 path: path.to_owned(),
@@ -135,12 +124,12 @@ impl SigningKey {
     }
 
     /// The public key in base64.
-    pub fn public_base64(&self) -> String {
+    pub(crate) fn public_base64(&self) -> String {
         public_base64(&self.public)
     }
 
     /// Signs `data` with `trusted_comment`; returns the text of a standard `.minisig` file.
-    pub fn sign(&self, data: &[u8], trusted_comment: &str) -> Result<String, SigningError> {
+    pub(crate) fn sign(&self, data: &[u8], trusted_comment: &str) -> Result<String, SigningError> {
         minisign::sign(
             Some(&self.public),
             &self.sk,

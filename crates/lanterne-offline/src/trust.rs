@@ -24,15 +24,15 @@ const MAX_REVIEWERS_BYTES: u64 = 1 << 20;
 
 /// How the bundle's reviewer list differs from the pinned team.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct TeamDiff {
+pub(crate) struct TeamDiff {
     /// Lines of `reviewers.txt` that no pinned card has.
-    pub added: Vec<String>,
+    pub(crate) added: Vec<String>,
     /// Pinned recipients that `reviewers.txt` lacks.
-    pub missing: Vec<String>,
+    pub(crate) missing: Vec<String>,
 }
 
 impl TeamDiff {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.missing.is_empty()
     }
 }
@@ -56,8 +56,8 @@ fn shown(line: &str) -> String {
 
 /// The recipient lines of the bundle's `reviewers.txt`, as text: never parsed as recipients
 /// (parsing a plugin line is what runs a plugin).
-pub fn bundle_reviewers(bundle: &Bundle) -> Result<BTreeSet<String>, ReviewError> {
-    let path = bundle.root().join("reviewers.txt");
+pub(crate) fn bundle_reviewers(bundle: &Bundle) -> Result<BTreeSet<String>, ReviewError> {
+    let path = bundle.root().join(lanterne_core::bundle::REVIEWERS);
     let text = read_capped(&path, MAX_REVIEWERS_BYTES)
         .map_err(|source| ReviewError::Read { path, source })?;
     Ok(String::from_utf8_lossy(&text)
@@ -69,7 +69,7 @@ pub fn bundle_reviewers(bundle: &Bundle) -> Result<BTreeSet<String>, ReviewError
 }
 
 /// How `listed` (the bundle's reviewer lines) differs from `team`'s recipients.
-pub fn team_diff(listed: &BTreeSet<String>, team: &[Card]) -> TeamDiff {
+pub(crate) fn team_diff(listed: &BTreeSet<String>, team: &[Card]) -> TeamDiff {
     let pinned: BTreeSet<String> = team.iter().map(|c| c.recipient.clone()).collect();
     TeamDiff {
         added: listed.difference(&pinned).cloned().collect(),
@@ -79,7 +79,7 @@ pub fn team_diff(listed: &BTreeSet<String>, team: &[Card]) -> TeamDiff {
 
 /// What the pins say about a source's recipient.
 #[derive(Debug, PartialEq, Eq)]
-pub enum SourcePin {
+pub(crate) enum SourcePin {
     /// First time seen: pin it.
     New,
     /// The pinned recipient.
@@ -89,7 +89,7 @@ pub enum SourcePin {
 }
 
 /// Checks `recipient` for `designation` against the pins of `home`.
-pub fn source_pin(
+pub(crate) fn source_pin(
     home: &ReviewHome,
     designation: &str,
     recipient: &str,
@@ -102,14 +102,17 @@ pub fn source_pin(
 }
 
 /// Whether `designation` is the one derived from `recipient`.
-pub fn designation_matches(designation: &str, recipient: &str) -> bool {
+pub(crate) fn designation_matches(designation: &str, recipient: &str) -> bool {
     designation::of_recipient(recipient) == designation
 }
 
 /// `review open`'s checks, as warnings for stderr: no team, a reviewer list that differs, a
 /// source whose recipient changed or whose designation is not derived from it. New sources
 /// (with a derived designation) are pinned.
-pub fn open_warnings(bundle: &Bundle, home: &ReviewHome) -> Result<Vec<String>, ReviewError> {
+pub(crate) fn open_warnings(
+    bundle: &Bundle,
+    home: &ReviewHome,
+) -> Result<Vec<String>, ReviewError> {
     let mut warnings = Vec::new();
     let team = home.team()?;
     if team.is_empty() {

@@ -18,45 +18,31 @@
 //! index carries (who deleted what, refused acks) are printed and appended to the bundle's
 //! `deletions.txt`, which `SHA256SUMS` lists, so the offline machine sees them too.
 
-use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+use lanterne_core::bundle::{self, safe_name, MarkerError, State, Sums};
 use lanterne_core::credential::Credential;
 use lanterne_core::manifest::FILE_NAME as MANIFEST;
 use lanterne_core::{api, designation, durable};
 use reqwest::header::{AUTHORIZATION, RANGE};
 use reqwest::StatusCode;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{io_at, Client, WorkstationError};
 
-/// `lanterne-bundle.json`.
-#[derive(Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct BundleState {
-    format: u32,
-    /// The server's cursor: every submission up to it is in the bundle.
-    #[serde(default)]
-    next: u64,
-    /// Submissions fetched whole by a `fetch --ack` whose ack the server has not confirmed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    awaiting_ack: Vec<api::AckItem>,
-}
-
 /// What a fetch brought.
 #[derive(Debug, Default)]
 pub struct FetchReport {
-    pub submissions: usize,
-    pub files: usize,
-    pub bytes: u64,
-    pub deleted_on_server: u64,
+    pub(crate) submissions: usize,
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+    pub(crate) deleted_on_server: u64,
     /// Submissions the server listed without their manifest: skipped, not acked.
-    pub incomplete: usize,
+    pub(crate) incomplete: usize,
     /// Deletion records the server listed that the bundle did not hold yet.
-    pub deletions: Vec<api::Deletion>,
+    pub(crate) deletions: Vec<api::Deletion>,
 }
 
 impl std::fmt::Display for FetchReport {
@@ -85,15 +71,12 @@ impl std::fmt::Display for FetchReport {
     }
 }
 
-/// The bundle's record of the server's deletions.
-const DELETIONS: &str = "deletions.txt";
-
-/// Appends the records of `index` that `bundle/deletions.txt` does not hold yet (by number),
-/// and lists the file in `sums`. Returns the new ones.
+/// Appends the records of `index` that the bundle's deletions file does not hold yet (by
+/// number), and lists the file in `sums`. Returns the new ones.
 fn add_deletions(
     bundle: &Path,
     index: &api::Index,
-    sums: &mut BTreeMap<String, String>,
+    sums: &mut Sums,
 ) -> Result<Vec<api::Deletion>, WorkstationError> {
     if index.deletions.is_empty() {
         return Ok(Vec::new());
@@ -104,7 +87,7 @@ fn add_deletions(
             bad.seq
         )));
     }
-    let path = bundle.join(DELETIONS);
+    let path = bundle.join(bundle::DELETIONS);
     let mut text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
@@ -130,8 +113,8 @@ fn add_deletions(
     }
     write_atomic(&path, text.as_bytes())?;
     sums.insert(
-        DELETIONS.to_owned(),
-        hex::encode(Sha256::digest(text.as_bytes())),
+        bundle::DELETIONS.to_owned(),
+        Sha256::digest(text.as_bytes()).into(),
     );
     write_sums(bundle, sums)?;
     Ok(new)
@@ -147,24 +130,19 @@ pub async fn fetch(
 ) -> Result<FetchReport, WorkstationError> {
     let client = Client::new(server, credential)?;
     fs::create_dir_all(bundle).map_err(io_at(bundle))?;
-    let state_path = bundle.join("lanterne-bundle.json");
-    let mut state = match fs::read(&state_path) {
-        Ok(b) => serde_json::from_slice::<BundleState>(&b)
-            .ok()
-            .filter(|s| s.format == 1)
-            .ok_or_else(|| WorkstationError::NotABundle(bundle.to_owned()))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => BundleState {
-            format: 1,
-            ..BundleState::default()
-        },
-        Err(e) => return Err(io_at(&state_path)(e)),
+    let mut state = match State::read(bundle) {
+        Ok(state) => state.unwrap_or_default(),
+        Err(MarkerError::Read { path, source }) => {
+            return Err(WorkstationError::Io { path, source })
+        }
+        Err(MarkerError::NotABundle(_) | MarkerError::Format(_)) => {
+            return Err(WorkstationError::NotABundle(bundle.to_owned()))
+        }
     };
-    let index: api::Index = client
-        .get_json(&format!("/api/v1/index?after={}", state.next))
-        .await?;
+    let index: api::Index = client.get_json(&api::path::index(state.next)).await?;
 
     write_atomic(
-        &bundle.join("reviewers.txt"),
+        &bundle.join(bundle::REVIEWERS),
         index.reviewers.join("\n").as_bytes(),
     )?;
     let mut sums = read_sums(bundle)?;
@@ -181,14 +159,13 @@ pub async fn fetch(
                 "a source entry is malformed".into(),
             ));
         }
-        let dir = bundle.join("sources").join(&source.designation);
+        let recipient_rel = bundle::recipient_path(&source.designation);
+        let recipient_path = bundle.join(&recipient_rel);
+        let dir = bundle.join(bundle::submissions_path(&source.designation));
         fs::create_dir_all(&dir).map_err(io_at(&dir))?;
         let recipient = format!("{}\n", source.recipient);
-        write_atomic(&dir.join("recipient"), recipient.as_bytes())?;
-        sums.insert(
-            format!("sources/{}/recipient", source.designation),
-            hex::encode(Sha256::digest(recipient.as_bytes())),
-        );
+        write_atomic(&recipient_path, recipient.as_bytes())?;
+        sums.insert(recipient_rel, Sha256::digest(recipient.as_bytes()).into());
         write_sums(bundle, &sums)?;
         for sub in &source.submissions {
             if !safe_name(&sub.id) {
@@ -201,22 +178,22 @@ pub async fn fetch(
                 next = next.min(sub.seq.saturating_sub(1));
                 continue;
             }
-            let sub_dir = dir.join("submissions").join(&sub.id);
+            let sub_dir = dir.join(&sub.id);
             fs::create_dir_all(&sub_dir).map_err(io_at(&sub_dir))?;
             let mut downloaded = 0;
             for file in &sub.files {
-                if !safe_name(&file.name) || file.sha256.len() != 64 {
+                let mut sha256 = [0u8; 32];
+                if !safe_name(&file.name)
+                    || hex::decode_to_slice(&file.sha256, &mut sha256).is_err()
+                {
                     return Err(WorkstationError::Protocol(
                         "a file entry is malformed".into(),
                     ));
                 }
-                let rel = format!(
-                    "sources/{}/submissions/{}/{}",
-                    source.designation, sub.id, file.name
-                );
+                let rel = bundle::submission_file(&source.designation, &sub.id, &file.name);
                 let path = bundle.join(&rel);
                 let served = file.served.min(file.size);
-                if sums.get(&rel) == Some(&file.sha256) && path.is_file() {
+                if sums.lists(&rel, &file.sha256) && path.is_file() {
                     if served >= file.size {
                         continue;
                     }
@@ -225,12 +202,9 @@ pub async fn fetch(
                     // again from where its count stops, so that an ack of it is accepted.
                     seed_part(&path, served)?;
                 }
-                let url = format!(
-                    "/api/v1/sources/{}/submissions/{}/{}",
-                    source.designation, sub.id, file.name
-                );
+                let url = api::path::file(&source.designation, &sub.id, &file.name);
                 download(&client, &url, &path, file, served).await?;
-                sums.insert(rel, file.sha256.clone());
+                sums.insert(rel, sha256);
                 write_sums(bundle, &sums)?;
                 downloaded += 1;
                 report.bytes += file.size;
@@ -255,12 +229,12 @@ pub async fn fetch(
         }
     }
     // Durable before the ack is sent: a fetch killed from here on is acked by the next one.
-    write_state(&state_path, &state)?;
+    write_state(bundle, &state)?;
 
     if ack && !state.awaiting_ack.is_empty() {
         let resp = client
             .http
-            .post(client.url("/api/v1/ack"))
+            .post(client.url(api::path::ACK))
             .header(AUTHORIZATION, client.auth.as_str())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(
@@ -278,7 +252,7 @@ pub async fn fetch(
             state
                 .awaiting_ack
                 .retain(|item| !refused.refused.contains(item));
-            write_state(&state_path, &state)?;
+            write_state(bundle, &state)?;
             return Err(WorkstationError::AckRefused {
                 report: report.to_string(),
                 refused: refused
@@ -293,15 +267,15 @@ pub async fn fetch(
             .map_err(|e| WorkstationError::Protocol(e.to_string()))?;
         report.deleted_on_server = done.deleted;
         state.awaiting_ack.clear();
-        write_state(&state_path, &state)?;
+        write_state(bundle, &state)?;
     }
     Ok(report)
 }
 
-fn write_state(path: &Path, state: &BundleState) -> Result<(), WorkstationError> {
-    let bytes =
-        serde_json::to_vec_pretty(state).map_err(|e| WorkstationError::Protocol(e.to_string()))?;
-    write_atomic(path, &bytes)
+fn write_state(bundle: &Path, state: &State) -> Result<(), WorkstationError> {
+    state
+        .write(bundle)
+        .map_err(io_at(&bundle.join(bundle::MARKER)))
 }
 
 /// `path.part` holding the first `len` bytes of the whole file at `path`.
@@ -358,48 +332,32 @@ async fn download(
     }
     out.sync_all().map_err(io_at(&part))?;
     drop(out);
-    let mut hasher = Sha256::new();
-    io::copy(
-        &mut fs::File::open(&part).map_err(io_at(&part))?,
-        &mut hasher,
-    )
-    .map_err(io_at(&part))?;
-    if hex::encode(hasher.finalize()) != file.sha256 {
+    let got = bundle::sha256_file(&part).map_err(io_at(&part))?;
+    if hex::encode(got) != file.sha256 {
         let _ = fs::remove_file(&part);
         return Err(WorkstationError::Protocol(format!(
             "{} did not match its checksum; it was discarded, run fetch again",
             file.name
         )));
     }
-    fs::rename(&part, path).map_err(io_at(path))
+    fs::rename(&part, path).map_err(io_at(path))?;
+    match path.parent() {
+        Some(dir) => durable::fsync_dir(dir).map_err(io_at(dir)),
+        None => Ok(()),
+    }
 }
 
-/// Ids and file names the server gives must be plain names before they become paths.
-fn safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && !s.starts_with('.')
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+fn read_sums(bundle: &Path) -> Result<Sums, WorkstationError> {
+    // Lines fetch did not write are dropped on the next write (a conflicting path is fetched
+    // again).
+    Sums::read(bundle, true)
+        .map(|(sums, _)| sums)
+        .map_err(io_at(&bundle.join(bundle::SUMS)))
 }
 
-fn read_sums(bundle: &Path) -> Result<BTreeMap<String, String>, WorkstationError> {
-    let path = bundle.join("SHA256SUMS");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io_at(&path)(e)),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once("  "))
-        .map(|(h, p)| (p.to_owned(), h.to_owned()))
-        .collect())
-}
-
-fn write_sums(bundle: &Path, sums: &BTreeMap<String, String>) -> Result<(), WorkstationError> {
-    let text: String = sums.iter().map(|(p, h)| format!("{h}  {p}\n")).collect();
-    write_atomic(&bundle.join("SHA256SUMS"), text.as_bytes())
+fn write_sums(bundle: &Path, sums: &Sums) -> Result<(), WorkstationError> {
+    sums.write(bundle)
+        .map_err(io_at(&bundle.join(bundle::SUMS)))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WorkstationError> {

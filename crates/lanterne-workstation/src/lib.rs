@@ -11,8 +11,10 @@
 //! All of it runs on the networked workstation:
 //! - [`fetch`]: the incremental, resumable download into a bundle, and the ack;
 //! - [`push`]: the upload of replies;
-//! - this file: the error type and the reviewer API client they share. The wire types are
-//!   `lanterne_core::api`; the credential file is `lanterne_core::credential`.
+//! - this file: the error type and the reviewer API client they share. The wire types and the
+//!   paths are `lanterne_core::api` (the server's router uses the same paths); the bundle
+//!   format `fetch` writes is `lanterne_core::bundle`, which the offline machine reads; the
+//!   credential file is `lanterne_core::credential`.
 
 #![forbid(unsafe_code)]
 
@@ -25,8 +27,8 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-pub mod fetch;
-pub mod push;
+mod fetch;
+mod push;
 
 pub use fetch::{fetch, FetchReport};
 pub use push::{push, PushReport};

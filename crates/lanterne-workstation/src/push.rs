@@ -7,10 +7,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use lanterne_core::api;
 use lanterne_core::credential::Credential;
-use lanterne_core::designation;
 use lanterne_core::reply::MAX_SIGNATURE_BYTES;
+use lanterne_core::{api, designation};
 use reqwest::header::AUTHORIZATION;
 
 use crate::{io_at, Client, WorkstationError};
@@ -57,7 +56,7 @@ pub async fn push(
             let body = fs::read(&file).map_err(io_at(&file))?;
             let resp = client
                 .http
-                .post(client.url(&format!("/api/v1/sources/{name}/replies")))
+                .post(client.url(&api::path::replies(&name)))
                 .header(AUTHORIZATION, client.auth.as_str())
                 .header(api::SIGNATURE_HEADER, api::encode_signature(&signature))
                 .body(body)

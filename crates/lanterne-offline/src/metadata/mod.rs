@@ -23,7 +23,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Most bytes of one file read into memory for inspection (head, plus the tail of PDFs).
-pub const MAX_READ: u64 = 64 << 20;
+pub(crate) const MAX_READ: u64 = 64 << 20;
 
 /// Most findings kept per file; past this the report says some were left out.
 const MAX_FINDINGS: usize = 100;

@@ -16,13 +16,13 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::rc::Rc;
 
 /// Most entries in an examined archive. Office documents hold tens to a few thousand parts.
-pub const MAX_ENTRIES: u64 = 10_000;
+pub(crate) const MAX_ENTRIES: u64 = 10_000;
 
 /// Largest central directory examined, in bytes.
-pub const MAX_DIRECTORY_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_DIRECTORY_BYTES: u64 = 4 << 20;
 
 /// How far from the end records are checked, and the most the parser may read to open.
-pub const SCAN_BYTES: u64 = 2 * MAX_DIRECTORY_BYTES;
+pub(crate) const SCAN_BYTES: u64 = 2 * MAX_DIRECTORY_BYTES;
 
 /// `PK\x05\x06`: the end-of-central-directory record's signature.
 const EOCD_SIGNATURE: &[u8] = b"PK\x05\x06";
@@ -30,7 +30,7 @@ const EOCD_SIGNATURE: &[u8] = b"PK\x05\x06";
 const EOCD_LEN: usize = 22;
 
 /// Why an archive is not examined (a note for the report).
-pub fn check(file: &mut (impl Read + Seek)) -> Result<(), String> {
+pub(crate) fn check(file: &mut (impl Read + Seek)) -> Result<(), String> {
     let len = file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
     let start = len.saturating_sub(SCAN_BYTES);
     file.seek(SeekFrom::Start(start))
@@ -72,14 +72,14 @@ pub fn check(file: &mut (impl Read + Seek)) -> Result<(), String> {
 }
 
 /// A reader that fails once `limit` bytes have been read through it, until the limit is lifted.
-pub struct Budget<R> {
+pub(crate) struct Budget<R> {
     inner: R,
     left: Rc<Cell<Option<u64>>>,
 }
 
 impl<R> Budget<R> {
     /// Wraps `inner` with `limit` bytes to read; the handle lifts the limit (sets `None`).
-    pub fn new(inner: R, limit: u64) -> (Budget<R>, Rc<Cell<Option<u64>>>) {
+    pub(crate) fn new(inner: R, limit: u64) -> (Budget<R>, Rc<Cell<Option<u64>>>) {
         let left = Rc::new(Cell::new(Some(limit)));
         (
             Budget {
