@@ -49,10 +49,10 @@ pub enum RecipientsError {
         message: String,
     },
     #[error(
-        "these recipients cannot be used together in one age file ({0}); post-quantum and \
-         X25519 recipients must not be mixed"
+        "these recipients cannot be used together in one age file; post-quantum and X25519 \
+         recipients must not be mixed"
     )]
-    Incompatible(String),
+    Incompatible(#[source] age::EncryptError),
 }
 
 /// A recipient the box can encrypt to.
@@ -102,8 +102,7 @@ impl Recipients {
             return Err(RecipientsError::None(dir.to_owned()));
         }
         // Validated once here: a set that age refuses to combine fails now, not per upload.
-        all.encryptor(None)
-            .map_err(|e| RecipientsError::Incompatible(e.to_string()))?;
+        all.encryptor(None).map_err(RecipientsError::Incompatible)?;
         Ok(all)
     }
 

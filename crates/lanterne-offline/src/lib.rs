@@ -133,8 +133,10 @@ pub enum ReviewError {
     MessageNotUtf8(PathBuf),
     #[error("the message in {0} is empty; write the reply in that file first")]
     MessageEmpty(PathBuf),
-    #[error("cannot encrypt the reply: {0}")]
-    Encrypt(String),
+    #[error("cannot encrypt the reply")]
+    Encrypt(#[source] age::EncryptError),
+    #[error("cannot encrypt the reply")]
+    EncryptIo(#[source] std::io::Error),
     #[error(transparent)]
     Home(#[from] HomeError),
     #[error(transparent)]

@@ -106,15 +106,15 @@ pub fn reply(req: &ReplyRequest<'_>) -> Result<PathBuf, ReviewError> {
         .chain(std::iter::once(&source as &dyn age::Recipient));
     let encryptor = age::Encryptor::with_recipients(recipients).map_err(|e| match e {
         age::EncryptError::IncompatibleRecipients { .. } => ReviewError::PostQuantumReply,
-        other => ReviewError::Encrypt(other.to_string()),
+        other => ReviewError::Encrypt(other),
     })?;
     let mut ciphertext = Vec::with_capacity(message.len() + 1024);
     let mut w = encryptor
         .wrap_output(&mut ciphertext)
-        .map_err(|e| ReviewError::Encrypt(e.to_string()))?;
+        .map_err(ReviewError::EncryptIo)?;
     w.write_all(&message)
         .and_then(|()| w.finish().map(|_| ()))
-        .map_err(|e| ReviewError::Encrypt(e.to_string()))?;
+        .map_err(ReviewError::EncryptIo)?;
     let signature = key.sign(&ciphertext, &trusted_comment(designation))?;
 
     let dir = req.out.join(designation);

@@ -37,8 +37,8 @@ pub enum SigningError {
     },
     #[error("{path} is not an unencrypted minisign secret key: {message}")]
     BadKey { path: PathBuf, message: String },
-    #[error("minisign: {0}")]
-    Minisign(String),
+    #[error("minisign could not make or use the signing key")]
+    Minisign(#[source] minisign::PError),
 }
 
 /// Where the signing key of the identity file `identity` lives.
@@ -73,13 +73,13 @@ pub(crate) fn key_id(public_b64: &str) -> Option<String> {
 /// Makes a new unencrypted key pair and writes its secret key to `path` (0600, never
 /// overwriting); returns the public key.
 pub(crate) fn new_key_file(path: &Path) -> Result<PublicKey, SigningError> {
-    let KeyPair { pk, sk } = KeyPair::generate_unencrypted_keypair()
-        .map_err(|e| SigningError::Minisign(e.to_string()))?;
+    let KeyPair { pk, sk } =
+        KeyPair::generate_unencrypted_keypair().map_err(SigningError::Minisign)?;
     let text = zeroize::Zeroizing::new(
         sk.to_box(Some(
             "lanterne reviewer signing key: keep this file on the offline machine only",
         ))
-        .map_err(|e| SigningError::Minisign(e.to_string()))?
+        .map_err(SigningError::Minisign)?
         .into_string(),
     );
     lanterne_core::durable::create_private(path, text.as_bytes()).map_err(|source| {
@@ -138,7 +138,7 @@ impl SigningKey {
             Some("signature from a lanterne reviewer's signing key"),
         )
         .map(|b| b.into_string())
-        .map_err(|e| SigningError::Minisign(e.to_string()))
+        .map_err(SigningError::Minisign)
     }
 }
 

@@ -241,13 +241,13 @@ pub async fn fetch(
                 serde_json::to_vec(&api::Ack {
                     submissions: state.awaiting_ack.clone(),
                 })
-                .map_err(|e| WorkstationError::Protocol(e.to_string()))?,
+                .map_err(WorkstationError::Json)?,
             )
             .send()
             .await?;
         if resp.status() == StatusCode::FORBIDDEN {
-            let refused: api::AckRefused = serde_json::from_slice(&resp.bytes().await?)
-                .map_err(|e| WorkstationError::Protocol(e.to_string()))?;
+            let refused: api::AckRefused =
+                serde_json::from_slice(&resp.bytes().await?).map_err(WorkstationError::Json)?;
             // Refused for good: keep the others pending, and say how to ack these.
             state
                 .awaiting_ack
@@ -264,7 +264,7 @@ pub async fn fetch(
             });
         }
         let done: api::AckDone = serde_json::from_slice(&Client::check(resp).await?.bytes().await?)
-            .map_err(|e| WorkstationError::Protocol(e.to_string()))?;
+            .map_err(WorkstationError::Json)?;
         report.deleted_on_server = done.deleted;
         state.awaiting_ack.clear();
         write_state(bundle, &state)?;

@@ -43,9 +43,15 @@ pub enum WorkstationError {
     #[error("the server answered {0}: {1}")]
     Status(StatusCode, String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("the server sent something unexpected: {0}")]
     Protocol(String),
+    #[error("the server's answer is not the JSON this build expects (is it a lanterne reviewer API of the same version?)")]
+    Json(#[source] serde_json::Error),
     #[error("{0} is not a lanterne bundle of a format this build reads")]
     NotABundle(PathBuf),
     /// The server refused an ack: this credential was not served every byte of `refused`.
@@ -120,6 +126,6 @@ impl Client {
             .send()
             .await?;
         let bytes = Self::check(resp).await?.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| WorkstationError::Protocol(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(WorkstationError::Json)
     }
 }
