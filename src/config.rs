@@ -132,6 +132,8 @@ pub struct OnionConfig {
     pub nickname: String,
     /// An arti TOML fragment describing another Tor network (`--tor-network`).
     pub tor_network: Option<PathBuf>,
+    /// Denial-of-service settings of the onion service (docs/onion-dos.md).
+    pub dos: OnionDos,
 }
 
 impl Default for OnionConfig {
@@ -140,6 +142,40 @@ impl Default for OnionConfig {
             enabled: true,
             nickname: "lanterne".to_owned(),
             tor_network: None,
+            dos: OnionDos::default(),
+        }
+    }
+}
+
+/// `[onion.dos]`: what the Tor network does for the service before a request reaches lanterne.
+/// The defaults suit a drop box: a handful of sources at a time, each a person in Tor Browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnionDos {
+    /// Introduction points the service keeps (arti allows 3 to 20). More spread a flood over
+    /// more relays, at the cost of more circuits; 3 is Tor's default and enough for a box that
+    /// sees a few sources an hour.
+    pub intro_points: u8,
+    /// Introduction requests per second each introduction point lets through to the service
+    /// (sent to it as `DOS_PARAMS`; it drops the rest before they cost the box a circuit).
+    pub intro_rate_per_second: u32,
+    /// Introduction requests an introduction point lets through at once above that rate.
+    pub intro_burst: u32,
+    /// Streams one rendezvous circuit (one client) may hold open at once; a circuit that opens
+    /// more is torn down. Tor Browser uses at most 6 connections per site, so an honest source
+    /// never comes near it.
+    pub max_streams_per_circuit: u32,
+}
+
+impl Default for OnionDos {
+    fn default() -> Self {
+        OnionDos {
+            intro_points: 3,
+            // C tor's defaults for HiddenServiceEnableIntroDoSDefense (25 per second, burst
+            // 200): far above what people typing in Tor Browser send, far below a flood.
+            intro_rate_per_second: 25,
+            intro_burst: 200,
+            max_streams_per_circuit: 16,
         }
     }
 }
@@ -308,7 +344,8 @@ impl Config {
         }
         let at_least_1 = "must be at least 1";
         let (k, l, h) = (&self.kdf, &self.limits, &self.http);
-        let checks: [(bool, &'static str, String); 16] = [
+        let dos = &self.onion.dos;
+        let checks: [(bool, &'static str, String); 20] = [
             (
                 k.memory_kib < 64 * 1024,
                 "kdf.memory_kib",
@@ -374,6 +411,26 @@ impl Config {
             (
                 h.upload_grace_secs == 0,
                 "http.upload_grace_secs",
+                at_least_1.into(),
+            ),
+            (
+                !(3..=20).contains(&dos.intro_points),
+                "onion.dos.intro_points",
+                "must be 3 to 20 (what arti accepts)".into(),
+            ),
+            (
+                dos.intro_rate_per_second == 0 || dos.intro_rate_per_second > i32::MAX as u32,
+                "onion.dos.intro_rate_per_second",
+                "must be 1 to 2147483647 (0 would shut the door)".into(),
+            ),
+            (
+                dos.intro_burst == 0 || dos.intro_burst > i32::MAX as u32,
+                "onion.dos.intro_burst",
+                "must be 1 to 2147483647".into(),
+            ),
+            (
+                dos.max_streams_per_circuit == 0,
+                "onion.dos.max_streams_per_circuit",
                 at_least_1.into(),
             ),
         ];

@@ -23,6 +23,7 @@ use arti_client::{BootstrapBehavior, DataStream, TorClient, TorClientConfig};
 use futures_util::{Stream, StreamExt};
 use safelog::DisplayRedacted;
 use tor_cell::relaycell::msg::Connected;
+use tor_hsservice::config::TokenBucketConfig;
 use tor_hsservice::status::State;
 use tor_hsservice::{HsId, InvalidNickname, RunningOnionService, StartupError, StreamRequest};
 use tor_keymgr::KeystoreSelector;
@@ -130,8 +131,15 @@ fn service_config(cfg: &OnionConfig) -> Result<tor_hsservice::OnionServiceConfig
             nickname: cfg.nickname.clone(),
             source: Box::new(source),
         })?;
+    let dos = &cfg.dos;
     OnionServiceConfigBuilder::default()
         .nickname(nickname)
+        .num_intro_points(dos.intro_points)
+        .rate_limit_at_intro(Some(TokenBucketConfig::new(
+            dos.intro_rate_per_second,
+            dos.intro_burst,
+        )))
+        .max_concurrent_streams_per_circuit(dos.max_streams_per_circuit)
         .build()
         .map_err(|e| OnionError::Config(Box::new(e)))
 }
@@ -330,6 +338,56 @@ allow_local_addrs = true
         assert!(matches!(err, OnionError::Nickname { .. }), "{err:?}");
         assert!(err.to_string().contains("onion.nickname"), "{err}");
         assert!(err.source().is_some());
+    }
+
+    /// The DoS settings reach the service's arti config: the defaults, and a config's own.
+    #[test]
+    fn dos_settings_reach_the_onion_service() {
+        let svc = service_config(&OnionConfig::default()).unwrap();
+        assert_eq!(*svc.num_intro_points(), 3);
+        assert_eq!(
+            svc.rate_limit_at_intro(),
+            &Some(TokenBucketConfig::new(25, 200))
+        );
+        assert_eq!(*svc.max_concurrent_streams_per_circuit(), 16);
+        let cfg: crate::config::Config = toml::from_str(
+            "[onion.dos]\nintro_points = 5\nintro_rate_per_second = 10\nintro_burst = 50\n\
+             max_streams_per_circuit = 8\n",
+        )
+        .unwrap();
+        let cfg = cfg.validated().unwrap();
+        let svc = service_config(&cfg.onion).unwrap();
+        assert_eq!(*svc.num_intro_points(), 5);
+        assert_eq!(
+            svc.rate_limit_at_intro(),
+            &Some(TokenBucketConfig::new(10, 50))
+        );
+        assert_eq!(*svc.max_concurrent_streams_per_circuit(), 8);
+    }
+
+    /// Values arti would refuse are refused at start, naming the field.
+    #[test]
+    fn bad_dos_settings_name_the_field() {
+        for (toml_text, field) in [
+            ("[onion.dos]\nintro_points = 2\n", "onion.dos.intro_points"),
+            ("[onion.dos]\nintro_points = 21\n", "onion.dos.intro_points"),
+            (
+                "[onion.dos]\nintro_rate_per_second = 0\n",
+                "onion.dos.intro_rate_per_second",
+            ),
+            (
+                "[onion.dos]\nintro_burst = 4294967295\n",
+                "onion.dos.intro_burst",
+            ),
+            (
+                "[onion.dos]\nmax_streams_per_circuit = 0\n",
+                "onion.dos.max_streams_per_circuit",
+            ),
+        ] {
+            let cfg: crate::config::Config = toml::from_str(toml_text).unwrap();
+            let err = cfg.validated().unwrap_err();
+            assert!(err.to_string().contains(field), "{toml_text}: {err}");
+        }
     }
 
     #[test]
