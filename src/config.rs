@@ -162,8 +162,8 @@ pub struct OnionDos {
     /// Introduction requests an introduction point lets through at once above that rate.
     pub intro_burst: u32,
     /// Streams one rendezvous circuit (one client) may hold open at once; a circuit that opens
-    /// more is torn down. Tor Browser uses at most 6 connections per site, so an honest source
-    /// never comes near it.
+    /// more is torn down. Tor Browser keeps Firefox's limit of 6 connections per server, so an
+    /// honest source should stay well under it.
     pub max_streams_per_circuit: u32,
 }
 
@@ -171,8 +171,8 @@ impl Default for OnionDos {
     fn default() -> Self {
         OnionDos {
             intro_points: 3,
-            // C tor's defaults for HiddenServiceEnableIntroDoSDefense (25 per second, burst
-            // 200): far above what people typing in Tor Browser send, far below a flood.
+            // C tor's defaults for HiddenServiceEnableIntroDoSRatePerSec and ...BurstPerSec (25
+            // and 200, Debian's `man tor`).
             intro_rate_per_second: 25,
             intro_burst: 200,
             max_streams_per_circuit: 16,

@@ -10,33 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 fn name(path: &Path) -> String {
     path.file_name().unwrap().to_str().unwrap().to_owned()
-}
-
-fn fetch_args<'a>(base: &'a str, cred: &'a Path, bundle: &'a Path, ack: bool) -> Vec<&'a str> {
-    let mut args = vec![
-        "fetch",
-        "--server",
-        base,
-        "--credential",
-        p(cred),
-        "--out",
-        p(bundle),
-    ];
-    if ack {
-        args.push("--ack");
-    }
-    args
-}
-
-/// `lanterne fetch` that must succeed; returns what it printed.
-fn fetch(server: &Server, cred: &Path, bundle: &Path, ack: bool) -> String {
-    lanterne(&fetch_args(&server.reviewer_base, cred, bundle, ack))
 }
 
 /// `lanterne fetch` that may fail.

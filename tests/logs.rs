@@ -2,11 +2,6 @@
 //! then a search of everything the server wrote for the code, the plaintext and addresses.
 
 use crate::common::*;
-use std::path::Path;
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 #[test]
 fn trace_logs_hold_no_code_no_plaintext_and_no_address() {
@@ -73,15 +68,7 @@ fn trace_logs_hold_no_code_no_plaintext_and_no_address() {
         "--data-dir",
         p(&server.data()),
     ]);
-    lanterne(&[
-        "fetch",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        "--out",
-        p(&work.path().join("b")),
-    ]);
+    fetch(&server, &cred, &work.path().join("b"), false);
 
     let logs = server.stop();
     assert!(
@@ -151,16 +138,7 @@ fn default_logs_hold_no_line_per_event() {
     let cred = work.path().join("c");
     server.add_reviewer("ws", &cred);
     let bundle = work.path().join("b");
-    let acked = lanterne(&[
-        "fetch",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        "--out",
-        p(&bundle),
-        "--ack",
-    ]);
+    let acked = fetch(&server, &cred, &bundle, true);
     assert!(acked.contains("1 deleted on the server"), "{acked}");
     assert!(server.submissions().is_empty());
     let designation = list(&bundle.join("sources"))[0]

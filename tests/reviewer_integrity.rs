@@ -11,10 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 fn name(path: &Path) -> String {
     path.file_name().unwrap().to_str().unwrap().to_owned()
 }
@@ -22,27 +18,6 @@ fn name(path: &Path) -> String {
 /// The sequence number in `s0000000042-…` or `r0000000042-….age`.
 fn seq(id: &str) -> u64 {
     id[1..].split('-').next().unwrap().parse().unwrap()
-}
-
-/// `lanterne fetch` against `base`; returns what it printed.
-fn fetch_at(base: &str, cred: &Path, bundle: &Path, ack: bool) -> String {
-    let mut args = vec![
-        "fetch",
-        "--server",
-        base,
-        "--credential",
-        p(cred),
-        "--out",
-        p(bundle),
-    ];
-    if ack {
-        args.push("--ack");
-    }
-    lanterne(&args)
-}
-
-fn fetch(server: &Server, cred: &Path, bundle: &Path, ack: bool) -> String {
-    fetch_at(&server.reviewer_base, cred, bundle, ack)
 }
 
 /// The first line of what `fetch` printed: its summary.
@@ -397,8 +372,7 @@ fn a_fetch_killed_before_its_ack_is_acked_by_the_next_one() {
         .to_owned();
     let relay = ack_swallowing_relay(upstream, seen.clone());
     let mut child = std::process::Command::new(BIN)
-        .args(["fetch", "--server", &relay, "--credential", p(&cred)])
-        .args(["--out", p(&bundle), "--ack"])
+        .args(fetch_args(&relay, &cred, &bundle, true))
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();

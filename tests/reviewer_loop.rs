@@ -3,11 +3,6 @@
 //! the source reads it with the code and deletes it. Plus the API's refusals.
 
 use crate::common::*;
-use std::path::Path;
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 fn api_get(url: &str, auth: Option<&str>) -> (u16, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -22,6 +17,21 @@ fn api_get(url: &str, auth: Option<&str>) -> (u16, String) {
         let resp = req.send().await.unwrap();
         (resp.status().as_u16(), resp.text().await.unwrap())
     })
+}
+
+/// The one source's recipient and designation, and the reviewer API URL of its replies.
+fn reply_target(server: &Server, auth: &str) -> (String, String, String) {
+    let recipient = std::fs::read_to_string(server.sources()[0].join("recipient")).unwrap();
+    let (_, index) = api_get(
+        &format!("{}/api/v1/index", server.reviewer_base),
+        Some(auth),
+    );
+    let designation = between(&index, "\"designation\":\"", "\"").unwrap();
+    let url = format!(
+        "{}/api/v1/sources/{designation}/replies",
+        server.reviewer_base
+    );
+    (recipient.trim().to_owned(), designation, url)
 }
 
 #[test]
@@ -64,15 +74,7 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
         p(&server.data()),
     ]);
     let bundle = work.path().join("bundle");
-    let fetched = lanterne(&[
-        "fetch",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        "--out",
-        p(&bundle),
-    ]);
+    let fetched = fetch(&server, &cred, &bundle, false);
     assert!(fetched.contains("fetched 1 new submission"), "{fetched}");
     // The bundle holds only ciphertext, each file checks against SHA256SUMS and decrypts with
     // the stock age CLI.
@@ -114,15 +116,7 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
     let designation = designation.to_str().unwrap().to_owned();
     assert_eq!(designation.split('-').count(), 3, "{designation}");
     // A second fetch has nothing new.
-    let again = lanterne(&[
-        "fetch",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        "--out",
-        p(&bundle),
-    ]);
+    let again = fetch(&server, &cred, &bundle, false);
     assert!(again.contains("fetched 0 new submission"), "{again}");
     // An interrupted fetch continues: half of the largest file is left as `.part`, the cursor
     // is back where it was, and fetching again completes it with a Range request.
@@ -151,15 +145,7 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
         r#"{"format": 1, "next": 0}"#,
     )
     .unwrap();
-    let resumed = lanterne(&[
-        "fetch",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        "--out",
-        p(&bundle),
-    ]);
+    let resumed = fetch(&server, &cred, &bundle, false);
     assert!(resumed.contains("1 file(s)"), "{resumed}");
     assert_eq!(std::fs::read(&big).unwrap(), whole);
     assert!(!big.with_extension("age.part").exists());
@@ -233,16 +219,7 @@ fn the_whole_loop_submit_fetch_open_reply_push_read_delete() {
     let b2 = server.browser();
     let page2 = b2.new_code();
     assert_eq!(b2.submit(&page2, &[], "second source").status, 200);
-    let acked = lanterne(&[
-        "fetch",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        p(&cred),
-        "--out",
-        p(&bundle),
-        "--ack",
-    ]);
+    let acked = fetch(&server, &cred, &bundle, true);
     assert!(
         acked.contains("fetched 1 new submission") && acked.contains("1 deleted on the server"),
         "{acked}"
@@ -309,15 +286,12 @@ fn wrong_or_revoked_credentials_get_nothing_and_failures_are_limited() {
     lanterne(&["reviewers", "remove", "ws", "--data-dir", p(&server.data())]);
     assert_eq!(api_get(&index, Some(&good)).0, 401);
     let out = std::process::Command::new(BIN)
-        .args([
-            "fetch",
-            "--server",
+        .args(fetch_args(
             &server.reviewer_base,
-            "--credential",
-            p(&cred),
-            "--out",
-            p(&work.path().join("b")),
-        ])
+            &cred,
+            &work.path().join("b"),
+            false,
+        ))
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -332,18 +306,9 @@ fn pushed_replies_are_checked_and_stored_once() {
     let cred = work.path().join("c");
     let auth = server.add_reviewer("ws", &cred);
     let source = &server.sources()[0];
-    let recipient = std::fs::read_to_string(source.join("recipient")).unwrap();
-    let (_, index) = api_get(
-        &format!("{}/api/v1/index", server.reviewer_base),
-        Some(&auth),
-    );
-    let designation = between(&index, "\"designation\":\"", "\"").unwrap();
-    let url = format!(
-        "{}/api/v1/sources/{designation}/replies",
-        server.reviewer_base
-    );
+    let (recipient, designation, url) = reply_target(&server, &auth);
     let reply = work.path().join("r.age");
-    age_cli_encrypt(&[recipient.trim(), &server.recipient], b"a reply", &reply);
+    age_cli_encrypt(&[&recipient, &server.recipient], b"a reply", &reply);
     let bytes = std::fs::read(&reply).unwrap();
     // Signed by the reviewer, whose card is in the server's keys dir (tests/signed_replies.rs
     // has the refusals of unsigned and wrongly signed replies).
@@ -354,23 +319,7 @@ fn pushed_replies_are_checked_and_stored_once() {
         &reply,
         &designation,
     ));
-    let post = |body: Vec<u8>| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let r = reqwest::Client::new()
-                .post(&url)
-                .header("authorization", &auth)
-                .header("lanterne-signature", &signature)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
-        })
-    };
+    let post = |body: Vec<u8>| post_reply(&url, &auth, Some(&signature), body);
     let (s1, id1) = post(bytes.clone());
     let (s2, id2) = post(bytes.clone());
     assert_eq!((s1, s2), (200, 200));
@@ -387,21 +336,7 @@ fn pushed_replies_are_checked_and_stored_once() {
         "{}/api/v1/sources/no-such-source-1234/replies",
         server.reviewer_base
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let st = rt.block_on(async {
-        reqwest::Client::new()
-            .post(&other)
-            .header("authorization", &auth)
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    });
+    let st = post_reply(&other, &auth, None, bytes.clone()).0;
     assert_eq!(st, 404);
     assert_eq!(
         list(&source.join("replies")).len(),
@@ -420,39 +355,15 @@ fn replies_too_large_to_show_are_refused_at_push() {
     let work = tempfile::tempdir().unwrap();
     let auth = server.add_reviewer("ws", &work.path().join("c"));
     let source = &server.sources()[0];
-    let recipient = std::fs::read_to_string(source.join("recipient")).unwrap();
-    let (_, index) = api_get(
-        &format!("{}/api/v1/index", server.reviewer_base),
-        Some(&auth),
-    );
-    let designation = between(&index, "\"designation\":\"", "\"").unwrap();
-    let url = format!(
-        "{}/api/v1/sources/{designation}/replies",
-        server.reviewer_base
-    );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (recipient, _, url) = reply_target(&server, &auth);
     let push = |plaintext_len: usize| {
         let file = work.path().join(format!("r{plaintext_len}.age"));
         age_cli_encrypt(
-            &[recipient.trim(), &server.recipient],
+            &[&recipient, &server.recipient],
             &vec![b'a'; plaintext_len],
             &file,
         );
-        let body = std::fs::read(&file).unwrap();
-        rt.block_on(async {
-            reqwest::Client::new()
-                .post(&url)
-                .header("authorization", &auth)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
+        post_reply(&url, &auth, None, std::fs::read(&file).unwrap()).0
     };
     // 1.5 MiB of text: more than the source's page decrypts, so never readable by the source.
     assert_eq!(push(3 << 19), 413, "an unshowable reply must be refused");

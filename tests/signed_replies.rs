@@ -24,7 +24,7 @@ fn setup() -> Setup {
     let credential = server.dir.path().join("ws.json");
     server.add_reviewer("ws", &credential);
     let bundle = server.dir.path().join("bundle");
-    fetch(&server, &credential, &bundle);
+    fetch(&server, &credential, &bundle, false);
     let designation = only_designation(&bundle);
     Setup {
         server,
@@ -37,18 +37,6 @@ fn setup() -> Setup {
 
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_owned()
-}
-
-fn fetch(server: &Server, credential: &Path, bundle: &Path) {
-    lanterne(&[
-        "fetch",
-        "--server",
-        &server.reviewer_base,
-        "--credential",
-        &s(credential),
-        "--out",
-        &s(bundle),
-    ]);
 }
 
 /// The one source of a bundle.
@@ -253,7 +241,7 @@ fn a_signature_for_one_source_is_refused_for_another() {
     // A second source; fetch again so the bundle has both.
     let page_b = setup.server.source_with_message("second source");
     std::fs::remove_dir_all(&setup.bundle).unwrap();
-    fetch(&setup.server, &setup.credential, &setup.bundle);
+    fetch(&setup.server, &setup.credential, &setup.bundle, false);
     let all = list(&setup.bundle.join("sources"));
     assert_eq!(all.len(), 2);
     let b = all
@@ -291,21 +279,9 @@ fn raw_push(setup: &Setup, designation: &str, file: &Path, signature: Option<&st
         c["name"].as_str().unwrap_or("ws"),
         c["token"].as_str().unwrap()
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut req = reqwest::Client::new()
-            .post(format!(
-                "{}/api/v1/sources/{designation}/replies",
-                setup.server.reviewer_base
-            ))
-            .header("authorization", auth)
-            .body(std::fs::read(file).unwrap());
-        if let Some(sig) = signature {
-            req = req.header("lanterne-signature", sig);
-        }
-        req.send().await.unwrap().status().as_u16()
-    })
+    let url = format!(
+        "{}/api/v1/sources/{designation}/replies",
+        setup.server.reviewer_base
+    );
+    post_reply(&url, &auth, signature, std::fs::read(file).unwrap()).0
 }

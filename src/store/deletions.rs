@@ -33,6 +33,23 @@ pub(super) struct Asked<'a> {
     pub submission: &'a str,
 }
 
+/// `which` as records of `kind` asked by `credential`.
+fn asked<'a>(
+    kind: DeletionKind,
+    credential: &'a str,
+    which: &'a [(LookupId, &'a str)],
+) -> Vec<Asked<'a>> {
+    which
+        .iter()
+        .map(|(lookup, id)| Asked {
+            kind,
+            by: Some(credential),
+            lookup: *lookup,
+            submission: id,
+        })
+        .collect()
+}
+
 /// What an ack did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AckOutcome {
@@ -179,16 +196,7 @@ impl Store {
             }
         }
         if !refused.is_empty() {
-            let records: Vec<Asked<'_>> = refused
-                .iter()
-                .map(|(lookup, id)| Asked {
-                    kind: DeletionKind::Refused,
-                    by: Some(credential),
-                    lookup: *lookup,
-                    submission: id,
-                })
-                .collect();
-            self.record_deletions(&records)?;
+            self.record_deletions(&asked(DeletionKind::Refused, credential, &refused))?;
             return Ok(AckOutcome::Refused(
                 refused
                     .iter()
@@ -196,16 +204,7 @@ impl Store {
                     .collect::<io::Result<_>>()?,
             ));
         }
-        let records: Vec<Asked<'_>> = held
-            .iter()
-            .map(|(lookup, id)| Asked {
-                kind: DeletionKind::Ack,
-                by: Some(credential),
-                lookup: *lookup,
-                submission: id,
-            })
-            .collect();
-        self.record_deletions(&records)?;
+        self.record_deletions(&asked(DeletionKind::Ack, credential, &held))?;
         Ok(AckOutcome::Deleted(self.delete_submissions(&held)?))
     }
 

@@ -268,6 +268,56 @@ pub fn lanterne(args: &[&str]) -> String {
     lanterne_run(Command::new(BIN).args(args), args)
 }
 
+/// A path as the `&str` a command line takes.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The arguments of `lanterne fetch` from the reviewer API at `base` into `bundle`.
+pub fn fetch_args<'a>(base: &'a str, cred: &'a Path, bundle: &'a Path, ack: bool) -> Vec<&'a str> {
+    let mut args = vec![
+        "fetch",
+        "--server",
+        base,
+        "--credential",
+        p(cred),
+        "--out",
+        p(bundle),
+    ];
+    if ack {
+        args.push("--ack");
+    }
+    args
+}
+
+/// `lanterne fetch` from the reviewer API at `base`, which must succeed; returns what it printed.
+pub fn fetch_at(base: &str, cred: &Path, bundle: &Path, ack: bool) -> String {
+    lanterne(&fetch_args(base, cred, bundle, ack))
+}
+
+/// `lanterne fetch` from `server`'s reviewer API, which must succeed; returns what it printed.
+pub fn fetch(server: &Server, cred: &Path, bundle: &Path, ack: bool) -> String {
+    fetch_at(&server.reviewer_base, cred, bundle, ack)
+}
+
+/// POSTs a reply to `url` as `auth`, with a signature header when given; (status, body).
+pub fn post_reply(url: &str, auth: &str, signature: Option<&str>, body: Vec<u8>) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .header("authorization", auth);
+        if let Some(sig) = signature {
+            req = req.header("lanterne-signature", sig);
+        }
+        let r = req.body(body).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
 /// The environment variable naming the offline reviewer's state directory.
 pub const REVIEW_HOME_ENV: &str = "LANTERNE_REVIEW_HOME";
 
