@@ -108,6 +108,13 @@ pub struct ReviewerConfig {
     /// presenting that name get 429. Names that are not registered share one such budget, so
     /// bad requests for one name never lock out another reviewer.
     pub auth_failures_per_minute: u32,
+    /// Also publish the reviewer API as a second onion service with restricted discovery
+    /// (`--reviewer-onion`): only workstations holding a client key from `reviewers add` can
+    /// fetch its descriptor. Needs the embedded onion (`[onion] enabled`).
+    pub onion: bool,
+    /// The reviewer onion's nickname: names its key in `DATA/tor/state`, so its address is
+    /// stable across restarts. Must differ from `onion.nickname`.
+    pub onion_nickname: String,
 }
 
 impl Default for ReviewerConfig {
@@ -118,6 +125,8 @@ impl Default for ReviewerConfig {
             allow_public_listen: false,
             retention_days: 90,
             auth_failures_per_minute: 20,
+            onion: false,
+            onion_nickname: "lanterne-reviewers".to_owned(),
         }
     }
 }
@@ -132,8 +141,11 @@ pub struct OnionConfig {
     pub nickname: String,
     /// An arti TOML fragment describing another Tor network (`--tor-network`).
     pub tor_network: Option<PathBuf>,
-    /// Denial-of-service settings of the onion service (docs/onion-dos.md).
+    /// Denial-of-service settings of the onion services (docs/onion-dos.md).
     pub dos: OnionDos,
+    /// Ask clients for proof-of-work when the service is flooded (arti's `hs-pow-full`, which
+    /// arti still calls experimental; docs/onion-pow.md). Off by default; read at start only.
+    pub proof_of_work: bool,
 }
 
 impl Default for OnionConfig {
@@ -143,6 +155,7 @@ impl Default for OnionConfig {
             nickname: "lanterne".to_owned(),
             tor_network: None,
             dos: OnionDos::default(),
+            proof_of_work: false,
         }
     }
 }
@@ -341,6 +354,21 @@ impl Config {
         let r = &self.reviewer;
         if r.enabled && !r.listen.ip().is_loopback() && !r.allow_public_listen {
             return Err(ConfigError::PublicReviewerListen(r.listen));
+        }
+        if r.onion && !(r.enabled && self.onion.enabled) {
+            return Err(ConfigError::Invalid {
+                field: "reviewer.onion",
+                problem: "needs the reviewer API ([reviewer] enabled) and the embedded onion \
+                          service ([onion] enabled, no --no-onion)"
+                    .into(),
+            });
+        }
+        if r.onion_nickname == self.onion.nickname {
+            return Err(ConfigError::Invalid {
+                field: "reviewer.onion_nickname",
+                problem: "must differ from onion.nickname: each onion service has its own key"
+                    .into(),
+            });
         }
         let at_least_1 = "must be at least 1";
         let (k, l, h) = (&self.kdf, &self.limits, &self.http);

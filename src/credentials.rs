@@ -19,6 +19,13 @@ use zeroize::Zeroize;
 
 const DIR: &str = "reviewers";
 
+/// Where the reviewer onion's authorized clients live: one `<name>.auth` file per workstation
+/// (`descriptor:x25519:<base32 public key>`, the format arti and C tor read). The reviewer
+/// onion's restricted discovery watches this folder.
+pub fn onion_clients_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("reviewer-onion-clients")
+}
+
 pub use lanterne_core::credential::Credential;
 
 /// Why a credential operation failed.

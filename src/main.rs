@@ -129,6 +129,10 @@ struct ServeArgs {
     /// Do not publish the embedded onion service (serve loopback only).
     #[arg(long)]
     no_onion: bool,
+    /// Also publish the reviewer API as an onion service that only workstations with a client
+    /// key (`reviewers add`) can find.
+    #[arg(long)]
+    reviewer_onion: bool,
     /// An arti TOML fragment describing another Tor network (authorities, fallback caches,
     /// path rules), e.g. a private test network.
     #[arg(long, value_name = "FILE")]
@@ -274,6 +278,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
     }
     config.allow_public_listen |= args.allow_public_listen;
     config.reviewer.allow_public_listen |= args.allow_public_reviewer_listen;
+    config.reviewer.onion |= args.reviewer_onion;
     if args.no_onion {
         config.onion.enabled = false;
     }

@@ -23,6 +23,7 @@ use arti_client::{BootstrapBehavior, DataStream, TorClient, TorClientConfig};
 use futures_util::{Stream, StreamExt};
 use safelog::DisplayRedacted;
 use tor_cell::relaycell::msg::Connected;
+use tor_hsservice::config::restricted_discovery::DirectoryKeyProviderBuilder;
 use tor_hsservice::config::TokenBucketConfig;
 use tor_hsservice::status::State;
 use tor_hsservice::{HsId, InvalidNickname, RunningOnionService, StartupError, StreamRequest};
@@ -123,16 +124,34 @@ pub fn client_config(cfg: &OnionConfig, data_dir: &Path) -> Result<TorClientConf
     builder.build().map_err(|e| OnionError::Config(Box::new(e)))
 }
 
-fn service_config(cfg: &OnionConfig) -> Result<tor_hsservice::OnionServiceConfig, OnionError> {
-    let nickname = cfg
-        .nickname
-        .parse()
-        .map_err(|source| OnionError::Nickname {
-            nickname: cfg.nickname.clone(),
-            source: Box::new(source),
-        })?;
+/// Which of the box's onion services: each has its own key (named by its nickname) and the
+/// reviewers' one answers only workstations holding a client key (restricted discovery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service<'a> {
+    /// The sources' onion: anyone with the address.
+    Sources,
+    /// The reviewer API's onion, discoverable only with a key from `clients_dir`.
+    Reviewers {
+        nickname: &'a str,
+        clients_dir: &'a Path,
+    },
+}
+
+fn service_config(
+    cfg: &OnionConfig,
+    which: Service<'_>,
+) -> Result<tor_hsservice::OnionServiceConfig, OnionError> {
+    let nick_text = match which {
+        Service::Sources => &cfg.nickname,
+        Service::Reviewers { nickname, .. } => nickname,
+    };
+    let nickname = nick_text.parse().map_err(|source| OnionError::Nickname {
+        nickname: nick_text.to_owned(),
+        source: Box::new(source),
+    })?;
     let dos = &cfg.dos;
-    OnionServiceConfigBuilder::default()
+    let mut builder = OnionServiceConfigBuilder::default();
+    builder
         .nickname(nickname)
         .num_intro_points(dos.intro_points)
         .rate_limit_at_intro(Some(TokenBucketConfig::new(
@@ -140,8 +159,20 @@ fn service_config(cfg: &OnionConfig) -> Result<tor_hsservice::OnionServiceConfig
             dos.intro_burst,
         )))
         .max_concurrent_streams_per_circuit(dos.max_streams_per_circuit)
-        .build()
-        .map_err(|e| OnionError::Config(Box::new(e)))
+        .enable_pow(cfg.proof_of_work);
+    if let Service::Reviewers { clients_dir, .. } = which {
+        let discovery = builder.restricted_discovery();
+        discovery.enabled(true);
+        // arti re-reads the folder when a key file appears or goes (`reviewers add/remove`)
+        // and republishes the descriptor: no restart.
+        discovery.watch_configuration(true);
+        discovery.key_dirs().access().push(
+            DirectoryKeyProviderBuilder::default()
+                .path(CfgPath::new_literal(clients_dir))
+                .clone(),
+        );
+    }
+    builder.build().map_err(|e| OnionError::Config(Box::new(e)))
 }
 
 /// `http://<address>.onion`, unredacted: this is for the operator's eyes.
@@ -149,14 +180,26 @@ pub fn url(id: &HsId) -> String {
     format!("http://{}", id.display_unredacted())
 }
 
-/// The service's address, generating its key if this is the first run. Does not touch the
-/// network (`lanterne onion-address`).
+/// The sources' onion address, generating its key if this is the first run. Does not touch
+/// the network (`lanterne onion-address`).
 pub fn address(cfg: &OnionConfig, data_dir: &Path) -> Result<String, OnionError> {
+    address_of(cfg, data_dir, Service::Sources)
+}
+
+/// The address of one of the box's onion services, generating its key if this is the first
+/// run. Does not touch the network.
+pub fn address_of(
+    cfg: &OnionConfig,
+    data_dir: &Path,
+    which: Service<'_>,
+) -> Result<String, OnionError> {
     make_tor_dir(data_dir)?;
     let client_cfg = client_config(cfg, data_dir)?;
-    let service =
-        TorClient::<PreferredRuntime>::create_onion_service(&client_cfg, service_config(cfg)?)
-            .map_err(|e| OnionError::Tor(Box::new(e)))?;
+    let service = TorClient::<PreferredRuntime>::create_onion_service(
+        &client_cfg,
+        service_config(cfg, which)?,
+    )
+    .map_err(|e| OnionError::Tor(Box::new(e)))?;
     let id = service
         .generate_identity_key(KeystoreSelector::Primary)
         .map_err(|e| OnionError::Key(Box::new(e)))?;
@@ -180,7 +223,7 @@ pub fn launch(cfg: &OnionConfig, data_dir: &Path) -> Result<(Onion, OnionIncomin
         .create_unbootstrapped()
         .map_err(|e| OnionError::Tor(Box::new(e)))?;
     let (service, requests) = client
-        .launch_onion_service(service_config(cfg)?)
+        .launch_onion_service(service_config(cfg, Service::Sources)?)
         .map_err(|e| OnionError::Tor(Box::new(e)))?
         .ok_or(OnionError::Disabled)?;
     let id = service.onion_address().ok_or(OnionError::NoKey)?;
@@ -334,7 +377,7 @@ allow_local_addrs = true
             nickname: "no spaces allowed".into(),
             ..OnionConfig::default()
         };
-        let err = service_config(&cfg).unwrap_err();
+        let err = service_config(&cfg, Service::Sources).unwrap_err();
         assert!(matches!(err, OnionError::Nickname { .. }), "{err:?}");
         assert!(err.to_string().contains("onion.nickname"), "{err}");
         assert!(err.source().is_some());
@@ -343,7 +386,7 @@ allow_local_addrs = true
     /// The DoS settings reach the service's arti config: the defaults, and a config's own.
     #[test]
     fn dos_settings_reach_the_onion_service() {
-        let svc = service_config(&OnionConfig::default()).unwrap();
+        let svc = service_config(&OnionConfig::default(), Service::Sources).unwrap();
         assert_eq!(*svc.num_intro_points(), 3);
         assert_eq!(
             svc.rate_limit_at_intro(),
@@ -356,7 +399,7 @@ allow_local_addrs = true
         )
         .unwrap();
         let cfg = cfg.validated().unwrap();
-        let svc = service_config(&cfg.onion).unwrap();
+        let svc = service_config(&cfg.onion, Service::Sources).unwrap();
         assert_eq!(*svc.num_intro_points(), 5);
         assert_eq!(
             svc.rate_limit_at_intro(),
