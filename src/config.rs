@@ -143,6 +143,8 @@ pub struct OnionConfig {
     pub tor_network: Option<PathBuf>,
     /// Denial-of-service settings of the onion services (docs/onion-dos.md).
     pub dos: OnionDos,
+    /// What one rendezvous circuit (one client) may spend before it is closed.
+    pub circuit: CircuitBudget,
     /// Ask clients for proof-of-work when the service is flooded (arti's `hs-pow-full`, which
     /// arti still calls experimental; docs/onion-pow.md). Off by default; read at start only.
     pub proof_of_work: bool,
@@ -155,6 +157,7 @@ impl Default for OnionConfig {
             nickname: "lanterne".to_owned(),
             tor_network: None,
             dos: OnionDos::default(),
+            circuit: CircuitBudget::default(),
             proof_of_work: false,
         }
     }
@@ -189,6 +192,37 @@ impl Default for OnionDos {
             intro_rate_per_second: 25,
             intro_burst: 200,
             max_streams_per_circuit: 16,
+        }
+    }
+}
+
+/// `[onion.circuit]`: the budgets of one rendezvous circuit (docs/onion-dos.md). Over the onion
+/// each client builds its own circuit, so a flood is stopped there first; the global budgets
+/// (`kdf.per_minute`) stay as the last resort. Loopback connections have no circuit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitBudget {
+    /// New codes one circuit may ask for at once. A source needs one; a few allow a retry.
+    pub new_codes_burst: u32,
+    /// New codes one circuit regains per hour after its burst.
+    pub new_codes_per_hour: u32,
+    /// Logins one circuit may try at once (a mistyped code costs one).
+    pub logins_burst: u32,
+    /// Logins one circuit regains per hour after its burst.
+    pub logins_per_hour: u32,
+    /// Slow streams (timed out, under the least upload rate, or pushed out at the connection
+    /// cap) one circuit may have; one more closes it.
+    pub slow_streams: u32,
+}
+
+impl Default for CircuitBudget {
+    fn default() -> Self {
+        CircuitBudget {
+            new_codes_burst: 3,
+            new_codes_per_hour: 6,
+            logins_burst: 10,
+            logins_per_hour: 30,
+            slow_streams: 8,
         }
     }
 }
@@ -373,7 +407,8 @@ impl Config {
         let at_least_1 = "must be at least 1";
         let (k, l, h) = (&self.kdf, &self.limits, &self.http);
         let dos = &self.onion.dos;
-        let checks: [(bool, &'static str, String); 20] = [
+        let cb = &self.onion.circuit;
+        let checks: [(bool, &'static str, String); 25] = [
             (
                 k.memory_kib < 64 * 1024,
                 "kdf.memory_kib",
@@ -459,6 +494,31 @@ impl Config {
             (
                 dos.max_streams_per_circuit == 0,
                 "onion.dos.max_streams_per_circuit",
+                at_least_1.into(),
+            ),
+            (
+                cb.new_codes_burst == 0,
+                "onion.circuit.new_codes_burst",
+                at_least_1.into(),
+            ),
+            (
+                cb.new_codes_per_hour == 0,
+                "onion.circuit.new_codes_per_hour",
+                at_least_1.into(),
+            ),
+            (
+                cb.logins_burst == 0,
+                "onion.circuit.logins_burst",
+                at_least_1.into(),
+            ),
+            (
+                cb.logins_per_hour == 0,
+                "onion.circuit.logins_per_hour",
+                at_least_1.into(),
+            ),
+            (
+                cb.slow_streams == 0,
+                "onion.circuit.slow_streams",
                 at_least_1.into(),
             ),
         ];

@@ -133,6 +133,7 @@ impl Server {
             .then(|| Abort(tokio::spawn(report_load())));
         let reviewer = reviewer.map(|(l, a)| (l, a, web::reviewer_router(state.clone())));
         let data_dir = state.config.data_dir.clone();
+        let reviewer_cfg = state.config.reviewer.clone();
         let app = web::router(state);
         // The onion service serves the same app; it stays up as long as this `onion` lives.
         let (onion, onion_streams) = if onion_cfg.enabled {
@@ -142,6 +143,26 @@ impl Server {
         } else {
             tracing::info!("onion service off (--no-onion): loopback only");
             (None, None)
+        };
+        // The reviewer API's own onion, on the same Tor client, for workstations with a key.
+        let (reviewer_onion, _reviewer_onion_task) = match (&onion, &reviewer, reviewer_cfg.onion) {
+            (Some(onion), Some((_, _, router)), true) => {
+                let (incoming, task) = onion.launch_reviewers(
+                    &onion_cfg,
+                    &reviewer_cfg.onion_nickname,
+                    &crate::credentials::onion_clients_dir(&data_dir),
+                )?;
+                tracing::info!("publishing the reviewer onion (restricted discovery)");
+                (Some((incoming, router.clone())), Some(Abort(task)))
+            }
+            _ => (None, None),
+        };
+        let serve_reviewer_onion = async {
+            if let Some((incoming, router)) = reviewer_onion {
+                web::serve(incoming, router, &http).await;
+                tracing::error!("the reviewer onion stopped; still serving loopback");
+            }
+            std::future::pending::<()>().await
         };
         let serve_onion = async {
             if let Some(incoming) = onion_streams {
@@ -163,6 +184,7 @@ impl Server {
             () = serve_reviewers => {}
             () = web::serve(listener, app.clone(), &http) => {}
             () = serve_onion => {}
+            () = serve_reviewer_onion => {}
             () = shutdown => tracing::info!("shutting down"),
         }
         drop(onion);

@@ -10,29 +10,35 @@
 //! loopback; progress and publication are logged. `--tor-network FILE` swaps the public Tor
 //! network for another (an arti TOML fragment: authorities, fallback caches, path rules), which
 //! is how the tests run against a private network on 127.0.0.1.
+//!
+//! With `[reviewer] onion` the same client also publishes the reviewer API as a second
+//! service that only workstations with a client key can discover (`reviewers`). Every stream
+//! of either service carries its rendezvous circuit's budgets (`incoming`,
+//! [`crate::web::circuit`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arti_client::config::onion_service::OnionServiceConfigBuilder;
 use arti_client::config::{CfgPath, ConfigBuildError, TorClientConfigBuilder};
-use arti_client::{BootstrapBehavior, DataStream, TorClient, TorClientConfig};
-use futures_util::{Stream, StreamExt};
+use arti_client::{BootstrapBehavior, TorClient, TorClientConfig};
+use futures_util::StreamExt;
 use safelog::DisplayRedacted;
-use tor_cell::relaycell::msg::Connected;
 use tor_hsservice::config::restricted_discovery::DirectoryKeyProviderBuilder;
 use tor_hsservice::config::TokenBucketConfig;
 use tor_hsservice::status::State;
-use tor_hsservice::{HsId, InvalidNickname, RunningOnionService, StartupError, StreamRequest};
+use tor_hsservice::{HsId, InvalidNickname, RunningOnionService, StartupError};
 use tor_keymgr::KeystoreSelector;
-use tor_proto::stream::IncomingStreamRequest;
 use tor_rtcompat::PreferredRuntime;
 
 use crate::config::OnionConfig;
-use crate::web::Incoming;
+
+mod incoming;
+mod reviewers;
+
+pub use incoming::OnionIncoming;
 
 /// The only port served over the onion.
 pub const PORT: u16 = 80;
@@ -213,8 +219,8 @@ pub struct Onion {
     pub url: String,
 }
 
-/// Starts arti and the onion service. Returns at once; bootstrap and publication go on in the
-/// background, logged, and `onion address: URL` is printed on stdout once published.
+/// Starts arti and the sources' onion service. Returns at once; bootstrap and publication go
+/// on in the background, logged, and `onion address: URL` is printed on stdout once published.
 pub fn launch(cfg: &OnionConfig, data_dir: &Path) -> Result<(Onion, OnionIncoming), OnionError> {
     make_tor_dir(data_dir)?;
     let client = TorClient::builder()
@@ -222,6 +228,12 @@ pub fn launch(cfg: &OnionConfig, data_dir: &Path) -> Result<(Onion, OnionIncomin
         .bootstrap_behavior(BootstrapBehavior::OnDemand)
         .create_unbootstrapped()
         .map_err(|e| OnionError::Tor(Box::new(e)))?;
+    if cfg.proof_of_work {
+        tracing::warn!(
+            "proof-of-work is on ([onion] proof_of_work): arti still calls its proof-of-work \
+             experimental (hs-pow-full); see docs/onion-pow.md"
+        );
+    }
     let (service, requests) = client
         .launch_onion_service(service_config(cfg, Service::Sources)?)
         .map_err(|e| OnionError::Tor(Box::new(e)))?
@@ -229,10 +241,12 @@ pub fn launch(cfg: &OnionConfig, data_dir: &Path) -> Result<(Onion, OnionIncomin
     let id = service.onion_address().ok_or(OnionError::NoKey)?;
     let url = url(&id);
     tokio::spawn(keep_bootstrapping(client.clone()));
-    tokio::spawn(report_publication(service.clone(), url.clone()));
-    let incoming = OnionIncoming {
-        requests: Box::pin(tor_hsservice::handle_rend_requests(requests)),
-    };
+    tokio::spawn(report_publication(
+        service.clone(),
+        "sources",
+        format!("onion address: {url}"),
+    ));
+    let incoming = OnionIncoming::new(requests, cfg.circuit.clone());
     Ok((
         Onion {
             client,
@@ -275,8 +289,9 @@ async fn keep_bootstrapping(client: Arc<TorClient<PreferredRuntime>>) {
     }
 }
 
-/// Logs each change of the service's state and prints the address once it is published.
-async fn report_publication(service: Arc<RunningOnionService>, url: String) {
+/// Logs each change of the service's state and prints `line` once it is published.
+/// `name` says which service in the log, without its address (that is for stdout only).
+async fn report_publication(service: Arc<RunningOnionService>, name: &'static str, line: String) {
     let mut events = service.status_events();
     let mut printed = false;
     let mut last = None;
@@ -284,7 +299,7 @@ async fn report_publication(service: Arc<RunningOnionService>, url: String) {
         let state = status.state();
         if last != Some(state) {
             last = Some(state);
-            tracing::info!(?state, "onion service state");
+            tracing::info!(service = %name, ?state, "onion service state");
         }
         // DegradedUnreachable means some descriptor upload failed; on a young network that
         // happens while the service is already reachable, so it counts as published too.
@@ -294,36 +309,8 @@ async fn report_publication(service: Arc<RunningOnionService>, url: String) {
         );
         if published && !printed {
             printed = true;
-            crate::announce(&format!("onion address: {url}"));
-            tracing::info!("onion service published");
-        }
-    }
-}
-
-/// The onion service's incoming streams, as connections for [`crate::web::serve`].
-pub struct OnionIncoming {
-    requests: Pin<Box<dyn Stream<Item = StreamRequest> + Send>>,
-}
-
-impl Incoming for OnionIncoming {
-    type Io = DataStream;
-
-    async fn accept(&mut self) -> Option<io::Result<DataStream>> {
-        loop {
-            let request = self.requests.next().await?;
-            let port_ok =
-                matches!(request.request(), IncomingStreamRequest::Begin(b) if b.port() == PORT);
-            if !port_ok {
-                // As C tor does for a port it does not serve: close the whole circuit.
-                let _ = request.shutdown_circuit();
-                continue;
-            }
-            return Some(
-                request
-                    .accept(Connected::new_empty())
-                    .await
-                    .map_err(io::Error::other),
-            );
+            crate::announce(&line);
+            tracing::info!(service = %name, "onion service published");
         }
     }
 }
@@ -431,6 +418,27 @@ allow_local_addrs = true
             let err = cfg.validated().unwrap_err();
             assert!(err.to_string().contains(field), "{toml_text}: {err}");
         }
+    }
+
+    /// The reviewer onion has its own key and restricted discovery over the clients folder;
+    /// the sources' onion is open to anyone with the address.
+    #[test]
+    fn the_reviewer_onion_is_restricted_and_has_its_own_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = OnionConfig::default();
+        let clients = dir.path().join("clients");
+        let reviewers = Service::Reviewers {
+            nickname: "lanterne-reviewers",
+            clients_dir: &clients,
+        };
+        let svc = service_config(&cfg, reviewers).unwrap();
+        assert!(*svc.restricted_discovery().enabled());
+        assert_eq!(svc.restricted_discovery().key_dirs().len(), 1);
+        let open = service_config(&cfg, Service::Sources).unwrap();
+        assert!(!*open.restricted_discovery().enabled());
+        let a = address_of(&cfg, dir.path(), reviewers).unwrap();
+        assert_eq!(a, address_of(&cfg, dir.path(), reviewers).unwrap());
+        assert_ne!(a, address(&cfg, dir.path()).unwrap());
     }
 
     #[test]

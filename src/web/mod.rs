@@ -13,6 +13,7 @@
 // cold and boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod circuit;
 mod conns;
 mod pages;
 mod reviewer_api;
@@ -44,6 +45,7 @@ use crate::seal::{Recipients, RecipientsError};
 use crate::source_key::Deriver;
 use crate::store::Store;
 
+pub use circuit::Circuit;
 pub use reviewer_api::router as reviewer_router;
 pub use session::Sessions;
 
@@ -197,21 +199,30 @@ async fn gate(req: Request, next: Next) -> Response {
 /// A source of incoming connections: a TCP listener, or the onion service's streams.
 pub trait Incoming: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
-    /// The next connection; `None` once there will be no more. Errors are logged and the loop
-    /// goes on.
-    fn accept(&mut self) -> impl Future<Output = Option<io::Result<Self::Io>>> + Send;
+    /// The next connection, with its circuit's budgets when it came over the onion; `None` once
+    /// there will be no more. Errors are logged and the loop goes on.
+    fn accept(&mut self) -> impl Future<Output = Option<io::Result<Accepted<Self::Io>>>> + Send;
+}
+
+/// A connection and, over the onion, the rendezvous circuit it came on.
+pub struct Accepted<Io> {
+    pub io: Io,
+    pub circuit: Option<Circuit>,
 }
 
 impl Incoming for tokio::net::TcpListener {
     type Io = tokio::net::TcpStream;
-    async fn accept(&mut self) -> Option<io::Result<Self::Io>> {
+    async fn accept(&mut self) -> Option<io::Result<Accepted<Self::Io>>> {
         // The peer address is dropped here, unread: the box never knows who connects.
         Some(
             tokio::net::TcpListener::accept(self)
                 .await
                 .map(|(stream, _)| {
                     let _ = stream.set_nodelay(true);
-                    stream
+                    Accepted {
+                        io: stream,
+                        circuit: None,
+                    }
                 }),
         )
     }
@@ -229,9 +240,9 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
     let table = conns::Table::new(http.max_connections);
     let header_timeout = http.header_timeout();
     loop {
-        let io = match incoming.accept().await {
+        let Accepted { io, circuit } = match incoming.accept().await {
             None => return,
-            Some(Ok(io)) => io,
+            Some(Ok(accepted)) => accepted,
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -248,9 +259,14 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
         // A request is "in progress" (see `conns`) while its future runs; the guard clears the
         // mark even when hyper drops that future half-way (client gone).
         let conn = entry.conn.clone();
+        let on_circuit = circuit.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             let serving = conn.serving(hyper::body::Body::is_end_stream(req.body()));
-            let req = req.map(|body| conns::Watched::new(body, conn.clone()));
+            let mut req = req.map(|body| conns::Watched::new(body, conn.clone()));
+            if let Some(c) = &on_circuit {
+                // The handlers that spend a key derivation ask the circuit first.
+                req.extensions_mut().insert(c.clone());
+            }
             let response = hyper::service::Service::call(&tower, req);
             async move {
                 let r = response.await;
@@ -269,14 +285,21 @@ pub async fn serve<I: Incoming>(mut incoming: I, app: Router, http: &HttpConfig)
                 // No `Date` header: the server's clock would help tell this box apart.
                 .auto_date_header(false)
                 .serve_connection(TokioIo::new(io), service);
-            tokio::select! {
-                r = conn => {
-                    if let Err(e) = r {
+            let slow = tokio::select! {
+                r = conn => match r {
+                    Err(e) => {
                         tracing::debug!(error = %e, "connection ended with an error");
+                        e.is_timeout()
                     }
-                }
-                () = entry.conn.evicted() => {}
-                _ = stopped.changed() => {}
+                    Ok(()) => false,
+                },
+                () = entry.conn.evicted() => true,
+                _ = stopped.changed() => false,
+            };
+            // A head that timed out, or a connection that did least at the cap: on a circuit
+            // that has too many of these, the whole circuit goes.
+            if let (true, Some(c)) = (slow, &circuit) {
+                c.slow_stream();
             }
             drop(entry);
         });

@@ -10,13 +10,13 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Form;
+use axum::{Extension, Form};
 use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::pages::{visit, Chrome, FormLimits, LoginPage, Notice, Visit};
 use super::session::{clear_cookie, SourceRef};
-use super::AppState;
+use super::{AppState, Circuit};
 use crate::code::{self, Code};
 use crate::i18n::Tr;
 use crate::seal;
@@ -134,6 +134,18 @@ fn derive_failed(v: &Visit, e: &DeriveError) -> Response {
     }
 }
 
+/// Asks the request's rendezvous circuit (none on loopback) for one derivation of `purpose`:
+/// the per-circuit budget comes before the global one. Over it, the page says to wait and the
+/// circuit is closed (see [`Circuit`]).
+fn over_circuit_budget(
+    v: &Visit,
+    circuit: Option<Extension<Circuit>>,
+    purpose: Purpose,
+) -> Option<Response> {
+    let Extension(circuit) = circuit?;
+    (!circuit.allow(purpose)).then(|| v.notice(Notice::RateLimited))
+}
+
 /// Replaces the visit's session with a fresh one for `source` (a new cookie after login).
 fn rotate(state: &AppState, v: &mut Visit, source: SourceRef) -> Result<(), Response> {
     state.sessions.remove(&v.active.token);
@@ -146,6 +158,7 @@ fn rotate(state: &AppState, v: &mut Visit, source: SourceRef) -> Result<(), Resp
 /// POST /code: draws a new code, derives its keys, shows the code once.
 pub async fn new_code(
     State(state): State<AppState>,
+    circuit: Option<Extension<Circuit>>,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
@@ -153,6 +166,9 @@ pub async fn new_code(
         Ok((v, _)) => v,
         Err(r) => return r,
     };
+    if let Some(r) = over_circuit_budget(&v, circuit, Purpose::NewCode) {
+        return r;
+    }
     let code = Code::generate(v.lang);
     let keys = match code.normalized() {
         Ok(normalized) => state.deriver.derive(normalized, Purpose::NewCode).await,
@@ -184,6 +200,7 @@ pub async fn new_code(
 /// POST /login: a code in, the source's replies out, or the generic failure.
 pub async fn login(
     State(state): State<AppState>,
+    circuit: Option<Extension<Circuit>>,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
@@ -191,6 +208,9 @@ pub async fn login(
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Some(r) = over_circuit_budget(&v, circuit, Purpose::Login) {
+        return r;
+    }
     let failed = |v: &Visit| {
         let page = LoginPage {
             t: v.tr(),

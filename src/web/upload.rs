@@ -21,11 +21,12 @@ use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use zeroize::Zeroizing;
 
 use super::pages::{Chrome, Notice, Visit};
 use super::source::post_visit;
-use super::AppState;
+use super::{AppState, Circuit};
 use crate::i18n::Tr;
 use crate::ingest::{Ingest, IngestError};
 
@@ -66,10 +67,12 @@ struct Pace {
     idle: Duration,
     grace: Duration,
     min_rate: u64,
+    /// Over the onion, the upload's circuit: told when the upload is ended for being slow.
+    circuit: Option<Circuit>,
 }
 
 impl Pace {
-    fn new(state: &AppState) -> Pace {
+    fn new(state: &AppState, circuit: Option<Circuit>) -> Pace {
         let http = &state.config.http;
         Pace {
             start: Instant::now(),
@@ -77,6 +80,7 @@ impl Pace {
             idle: http.upload_idle_timeout(),
             grace: http.upload_grace(),
             min_rate: http.upload_min_bytes_per_sec.max(1),
+            circuit,
         }
     }
 
@@ -104,7 +108,12 @@ impl Pace {
         let (limit, stop) = self.allowance();
         match tokio::time::timeout(limit, fut).await {
             Ok(r) => r.map_err(Stop::Multipart),
-            Err(_) => Err(stop),
+            Err(_) => {
+                if let Some(c) = &self.circuit {
+                    c.slow_stream();
+                }
+                Err(stop)
+            }
         }
     }
 
@@ -137,10 +146,11 @@ async fn read_csrf(
 
 pub async fn submit(
     State(state): State<AppState>,
+    circuit: Option<Extension<Circuit>>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let mut pace = Pace::new(&state);
+    let mut pace = Pace::new(&state, circuit.map(|Extension(c)| c));
     let Ok(mut multipart) = multipart else {
         return fail_page(&state, &headers, Stop::BadField);
     };
