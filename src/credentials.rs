@@ -113,11 +113,12 @@ impl std::fmt::Display for Issued {
         write!(
             f,
             "credential written to {}\n\
-             reviewer onion client key: public part {} (kept on the server), secret part {}\n\
-             Carry both files to the workstation (mode 0600). The secret part lets its tor find \
-             the reviewer onion (once `serve --reviewer-onion` runs):\n\
+             reviewer onion client key: public part {} (stays on the server), secret part {}\n\
+             Carry the credential and the secret part to the workstation (both mode 0600). The \
+             secret part lets the workstation's tor find the reviewer onion (once \
+             `serve --reviewer-onion` publishes it):\n\
              - C tor: put it in the folder torrc names with `ClientOnionAuthDir` and reload \
-             tor, then `lanterne fetch --socks 127.0.0.1:9050 --server <the onion's URL> …`;\n\
+             tor, then `lanterne fetch --socks 127.0.0.1:9050 --server http://<the file's first field>.onion …`;\n\
              - Tor Browser: about:preferences#privacy → Onion Services Authentication → Saved \
              Keys → Add, with the address and the key (the text after `x25519:`);\n\
              - Tails: the same Tor Browser dialog.",

@@ -191,12 +191,15 @@ fn main() -> ExitCode {
                 config,
                 data_dir,
             } => data_config(config, data_dir).and_then(|c| {
+                // The settings serve would refuse (a reviewer onion nickname that names the
+                // sources' onion, say) would put a wrong address in the workstation's key.
+                c.validate()?;
                 let onion = lanterne::credentials::ReviewerOnion {
                     onion: &c.onion,
                     nickname: &c.reviewer.onion_nickname,
                 };
                 let issued = lanterne::credentials::add(&c.data_dir, &name, &out, onion)?;
-                println!("credential for {name}: {issued}");
+                println!("{name}: {issued}");
                 Ok(())
             }),
             ReviewersCommand::Remove {

@@ -184,6 +184,38 @@ fn reviewers_add_writes_the_client_key_of_the_configured_reviewer_onion() {
         "{line}"
     );
 
+    // A config serve would refuse (the reviewer onion named like the sources' one, whose
+    // address the key would then carry) is refused before anything is written.
+    let clash = dir.path().join("clash.toml");
+    std::fs::write(
+        &clash,
+        format!(
+            "data_dir = {:?}\n[reviewer]\nonion_nickname = \"lanterne\"\n",
+            p(&data)
+        ),
+    )
+    .unwrap();
+    let bob = dir.path().join("bob.cred");
+    let refused = Command::new(BIN)
+        .args([
+            "reviewers",
+            "add",
+            "bob",
+            "--out",
+            p(&bob),
+            "--config",
+            p(&clash),
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("reviewer.onion_nickname"),
+        "{refused:?}"
+    );
+    assert!(!bob.exists() && !data.join("reviewers/bob").exists());
+    assert!(!data.join("reviewer-onion-clients/bob.auth").exists());
+
     let removed = lanterne(&["reviewers", "remove", "alice", "--config", p(&config)]);
     assert!(removed.contains("revoked"), "{removed}");
     assert!(!auth.exists());
