@@ -48,9 +48,14 @@ enum Command {
     },
     /// Copy new ciphertext from the server into a bundle folder (networked workstation).
     Fetch {
-        /// The reviewer API, e.g. http://127.0.0.1:8081.
+        /// The reviewer API, e.g. http://127.0.0.1:8081, or the reviewer onion's
+        /// http://….onion (with --socks).
         #[arg(long)]
         server: String,
+        /// Go through this SOCKS5 proxy (a tor client's SocksPort, e.g. 127.0.0.1:9050),
+        /// which also resolves the server's name. Needed for a .onion server.
+        #[arg(long, value_name = "HOST:PORT")]
+        socks: Option<String>,
         /// The credential file from `lanterne reviewers add`.
         #[arg(long)]
         credential: PathBuf,
@@ -63,8 +68,12 @@ enum Command {
     },
     /// Upload replies encrypted by `lanterne review reply` (networked workstation).
     Push {
+        /// The reviewer API, as for fetch.
         #[arg(long)]
         server: String,
+        /// Go through this SOCKS5 proxy, as for fetch.
+        #[arg(long, value_name = "HOST:PORT")]
+        socks: Option<String>,
         #[arg(long)]
         credential: PathBuf,
         /// The folder `review reply` wrote to.
@@ -141,20 +150,29 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum ReviewersCommand {
-    /// Create a credential for a workstation; writes it to --out (mode 0600).
+    /// Create a credential for a workstation; writes it to --out (mode 0600), and its reviewer
+    /// onion client key: the public part under the data folder, the secret part to
+    /// FILE.auth_private (mode 0600), for the workstation's tor (ClientOnionAuthDir).
     Add {
         name: String,
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// Data folder (default ./data).
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
+        /// TOML config file (its [onion] and [reviewer] settings name the reviewer onion).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data folder (default: the config's, else ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
-    /// Revoke a workstation's credential.
+    /// Revoke a workstation's credential and delete its reviewer onion client key.
     Remove {
         name: String,
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
+        /// TOML config file (for its data folder).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data folder (default: the config's, else ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -170,49 +188,69 @@ fn main() -> ExitCode {
             ReviewersCommand::Add {
                 name,
                 out,
+                config,
                 data_dir,
-            } => lanterne::credentials::add(&data_dir, &name, &out)
-                .map(|()| println!("credential for {name} written to {}", out.display()))
-                .map_err(Into::into),
-            ReviewersCommand::Remove { name, data_dir } => {
-                lanterne::credentials::remove(&data_dir, &name)
-                    .map(|()| println!("credential for {name} revoked"))
-                    .map_err(Into::into)
-            }
+            } => data_config(config, data_dir).and_then(|c| {
+                // The settings serve would refuse (a reviewer onion nickname that names the
+                // sources' onion, say) would put a wrong address in the workstation's key.
+                c.validate()?;
+                let onion = lanterne::credentials::ReviewerOnion {
+                    onion: &c.onion,
+                    nickname: &c.reviewer.onion_nickname,
+                };
+                let issued = lanterne::credentials::add(&c.data_dir, &name, &out, onion)?;
+                println!("{name}: {issued}");
+                Ok(())
+            }),
+            ReviewersCommand::Remove {
+                name,
+                config,
+                data_dir,
+            } => data_config(config, data_dir).and_then(|c| {
+                lanterne::credentials::remove(&c.data_dir, &name)?;
+                println!("credential and reviewer onion client key of {name} revoked");
+                Ok(())
+            }),
         },
         Command::Fetch {
             server,
+            socks,
             credential,
             out,
             ack,
         } => client_runtime().and_then(|rt| {
             let cred = lanterne_core::credential::Credential::read(&credential)?;
-            let report = rt.block_on(lanterne::workstation::fetch(&server, &cred, &out, ack))?;
+            let report = rt.block_on(lanterne::workstation::fetch(
+                &server,
+                socks.as_deref(),
+                &cred,
+                &out,
+                ack,
+            ))?;
             println!("{report}");
             Ok(())
         }),
         Command::Push {
             server,
+            socks,
             credential,
             replies,
         } => client_runtime().and_then(|rt| {
             let cred = lanterne_core::credential::Credential::read(&credential)?;
-            let report = rt.block_on(lanterne::workstation::push(&server, &cred, &replies))?;
+            let report = rt.block_on(lanterne::workstation::push(
+                &server,
+                socks.as_deref(),
+                &cred,
+                &replies,
+            ))?;
             println!("pushed {} repl(ies)", report.sent);
             Ok(())
         }),
-        Command::OnionAddress { config, data_dir } => {
-            let args = ServeArgs {
-                config,
-                data_dir,
-                ..ServeArgs::default()
-            };
-            serve_config(args).and_then(|c| {
-                let url = lanterne::onion::address(&c.onion, &c.data_dir)?;
-                println!("{url}");
-                Ok(())
-            })
-        }
+        Command::OnionAddress { config, data_dir } => data_config(config, data_dir).and_then(|c| {
+            let url = lanterne::onion::address(&c.onion, &c.data_dir)?;
+            println!("{url}");
+            Ok(())
+        }),
         Command::Demo {
             dir,
             listen,
@@ -260,6 +298,16 @@ fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
+}
+
+/// The config of the commands that only need the data folder and the onion settings:
+/// `--config` if given, `--data-dir` over it.
+fn data_config(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+    serve_config(ServeArgs {
+        config,
+        data_dir,
+        ..ServeArgs::default()
+    })
 }
 
 fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {

@@ -373,7 +373,12 @@ mod tests {
             format!("http://{}", server.local_addr()),
             format!("http://{}", server.reviewer_addr().unwrap()),
         );
-        crate::credentials::add(&data, "alice", &cred_file).unwrap();
+        let onion = crate::config::Config::default();
+        let reviewer_onion = crate::credentials::ReviewerOnion {
+            onion: &onion.onion,
+            nickname: &onion.reviewer.onion_nickname,
+        };
+        crate::credentials::add(&data, "alice", &cred_file, reviewer_onion).unwrap();
         let cred = crate::credentials::Credential::read(&cred_file).unwrap();
         let bearer = format!("Bearer {}:{}", cred.name, cred.token);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -23,3 +23,4 @@ mod reviewer_loop;
 mod signed_replies;
 mod source_flow;
 mod startup_guards;
+mod workstation_onion;

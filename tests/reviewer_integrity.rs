@@ -490,9 +490,9 @@ fn after_an_ack_the_lookup_id_is_only_under_sources() {
             }
         }
     }
-    // Every time on disk says nothing (the reviewers' credential hashes are the administrator's
-    // files, written by `lanterne reviewers add`, not by the server).
-    for path in every_entry(&data, &["tor", "reviewers"]) {
+    // Every time on disk says nothing (the reviewers' credential hashes and onion client keys
+    // are the administrator's files, written by `lanterne reviewers add`, not by the server).
+    for path in every_entry(&data, &["tor", "reviewers", "reviewer-onion-clients"]) {
         let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
         if modified != UNIX_EPOCH {
             problems.push(format!("{path:?} shows when it changed"));

@@ -124,11 +124,12 @@ fn add_deletions(
 /// submission once all its files are verified in the bundle.
 pub async fn fetch(
     server: &str,
+    socks: Option<&str>,
     credential: &Credential,
     bundle: &Path,
     ack: bool,
 ) -> Result<FetchReport, WorkstationError> {
-    let client = Client::new(server, credential)?;
+    let client = Client::new(server, credential, socks)?;
     fs::create_dir_all(bundle).map_err(io_at(bundle))?;
     let mut state = match State::read(bundle) {
         Ok(state) => state.unwrap_or_default(),

@@ -11,7 +11,10 @@
 //! All of it runs on the networked workstation:
 //! - [`fetch`]: the incremental, resumable download into a bundle, and the ack;
 //! - [`push`]: the upload of replies;
-//! - this file: the error type and the reviewer API client they share. The wire types and the
+//! - this file: the error type and the reviewer API client they share, and the route to the
+//!   server: direct (loopback, a tunnel), or through a SOCKS5 proxy (`--socks`, a tor client
+//!   holding the reviewer onion's client key) that resolves names itself, so a `.onion` server
+//!   is only ever named to tor. The wire types and the
 //!   paths are `lanterne_core::api` (the server's router uses the same paths); the bundle
 //!   format `fetch` writes is `lanterne_core::bundle`, which the offline machine reads; the
 //!   credential file is `lanterne_core::credential`.
@@ -38,6 +41,15 @@ pub use push::{push, PushReport};
 pub enum WorkstationError {
     #[error("cannot reach the server: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(
+        "--server {0} is an onion address: pass --socks HOST:PORT, the SOCKS port of a tor \
+         client that holds this workstation's reviewer onion key (e.g. --socks 127.0.0.1:9050)"
+    )]
+    OnionNeedsSocks(String),
+    #[error("--server {0} is not an http:// URL with a host, like http://127.0.0.1:8081")]
+    BadServer(String),
+    #[error("--socks {0} is not HOST:PORT, like 127.0.0.1:9050")]
+    BadSocks(String),
     #[error("the server refused the credential (401): check --credential, or ask for a new one")]
     Unauthorized,
     #[error("the server answered {0}: {1}")]
@@ -88,11 +100,24 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(server: &str, credential: &Credential) -> Result<Client, WorkstationError> {
+    /// A client for the reviewer API at `server`, direct or through the SOCKS5 proxy `socks`
+    /// (`HOST:PORT`). Never a proxy from the environment: the route is the one asked for.
+    pub(crate) fn new(
+        server: &str,
+        credential: &Credential,
+        socks: Option<&str>,
+    ) -> Result<Client, WorkstationError> {
+        let onion = is_onion(server)?;
+        let builder = reqwest::Client::builder().no_proxy();
+        let builder = match socks {
+            Some(proxy) => builder.proxy(socks_proxy(proxy)?),
+            // Refused before any connection or name lookup: an onion name must never reach
+            // the local resolver, which would leak it to the network.
+            None if onion => return Err(WorkstationError::OnionNeedsSocks(server.to_owned())),
+            None => builder,
+        };
         Ok(Client {
-            // No proxy from the environment: the reviewer API is reached directly (or through
-            // a tunnel the reviewer set up), never through a proxy picked up by surprise.
-            http: reqwest::Client::builder().no_proxy().build()?,
+            http: builder.build()?,
             base: server.trim_end_matches('/').to_owned(),
             auth: credential.bearer(),
         })
@@ -127,5 +152,70 @@ impl Client {
             .await?;
         let bytes = Self::check(resp).await?.bytes().await?;
         serde_json::from_slice(&bytes).map_err(WorkstationError::Json)
+    }
+}
+
+/// Whether `server`'s host is an onion address (which only tor can reach).
+fn is_onion(server: &str) -> Result<bool, WorkstationError> {
+    let bad = || WorkstationError::BadServer(server.to_owned());
+    let url = reqwest::Url::parse(server).map_err(|_| bad())?;
+    if url.scheme() != "http" {
+        return Err(bad());
+    }
+    let host = url.host_str().ok_or_else(bad)?.trim_end_matches('.');
+    Ok(host.eq_ignore_ascii_case("onion") || host.to_ascii_lowercase().ends_with(".onion"))
+}
+
+/// The proxy for `--socks HOST:PORT`: SOCKS5 with the proxy resolving names (`socks5h`), so
+/// an onion name reaches tor and no name is looked up locally.
+fn socks_proxy(hostport: &str) -> Result<reqwest::Proxy, WorkstationError> {
+    let bad = || WorkstationError::BadSocks(hostport.to_owned());
+    let url = reqwest::Url::parse(&format!("socks5h://{hostport}")).map_err(|_| bad())?;
+    let plain = url.host_str().is_some_and(|h| !h.is_empty())
+        && url.port().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && matches!(url.path(), "" | "/")
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        return Err(bad());
+    }
+    reqwest::Proxy::all(url).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn onion_servers_and_socks_addresses() {
+        let onion = "http://abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzab.onion";
+        for s in [onion, "http://x.ONION/", "http://x.onion.:80"] {
+            assert!(is_onion(s).unwrap(), "{s}");
+        }
+        for s in [
+            "http://127.0.0.1:8081",
+            "http://onion.example",
+            "http://[::1]:1",
+        ] {
+            assert!(!is_onion(s).unwrap(), "{s}");
+        }
+        for s in ["127.0.0.1:8081", "https://x.onion", "ftp://x", "http://"] {
+            assert!(is_onion(s).is_err(), "{s}");
+        }
+        for s in ["127.0.0.1:9050", "localhost:9150", "[::1]:9050"] {
+            assert!(socks_proxy(s).is_ok(), "{s}");
+        }
+        for s in [
+            "127.0.0.1",
+            "u:p@127.0.0.1:9050",
+            "127.0.0.1:9050/x",
+            "",
+            ":9050",
+            "h:99999",
+        ] {
+            assert!(socks_proxy(s).is_err(), "{s}");
+        }
     }
 }

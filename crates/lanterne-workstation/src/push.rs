@@ -26,10 +26,11 @@ pub struct PushReport {
 /// push before anything of that reply is sent.
 pub async fn push(
     server: &str,
+    socks: Option<&str>,
     credential: &Credential,
     replies: &Path,
 ) -> Result<PushReport, WorkstationError> {
-    let client = Client::new(server, credential)?;
+    let client = Client::new(server, credential, socks)?;
     let mut report = PushReport::default();
     let mut sources: Vec<PathBuf> = fs::read_dir(replies)
         .map_err(io_at(replies))?
