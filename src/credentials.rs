@@ -48,7 +48,8 @@ pub enum CredentialError {
     #[error(
         "a reviewer name is 1 to 32 characters of a-z, 0-9, - and _, does not start with - \
          (arti would not read its onion client key), and is not `retention` (the deletion \
-         records use that name for the retention sweep)"
+         records use that name for the retention sweep) nor `_nobody` (the reviewer onion's \
+         placeholder client)"
     )]
     BadName,
     #[error("reviewer {0} already exists; remove it first to issue a new credential")]
@@ -73,10 +74,37 @@ fn valid_name(name: &str) -> bool {
     lanterne_core::api::is_credential_name(name)
 }
 
-/// Whether `name` can be issued now: a credential name, not the retention sweep's, and a
-/// client nickname arti accepts for `<name>.auth` (it ignores a key file whose name it refuses).
+/// Whether `name` can be issued now: a credential name, not the retention sweep's nor the
+/// reviewer onion's placeholder client, and a client nickname arti accepts for `<name>.auth`
+/// (it ignores a key file whose name it refuses).
 fn valid_new_name(name: &str) -> bool {
-    valid_name(name) && name != "retention" && HsClientNickname::from_str(name).is_ok()
+    valid_name(name)
+        && name != "retention"
+        && name != PLACEHOLDER
+        && HsClientNickname::from_str(name).is_ok()
+}
+
+/// The reviewer onion's client that no workstation is: see [`ensure_placeholder_client`].
+const PLACEHOLDER: &str = "_nobody";
+
+/// Makes sure the reviewer onion's clients folder holds, besides the workstations' keys, one
+/// key whose secret half was never kept. arti stops a restricted-discovery service for good
+/// when its last client goes, and cannot launch it again in the same process (its state stays
+/// locked); with this key the service stays up, unreadable to all, until a workstation is
+/// added. Its descriptor then carries one more client entry, which nobody can open.
+pub fn ensure_placeholder_client(clients_dir: &Path) -> Result<(), CredentialError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(clients_dir)
+        .map_err(io_err(clients_dir))?;
+    let path = clients_dir.join(format!("{PLACEHOLDER}.auth"));
+    if path.is_file() {
+        return Ok(());
+    }
+    let key = ClientKey::generate();
+    durable::create_atomic(&path, key.auth_line().as_bytes()).map_err(io_err(&path))
+    // `key` is dropped here: its secret is zeroized, never written.
 }
 
 fn hash(token: &str) -> String {
@@ -210,7 +238,7 @@ pub fn add(
 /// Revokes a credential and deletes its client key. The token stops working at once; arti
 /// notices the key's removal and republishes the reviewer onion's descriptor without it.
 pub fn remove(data_dir: &Path, name: &str) -> Result<(), CredentialError> {
-    if !valid_name(name) {
+    if !valid_name(name) || name == PLACEHOLDER {
         return Err(CredentialError::BadName);
     }
     let had_token = remove_durably(&data_dir.join(DIR).join(name))?;
@@ -400,6 +428,33 @@ mod tests {
             remove(dir.path(), "alice"),
             Err(CredentialError::Unknown(_))
         ));
+    }
+
+    /// The reviewer onion's placeholder client: one key file arti reads, made once, whose name
+    /// no reviewer can take or remove.
+    #[test]
+    fn the_placeholder_client_is_made_once_and_reserved() {
+        let dir = tempfile::tempdir().unwrap();
+        let clients = onion_clients_dir(dir.path());
+        ensure_placeholder_client(&clients).unwrap();
+        let path = clients.join("_nobody.auth");
+        let first = fs::read_to_string(&path).unwrap();
+        tor_hscrypto::pk::HsClientDescEncKey::from_str(first.trim()).unwrap();
+        HsClientNickname::from_str(PLACEHOLDER).unwrap();
+        ensure_placeholder_client(&clients).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), first, "made once");
+        assert_eq!(fs::read_dir(&clients).unwrap().count(), 1);
+        let cfg = OnionConfig::default();
+        let out = dir.path().join("x.cred");
+        assert!(matches!(
+            add(dir.path(), PLACEHOLDER, &out, reviewer_onion(&cfg)),
+            Err(CredentialError::BadName)
+        ));
+        assert!(matches!(
+            remove(dir.path(), PLACEHOLDER),
+            Err(CredentialError::BadName)
+        ));
+        assert!(path.is_file());
     }
 
     /// The server's `.auth` is what arti's restricted discovery reads (its own parsers of the

@@ -81,6 +81,12 @@ pub enum OnionError {
     Key(#[source] Box<StartupError>),
     #[error("the onion service has no key")]
     NoKey,
+    #[error("cannot prepare the reviewer onion's client keys in {path}")]
+    ClientKeys {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::credentials::CredentialError>,
+    },
 }
 
 /// Where arti keeps its state (including the onion service key) and cache.
