@@ -155,3 +155,37 @@ pub(crate) fn wait_output(
         err.join().unwrap_or_default(),
     ))
 }
+
+/// The file in a shared network's temp dir naming the test process that owns it.
+const OWNER_FILE: &str = "owner-pid";
+
+/// Marks `root` as owned by this process, for `sweep_abandoned` to remove once it is gone.
+pub(crate) fn mark_owned(root: &Path) {
+    let path = root.join(OWNER_FILE);
+    fs::write(&path, std::process::id().to_string())
+        .unwrap_or_else(|e| panic!("tornet: cannot write {}: {e}", path.display()));
+}
+
+/// Removes the temp dirs of shared networks whose owning process is gone (a static is never
+/// dropped, so nothing else removes them). Its tors exited with it. A dir without an owner
+/// file (a network dropped normally, or kept with `TORNET_KEEP`) is left alone.
+pub(crate) fn sweep_abandoned() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("tornet-") {
+            continue;
+        }
+        let dir = entry.path();
+        let Ok(owner) = fs::read_to_string(dir.join(OWNER_FILE)) else {
+            continue;
+        };
+        let Ok(pid) = owner.trim().parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+}
