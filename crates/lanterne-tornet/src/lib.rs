@@ -16,7 +16,8 @@
 //! [`TorNet::shared`] starts it on first use and every method takes `&self`, so tests running
 //! in parallel threads can each add what they need:
 //! - [`TorNet::add_c_onion_service_with`]: a C tor onion service in front of a loopback
-//!   listener, with extra torrc lines (e.g. `HiddenServicePoWDefensesEnabled 1`);
+//!   listener, with extra torrc lines (e.g. `HiddenServicePoWDefensesEnabled 1`), and
+//!   [`TorNet::add_c_onion_service_restricted`], one only given client keys can discover;
 //! - [`TorNet::add_client`]: a fresh C tor client (no cached descriptors), optionally with a
 //!   `ClientOnionAuthDir`: a workstation that has, has not or no longer has a key;
 //! - [`TorNet::curl_get_via`] (retries until a deadline) and [`TorNet::curl_once`] (one

@@ -30,6 +30,32 @@ impl TorNet {
     /// e.g. `"HiddenServicePoWDefensesEnabled 1\n"`. Its tor logs at info level to
     /// `dir()/h<N>/info.log`, which tests may read.
     pub fn add_c_onion_service_with(&self, target: SocketAddr, extra_torrc: &str) -> String {
+        self.c_onion_service(target, extra_torrc, &[])
+    }
+
+    /// [`TorNet::add_c_onion_service`] with restricted discovery (C tor's client
+    /// authorization): only clients holding the private half of one of `client_keys` can
+    /// decrypt its descriptor. Each key is a line of C tor's `authorized_clients/*.auth` format,
+    /// `descriptor:x25519:<base32 public key>`. A client without a key gets SOCKS error X'F4'
+    /// ("(244)" from curl).
+    pub fn add_c_onion_service_restricted(
+        &self,
+        target: SocketAddr,
+        client_keys: &[&str],
+    ) -> String {
+        assert!(
+            !client_keys.is_empty(),
+            "tornet: restricted service without client keys"
+        );
+        self.c_onion_service(target, "", client_keys)
+    }
+
+    fn c_onion_service(
+        &self,
+        target: SocketAddr,
+        extra_torrc: &str,
+        client_keys: &[&str],
+    ) -> String {
         assert!(
             target.ip().is_loopback(),
             "tornet: onion service target {target} is not on loopback"
@@ -38,6 +64,15 @@ impl TorNet {
         let dir = self.root.join(&name);
         let hs_dir = dir.join("hs");
         make_private_dir(&hs_dir);
+        if !client_keys.is_empty() {
+            let clients = hs_dir.join("authorized_clients");
+            make_private_dir(&clients);
+            for (i, key) in client_keys.iter().enumerate() {
+                let path = clients.join(format!("client{i}.auth"));
+                fs::write(&path, format!("{}\n", key.trim()))
+                    .unwrap_or_else(|e| panic!("tornet: cannot write {}: {e}", path.display()));
+            }
+        }
         let extra = with_newline(extra_torrc);
         let torrc = format!(
             "SocksPort 0\nHiddenServiceDir {}\nHiddenServicePort 80 {target}\n{extra}{CLIENT_TORRC}",
@@ -72,10 +107,11 @@ impl TorNet {
     /// Starts another C tor client on a free SOCKS port and returns that port's address once
     /// the client has bootstrapped 100% (deadline 120 s). With `auth_dir`, the client reads
     /// client-authorization keys from there (`ClientOnionAuthDir`: files named `*.auth_private`
-    /// holding `<56-char address>:descriptor:x25519:<base32 key>`; tor wants the directory
-    /// private, mode 0700). A new client has no cached descriptors or circuits: it is how a
-    /// test plays a workstation that has, has not, or no longer has a key. Its data dir is
-    /// `dir()/c<N>`.
+    /// holding `<56-char address>:descriptor:x25519:<base32 key>`, RFC 4648 base32; a
+    /// `tempfile::tempdir()` works, see the selftest). A new client has no cached descriptors
+    /// or circuits: it is how a test plays a workstation that has, has not, or no longer has
+    /// a key (SOCKS error X'F4', "(244)" from curl, without one; X'F5', "(245)", with a wrong
+    /// one). Its data dir is `dir()/c<N>`.
     pub fn add_client(&self, auth_dir: Option<&Path>) -> SocketAddr {
         self.add_client_with(auth_dir, "")
     }
