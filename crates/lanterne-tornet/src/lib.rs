@@ -160,10 +160,11 @@ impl TorNet {
 
     /// The network every test of this test binary shares, started by the first caller
     /// (the others wait for it). It is never dropped: its tors exit with the test process
-    /// (`__OwningControllerProcess`, which each tor polls), and its temp dir, which
-    /// names the owning process, is removed by the next `shared()` of a later run once that
-    /// process is gone (unless `TORNET_KEEP` is set). Should the start fail, the test panics
-    /// and the next caller tries again.
+    /// (`__OwningControllerProcess`, which each tor polls). Its temp dir names the owning
+    /// process, and the next `shared()` of a later run, once that process is gone, kills any
+    /// of its tors still running (by the PIDs in their `PidFile`s) and removes the dir (unless
+    /// `TORNET_KEEP` is set). Should the start fail, the test panics and the next caller tries
+    /// again.
     pub fn shared() -> &'static TorNet {
         static SHARED: OnceLock<TorNet> = OnceLock::new();
         SHARED.get_or_init(|| {

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crate::util::{
     consensus_interval, free_ports, make_private_dir, run_all, torrc_value, unix_now,
-    voting_interval,
+    voting_interval, PID_FILE,
 };
 use crate::{
     Failure, Node, Timings, TorNet, CLIENT_TORRC, FIRST_VOTE_AFTER, INITIAL_DELAY,
@@ -375,9 +375,10 @@ impl TorNet {
         make_private_dir(&dir);
         let torrc_path = dir.join("torrc");
         let torrc = format!(
-            "{}DataDirectory {}\nNickname {name}\nLog notice file {}\nLog info file {}\n{extra}",
+            "{}DataDirectory {}\nPidFile {}\nNickname {name}\nLog notice file {}\nLog info file {}\n{extra}",
             self.common_torrc,
             torrc_value(&dir),
+            torrc_value(&dir.join(PID_FILE)),
             torrc_value(&dir.join("notice.log")),
             torrc_value(&dir.join("info.log")),
         );
