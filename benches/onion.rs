@@ -54,7 +54,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    let mut net = lanterne_tornet::TorNet::start();
+    let net = lanterne_tornet::TorNet::start();
     net.ensure_stable_period(Duration::from_secs(600));
     let work = tempfile::tempdir().unwrap();
     let key = work.path().join("reviewer.key");

@@ -1,7 +1,7 @@
 //! lanterne-tornet: a private Tor network on 127.0.0.1 for lanterne's tests (a dev-dependency
-//! only; nothing ships it): 3 directory authorities, 5 relays and a C tor
-//! client with a SOCKS port, run from Debian's `tor` and `tor-gencert` in a fresh temp dir on
-//! free ports, plus C tor onion services on demand and an arti config fragment describing the
+//! only; nothing ships it): 3 directory authorities, 5 relays and a C tor client with a SOCKS
+//! port, run from Debian's `tor` and `tor-gencert` in a fresh temp dir on free ports, plus C tor
+//! onion services and more C tor clients on demand, and an arti config fragment describing the
 //! network (for `lanterne serve --tor-network FILE`).
 //!
 //! Nothing leaves loopback: every node knows only our authorities (no default authorities or
@@ -9,28 +9,49 @@
 //! the test process, killed by PID on drop; should the test process die without unwinding, tor
 //! exits by itself (`__OwningControllerProcess`). Every wait has a deadline and fails with the
 //! tail of the relevant tor logs. Set `TORNET_KEEP=1` to keep the temp dir for a post-mortem.
-
+//!
+//! # Using it
+//!
+//! A network costs about 20 s and 9 tor processes, so the tests of one test binary share one:
+//! [`TorNet::shared`] starts it on first use and every method takes `&self`, so tests running
+//! in parallel threads can each add what they need:
+//! - [`TorNet::add_c_onion_service_with`]: a C tor onion service in front of a loopback
+//!   listener, with extra torrc lines (e.g. `HiddenServicePoWDefensesEnabled 1`), and
+//!   [`TorNet::add_c_onion_service_restricted`], one only given client keys can discover;
+//! - [`TorNet::add_client`]: a fresh C tor client (no cached descriptors), optionally with a
+//!   `ClientOnionAuthDir`: a workstation that has, has not or no longer has a key;
+//! - [`TorNet::curl_get_via`] (retries until a deadline) and [`TorNet::curl_once`] (one
+//!   request, any curl arguments, a `Result`) through any client's SOCKS port, optionally on
+//!   an isolated circuit.
+//!
+//! [`TorNet::start`] still gives a network of one's own, stopped when dropped.
 //!
 //! # Layout
 //!
 //! Everything here runs in a test process on the developer's or CI's machine:
-//! - this file: [`TorNet`], what tests call (start, SOCKS address, arti fragment, time periods,
-//!   C tor onion services, `curl` through the client);
+//! - this file: [`TorNet`] and its accessors (start, shared, SOCKS address, arti fragment,
+//!   time periods);
 //! - `start`: bringing the network up, one small step per function (plan the ports and dirs,
 //!   make the authorities' keys, write the shared torrc and arti fragment, launch, wait for the
 //!   consensus, start the client), and the node plumbing (spawn, wait, log tails);
+//! - `nodes`: tors added on demand (onion services and clients);
+//! - `curl`: HTTP requests through a client's SOCKS port;
 //! - `util`: process and file helpers with deadlines.
 
-use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+mod curl;
+mod nodes;
 mod start;
 mod util;
 
-use util::{assert_tools, make_private_dir, torrc_value, unix_now, wait_output};
+pub use curl::CurlError;
+use util::{assert_tools, unix_now};
 
 /// Seconds between consensuses (`V3AuthVotingInterval`); `TORNET_VOTING_INTERVAL` overrides it.
 ///
@@ -59,6 +80,8 @@ pub(crate) const N_RELAYS: usize = 5;
 pub(crate) const START_DEADLINE: Duration = Duration::from_secs(180);
 /// From launching an onion service's tor to its first descriptor upload.
 pub(crate) const ONION_DEADLINE: Duration = Duration::from_secs(120);
+/// From launching an added client's tor to its 100% bootstrap.
+pub(crate) const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
 /// `tor-gencert` and `tor --list-fingerprint`.
 pub(crate) const KEYGEN_DEADLINE: Duration = Duration::from_secs(60);
 pub(crate) const POLL: Duration = Duration::from_millis(200);
@@ -85,7 +108,9 @@ pub(crate) struct Node {
 pub struct TorNet {
     dir: Option<tempfile::TempDir>,
     root: PathBuf,
-    nodes: Vec<Node>,
+    /// Every tor started, in order: authorities, relays, the client `c0`, then what tests
+    /// added. Only ever grows, so an index names one node for good.
+    nodes: Mutex<Vec<Node>>,
     socks: SocketAddr,
     /// torrc lines every node shares: the test-network settings and our DirAuthority lines.
     common_torrc: String,
@@ -93,7 +118,9 @@ pub struct TorNet {
     voting_interval: u32,
     started: Instant,
     timings: Timings,
-    onions: usize,
+    /// Onion services (`h<N>`) and clients (`c<N>`) added so far, for their names.
+    onions: AtomicUsize,
+    clients: AtomicUsize,
 }
 
 /// Why a start attempt failed; `port_clash` ones are retried on fresh ports.
@@ -129,6 +156,26 @@ impl TorNet {
                 Err(f) => panic!("tornet: {}", f.msg),
             }
         }
+    }
+
+    /// The network every test of this test binary shares, started by the first caller
+    /// (the others wait for it). It is never dropped: its tors exit with the test process
+    /// (`__OwningControllerProcess`, which each tor polls). Its temp dir names the owning
+    /// process, and the next `shared()` of a later run, once that process is gone, kills any
+    /// of its tors still running (by the PIDs in their `PidFile`s) and removes the dir (unless
+    /// `TORNET_KEEP` is set). Should the start fail, the test panics and the next caller tries
+    /// again.
+    pub fn shared() -> &'static TorNet {
+        static SHARED: OnceLock<TorNet> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            util::sweep_abandoned();
+            let net = TorNet::start();
+            if !keep() {
+                util::mark_owned(&net.root);
+            }
+            eprintln!("tornet: shared network in {}", net.root.display());
+            net
+        })
     }
 
     /// SOCKS5 address of the C tor client (use with curl --socks5-hostname or socks5h://).
@@ -200,141 +247,31 @@ impl TorNet {
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
+}
 
-    /// Starts a C tor onion service (its own tor, `HiddenServicePort 80` -> `target`) and returns
-    /// its "<56 chars>.onion" hostname once a descriptor has been uploaded to an HSDir
-    /// (deadline 120 s). Its data dir is `dir()/h<N>`.
-    pub fn add_c_onion_service(&mut self, target: SocketAddr) -> String {
-        assert!(
-            target.ip().is_loopback(),
-            "tornet: onion service target {target} is not on loopback"
-        );
-        let name = format!("h{}", self.onions);
-        self.onions += 1;
-        let dir = self.root.join(&name);
-        let hs_dir = dir.join("hs");
-        make_private_dir(&hs_dir);
-        let torrc = format!(
-            "SocksPort 0\nHiddenServiceDir {}\nHiddenServicePort 80 {target}\n{CLIENT_TORRC}",
-            torrc_value(&hs_dir)
-        );
-        let deadline = Instant::now() + ONION_DEADLINE;
-        let result = self.spawn(&name, &torrc).and_then(|()| {
-            let idx = self.nodes.len() - 1;
-            self.wait_for(
-                &format!("onion service {name} to publish"),
-                deadline,
-                &[idx],
-                |_| {
-                    let info = fs::read_to_string(dir.join("info.log")).unwrap_or_default();
-                    let uploaded = info.contains(UPLOAD_OK);
-                    let host = fs::read_to_string(hs_dir.join("hostname")).ok()?;
-                    uploaded.then(|| host.trim().to_owned())
-                },
-            )
-        });
-        match result {
-            Ok(host) => {
-                assert!(
-                    host.len() == 62 && host.ends_with(".onion"),
-                    "tornet: odd onion hostname {host:?}"
-                );
-                host
-            }
-            Err(f) => panic!("tornet: {}", f.msg),
-        }
+impl TorNet {
+    /// The node list, even if a panicking test poisoned the lock (the list itself is always
+    /// consistent: nodes are only pushed).
+    pub(crate) fn nodes(&self) -> MutexGuard<'_, Vec<Node>> {
+        self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// GET an `http://<onion>/...` URL through the client's SOCKS port with
-    /// `curl --socks5-hostname`, retrying until `deadline` (an onion service can be unreachable
-    /// for a minute or so around a time-period change, see `ensure_stable_period`); returns
-    /// (status, body) of the first complete response. Panics with the client's and the onion
-    /// services' log tails if none came.
-    pub fn curl_get(&self, url: &str, deadline: Duration) -> (u16, String) {
-        let authority = url
-            .strip_prefix("http://")
-            .unwrap_or_else(|| panic!("tornet: curl_get wants an http:// URL, got {url}"))
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or("");
-        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
-        assert!(
-            host.to_ascii_lowercase().ends_with(".onion") && !host.contains('@'),
-            "tornet: curl_get only fetches onion services, got {url}"
-        );
-        let end = Instant::now() + deadline;
-        let mut attempts = 0;
-        let mut last_err = String::new();
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            attempts += 1;
-            let max_time = left.min(Duration::from_secs(60)).as_secs().max(1);
-            let child = Command::new("curl")
-                .args(["-q", "--silent", "--show-error", "--max-time"])
-                .arg(max_time.to_string())
-                .arg("--socks5-hostname")
-                .arg(self.socks.to_string())
-                .args(["--output", "-", "--write-out", "%{http_code}", "--"])
-                .arg(url)
-                .env_remove("ALL_PROXY")
-                .env_remove("all_proxy")
-                .env_remove("NO_PROXY")
-                .env_remove("no_proxy")
-                .env_remove("HTTP_PROXY")
-                .env_remove("http_proxy")
-                .env_remove("HTTPS_PROXY")
-                .env_remove("https_proxy")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("tornet: cannot run curl");
-            // curl enforces --max-time itself; the harness deadline is a backstop.
-            let out = wait_output(child, Duration::from_secs(max_time + 10));
-            match out {
-                Ok((status, stdout, stderr)) => {
-                    let code = stdout
-                        .len()
-                        .checked_sub(3)
-                        .and_then(|i| std::str::from_utf8(&stdout[i..]).ok())
-                        .and_then(|c| c.parse::<u16>().ok())
-                        .unwrap_or(0);
-                    if status.success() && code != 0 {
-                        let body = String::from_utf8_lossy(&stdout[..stdout.len() - 3]);
-                        return (code, body.into_owned());
-                    }
-                    last_err = format!("{status}: {}", String::from_utf8_lossy(&stderr).trim());
-                }
-                Err(e) => last_err = e,
-            }
-            std::thread::sleep(
-                Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
-            );
-        }
-        let mut msg = format!(
-            "tornet: GET {url} got no response within {deadline:?} ({attempts} attempts); last curl error: {last_err}"
-        );
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].name.starts_with(['c', 'h']) {
-                msg.push_str(&self.tail(i));
-            }
-        }
-        panic!("{msg}");
-    }
+/// `TORNET_KEEP` is set: keep the temp dir.
+fn keep() -> bool {
+    std::env::var_os("TORNET_KEEP").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 impl Drop for TorNet {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
+        let nodes = self.nodes.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for node in nodes.iter_mut() {
             let _ = node.child.kill();
         }
-        for node in &mut self.nodes {
+        for node in nodes.iter_mut() {
             let _ = node.child.wait();
         }
-        if std::env::var_os("TORNET_KEEP").is_some_and(|v| !v.is_empty() && v != "0") {
+        if keep() {
             if let Some(dir) = self.dir.take() {
                 eprintln!("tornet: keeping {}", dir.keep().display());
             }
@@ -350,6 +287,11 @@ impl Drop for TorNet {
 /// `VanguardsLiteEnabled 0` did not help). Without entry guards the first hop is picked per
 /// circuit and excludes the last one. These tors only stand in for users: no anonymity needed.
 pub(crate) const CLIENT_TORRC: &str = "UseEntryGuards 0\n";
+
+/// Flags of every client's `SocksPort`: C tor's extended SOCKS5 error codes, so a failure says
+/// why (e.g. `F0` descriptor not found, `F4` client authorization missing, `F5` wrong; see
+/// `ExtendedErrors` in `man tor`), which curl shows in its error message. `IsolateSOCKSAuth` is on by default.
+pub(crate) const SOCKS_FLAGS: &str = "ExtendedErrors";
 
 /// What C tor logs (at info) when an HSDir accepted a descriptor.
 pub(crate) const UPLOAD_OK: &str = "Uploading hidden service descriptor: finished with status 200";

@@ -12,16 +12,18 @@ use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::util::{
     consensus_interval, free_ports, make_private_dir, run_all, torrc_value, unix_now,
-    voting_interval,
+    voting_interval, PID_FILE,
 };
 use crate::{
     Failure, Node, Timings, TorNet, CLIENT_TORRC, FIRST_VOTE_AFTER, INITIAL_DELAY,
-    INITIAL_VOTING_INTERVAL, KEYGEN_DEADLINE, N_AUTHORITIES, N_RELAYS, POLL, START_DEADLINE,
-    TAIL_LINES,
+    INITIAL_VOTING_INTERVAL, KEYGEN_DEADLINE, N_AUTHORITIES, N_RELAYS, POLL, SOCKS_FLAGS,
+    START_DEADLINE, TAIL_LINES,
 };
 
 /// Where every node lives and listens, chosen before anything runs.
@@ -271,14 +273,15 @@ impl TorNet {
         let (common_torrc, fragment) = shared_config(&plan)?;
         let mut net = TorNet {
             root: plan.root.clone(),
-            nodes: Vec::new(),
+            nodes: Mutex::new(Vec::new()),
             socks: plan.socks(),
             common_torrc,
             fragment,
             voting_interval: plan.voting_interval,
             started: plan.started,
             timings: Timings::default(),
-            onions: 0,
+            onions: AtomicUsize::new(0),
+            clients: AtomicUsize::new(1),
             dir: Some(dir),
         };
         net.launch_relays(&plan)?;
@@ -309,7 +312,10 @@ impl TorNet {
         let n_relays = N_AUTHORITIES + N_RELAYS;
         let voting_interval = self.voting_interval;
         let auths: Vec<usize> = (0..N_AUTHORITIES).collect();
-        let auth_dirs: Vec<PathBuf> = auths.iter().map(|&i| self.nodes[i].dir.clone()).collect();
+        let auth_dirs: Vec<PathBuf> = {
+            let nodes = self.nodes();
+            auths.iter().map(|&i| nodes[i].dir.clone()).collect()
+        };
         self.wait_for("a consensus listing every relay", deadline, &auths, |_| {
             auth_dirs
                 .iter()
@@ -340,26 +346,39 @@ impl TorNet {
 
     /// Starts the C tor client with the SOCKS port and waits for its 100% bootstrap.
     fn start_client(&mut self, deadline: Instant) -> Result<(), Failure> {
-        self.spawn("c0", &format!("SocksPort {}\n{CLIENT_TORRC}", self.socks))?;
-        let client = self.nodes.len() - 1;
-        let client_dir = self.nodes[client].dir.clone();
-        self.wait_for("the client to bootstrap", deadline, &[client], |_| {
-            let log = fs::read_to_string(client_dir.join("notice.log")).ok()?;
-            log.contains("Bootstrapped 100%").then_some(())
-        })?;
+        let torrc = format!("SocksPort {} {SOCKS_FLAGS}\n{CLIENT_TORRC}", self.socks);
+        let client = self.spawn("c0", &torrc)?;
+        self.wait_for_bootstrap(client, deadline)?;
         self.timings.bootstrapped = self.started.elapsed();
         Ok(())
     }
 
-    /// Writes `<root>/<name>/torrc` (common lines + `extra`) and launches tor on it.
-    pub(crate) fn spawn(&mut self, name: &str, extra: &str) -> Result<(), Failure> {
+    /// Waits until node `i` (a client) has bootstrapped 100%.
+    pub(crate) fn wait_for_bootstrap(&self, i: usize, deadline: Instant) -> Result<(), Failure> {
+        let log = self.nodes()[i].dir.join("notice.log");
+        let name = self.nodes()[i].name.clone();
+        self.wait_for(
+            &format!("client {name} to bootstrap"),
+            deadline,
+            &[i],
+            |_| {
+                let log = fs::read_to_string(&log).ok()?;
+                log.contains("Bootstrapped 100%").then_some(())
+            },
+        )
+    }
+
+    /// Writes `<root>/<name>/torrc` (common lines + `extra`) and launches tor on it; returns
+    /// the new node's index.
+    pub(crate) fn spawn(&self, name: &str, extra: &str) -> Result<usize, Failure> {
         let dir = self.root.join(name);
         make_private_dir(&dir);
         let torrc_path = dir.join("torrc");
         let torrc = format!(
-            "{}DataDirectory {}\nNickname {name}\nLog notice file {}\nLog info file {}\n{extra}",
+            "{}DataDirectory {}\nPidFile {}\nNickname {name}\nLog notice file {}\nLog info file {}\n{extra}",
             self.common_torrc,
             torrc_value(&dir),
+            torrc_value(&dir.join(PID_FILE)),
             torrc_value(&dir.join("notice.log")),
             torrc_value(&dir.join("info.log")),
         );
@@ -376,38 +395,50 @@ impl TorNet {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot run tor: {e}"))?;
-        self.nodes.push(Node {
+        let mut nodes = self.nodes();
+        nodes.push(Node {
             name: name.to_owned(),
             dir,
             child,
         });
-        Ok(())
+        Ok(nodes.len() - 1)
     }
 
-    /// Polls `check` until it gives a value, failing at `deadline` or as soon as any node exits,
-    /// with the log tails of the nodes in `watch` (and of the dead node).
+    /// Polls `check` until it gives a value, failing at `deadline` or as soon as a node of the
+    /// network itself (authorities, relays, `c0`) or one in `watch` exits, with the log tails
+    /// of the nodes in `watch` (and of the dead node). Nodes other tests added are not
+    /// watched: one of them failing must not fail this wait.
     pub(crate) fn wait_for<T>(
-        &mut self,
+        &self,
         what: &str,
         deadline: Instant,
         watch: &[usize],
         mut check: impl FnMut(&TorNet) -> Option<T>,
     ) -> Result<T, Failure> {
+        const CORE: usize = N_AUTHORITIES + N_RELAYS + 1;
         loop {
             if let Some(v) = check(self) {
                 return Ok(v);
             }
-            for i in 0..self.nodes.len() {
-                if let Ok(Some(status)) = self.nodes[i].child.try_wait() {
-                    let tail = self.tail(i);
-                    return Err(Failure {
-                        port_clash: tail.contains("Address already in use"),
-                        msg: format!(
-                            "tor node {} exited ({status}) while waiting for {what}{tail}",
-                            self.nodes[i].name
-                        ),
-                    });
-                }
+            let dead = {
+                let mut nodes = self.nodes();
+                let n = nodes.len();
+                (0..n.min(CORE))
+                    .chain(watch.iter().copied().filter(|&i| i >= CORE && i < n))
+                    .find_map(|i| match nodes[i].child.try_wait() {
+                        Ok(Some(status)) => Some((i, status)),
+                        _ => None,
+                    })
+            };
+            if let Some((i, status)) = dead {
+                let tail = self.tail(i);
+                return Err(Failure {
+                    port_clash: tail.contains("Address already in use"),
+                    msg: format!(
+                        "tor node {} exited ({status}) while waiting for {what}{tail}",
+                        self.nodes()[i].name
+                    ),
+                });
             }
             if Instant::now() >= deadline {
                 let mut msg = format!(
@@ -426,10 +457,13 @@ impl TorNet {
 
     /// The last lines of a node's notice log and stdout (where config errors go).
     pub(crate) fn tail(&self, i: usize) -> String {
-        let node = &self.nodes[i];
+        let (name, dir) = {
+            let nodes = self.nodes();
+            (nodes[i].name.clone(), nodes[i].dir.clone())
+        };
         let mut s = String::new();
         for file in ["notice.log", "stdout.log"] {
-            let text = fs::read_to_string(node.dir.join(file)).unwrap_or_default();
+            let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             if lines.is_empty() {
                 continue;
@@ -437,8 +471,7 @@ impl TorNet {
             let from = lines.len().saturating_sub(TAIL_LINES);
             write!(
                 s,
-                "\n--- {}/{file} (last {} lines) ---\n",
-                node.name,
+                "\n--- {name}/{file} (last {} lines) ---\n",
                 lines.len() - from
             )
             .unwrap();

@@ -3,6 +3,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -154,4 +155,74 @@ pub(crate) fn wait_output(
         out.join().unwrap_or_default(),
         err.join().unwrap_or_default(),
     ))
+}
+
+/// The file in a shared network's temp dir naming the test process that owns it.
+const OWNER_FILE: &str = "owner-pid";
+
+/// Marks `root` as owned by this process, for `sweep_abandoned` to remove once it is gone.
+pub(crate) fn mark_owned(root: &Path) {
+    let path = root.join(OWNER_FILE);
+    fs::write(&path, std::process::id().to_string())
+        .unwrap_or_else(|e| panic!("tornet: cannot write {}: {e}", path.display()));
+}
+
+/// Where each node's tor writes its PID (`PidFile`), for `sweep_abandoned`.
+pub(crate) const PID_FILE: &str = "pid";
+
+/// Removes the temp dirs of shared networks whose owning process is gone (a static is never
+/// dropped, so nothing else removes them), after killing any of their tors still running:
+/// a tor notices its owner's death only at its next check, and one was seen hanging at exit
+/// once its data dir had been removed. A dir without an owner file (a network dropped
+/// normally, or kept with `TORNET_KEEP`) is left alone.
+pub(crate) fn sweep_abandoned() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("tornet-") {
+            continue;
+        }
+        let dir = entry.path();
+        let Ok(owner) = fs::read_to_string(dir.join(OWNER_FILE)) else {
+            continue;
+        };
+        let Ok(pid) = owner.trim().parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            kill_leftover_tors(&dir);
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Kills (by PID, with `kill -KILL`) every tor still running from a node dir under `root`:
+/// a PID counts only while `/proc/PID/cmdline` names that node's torrc, so a reused PID is
+/// never touched.
+fn kill_leftover_tors(root: &Path) {
+    let Ok(nodes) = fs::read_dir(root) else {
+        return;
+    };
+    for node in nodes.flatten() {
+        let Some(pid) = fs::read_to_string(node.path().join(PID_FILE))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let torrc = node.path().join("torrc");
+        let ours = fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+            cmdline
+                .split(|&b| b == 0)
+                .any(|arg| Path::new(std::ffi::OsStr::from_bytes(arg)) == torrc)
+        });
+        if ours {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
