@@ -7,6 +7,7 @@
 //! docs/onion-pow.md).
 
 mod common;
+mod onion_arti;
 
 use common::*;
 use lanterne_tornet::TorNet;
