@@ -57,7 +57,7 @@ fn reviewer_onion_answers_only_workstations_with_a_key() {
     net.ensure_stable_period(Duration::from_secs(600));
     let dir = tempfile::tempdir().unwrap();
     // Published with no workstation yet (the placeholder client keeps it up), then alice.
-    let (mut server, source_url, reviewer_url) = box_on_tor(&net, "", &["--reviewer-onion"]);
+    let (mut server, source_url, reviewer_url) = box_on_tor(net, "", &["--reviewer-onion"]);
     let reviewer_url = reviewer_url.unwrap_or_default();
     let alice = dir.path().join("alice.cred");
     server.add_reviewer("alice", &alice);
@@ -76,7 +76,7 @@ fn reviewer_onion_answers_only_workstations_with_a_key() {
     server.source_with_message("over the reviewer onion");
 
     // With alice's key: the API answers (401 without a token), and fetch --socks works.
-    let (_alice_dir, alice_socks) = workstation_tor(&net, &alice_key);
+    let (_alice_dir, alice_socks) = workstation_tor(net, &alice_key);
     let started = Instant::now();
     let (status, _) = net.curl_get_via(alice_socks, None, &index, REACH_DEADLINE);
     eprintln!("reviewer onion: first answer after {:?}", started.elapsed());
@@ -96,7 +96,7 @@ fn reviewer_onion_answers_only_workstations_with_a_key() {
             .0,
         200
     );
-    let refused = get_once(&net, stranger, &index);
+    let refused = get_once(net, stranger, &index);
     assert!(
         refused.is_err(),
         "a client without a key reached it: {refused:?}"
@@ -105,7 +105,7 @@ fn reviewer_onion_answers_only_workstations_with_a_key() {
     // bob, added while the box runs: no restart.
     let bob = dir.path().join("bob.cred");
     server.add_reviewer("bob", &bob);
-    let (_bob_dir, bob_socks) = workstation_tor(&net, &dir.path().join("bob.cred.auth_private"));
+    let (_bob_dir, bob_socks) = workstation_tor(net, &dir.path().join("bob.cred.auth_private"));
     let (status, _) = net.curl_get_via(bob_socks, None, &index, REACH_DEADLINE);
     assert_eq!(status, 401);
 
@@ -121,8 +121,8 @@ fn reviewer_onion_answers_only_workstations_with_a_key() {
     let deadline = Instant::now() + Duration::from_secs(240);
     std::thread::sleep(Duration::from_secs(65));
     loop {
-        let (_d, revoked) = workstation_tor(&net, &alice_key);
-        match get_once(&net, revoked, &index) {
+        let (_d, revoked) = workstation_tor(net, &alice_key);
+        match get_once(net, revoked, &index) {
             Err(_) => break,
             Ok(status) if Instant::now() < deadline => {
                 eprintln!("the removed key still finds the onion ({status}); waiting");
@@ -131,7 +131,7 @@ fn reviewer_onion_answers_only_workstations_with_a_key() {
             Ok(status) => panic!("the removed key still finds the reviewer onion: {status}"),
         }
     }
-    let (_bob_dir2, bob_again) = workstation_tor(&net, &dir.path().join("bob.cred.auth_private"));
+    let (_bob_dir2, bob_again) = workstation_tor(net, &dir.path().join("bob.cred.auth_private"));
     let (status, _) = net.curl_get_via(bob_again, None, &index, REACH_DEADLINE);
     assert_eq!(status, 401);
     let logs = server.stop();
@@ -176,22 +176,22 @@ fn ask_code(net: &TorNet, socks: SocketAddr, isolation: &str, url: &str) -> Resu
 fn a_circuit_flooding_new_codes_is_cut_while_another_gets_a_code() {
     let net = TorNet::shared();
     net.ensure_stable_period(Duration::from_secs(360));
-    let (mut server, url, _) = box_on_tor(&net, "", &[]);
+    let (mut server, url, _) = box_on_tor(net, "", &[]);
     let socks = net.add_client(None);
     net.curl_get_via(socks, Some("warmup"), &format!("{url}/"), REACH_DEADLINE);
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        statuses.push(ask_code(&net, socks, "flood", &url));
+        statuses.push(ask_code(net, socks, "flood", &url));
     }
     assert_eq!(
         statuses,
         [Ok(200), Ok(200), Ok(200), Ok(429)],
         "the flooding circuit's code requests"
     );
-    assert_eq!(ask_code(&net, socks, "honest", &url), Ok(200));
+    assert_eq!(ask_code(net, socks, "honest", &url), Ok(200));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        ask_code(&net, socks, "flood", &url),
+        ask_code(net, socks, "flood", &url),
         Ok(200),
         "the flooding circuit was not cut (its budget is spent, so it would get 429)"
     );
@@ -209,7 +209,7 @@ fn a_circuit_flooding_new_codes_is_cut_while_another_gets_a_code() {
 fn arti_proof_of_work_publishes_and_a_c_tor_client_reaches_it() {
     let net = TorNet::shared();
     net.ensure_stable_period(Duration::from_secs(360));
-    let (mut server, url, _) = box_on_tor(&net, "[onion]\nproof_of_work = true\n", &[]);
+    let (mut server, url, _) = box_on_tor(net, "[onion]\nproof_of_work = true\n", &[]);
     let logs = tempfile::tempdir().unwrap();
     let rend_log = logs.path().join("rend.log");
     let socks = net.add_client_with(
