@@ -40,7 +40,7 @@ mod reviewers;
 
 pub use incoming::OnionIncoming;
 
-pub mod selfcheck;
+pub(crate) mod selfcheck;
 
 /// The only port served over the onion.
 pub const PORT: u16 = 80;
