@@ -148,6 +148,13 @@ pub struct OnionConfig {
     /// Ask clients for proof-of-work when the service is flooded (arti's `hs-pow-full`, which
     /// arti still calls experimental; docs/onion-pow.md). Off by default; read at start only.
     pub proof_of_work: bool,
+    /// Seconds between two self-checks, in which the box fetches its own landing page over its
+    /// onion (src/onion/selfcheck.rs; `lanterne check` shows the last result). 0 turns it off;
+    /// otherwise at least 10.
+    pub self_check_every_secs: u64,
+    /// Self-check failures in a row after which the box logs a warning (and again after each as
+    /// many more). At least 1.
+    pub self_check_failures: u32,
 }
 
 impl Default for OnionConfig {
@@ -159,6 +166,8 @@ impl Default for OnionConfig {
             dos: OnionDos::default(),
             circuit: CircuitBudget::default(),
             proof_of_work: false,
+            self_check_every_secs: 600,
+            self_check_failures: 3,
         }
     }
 }
@@ -408,7 +417,7 @@ impl Config {
         let (k, l, h) = (&self.kdf, &self.limits, &self.http);
         let dos = &self.onion.dos;
         let cb = &self.onion.circuit;
-        let checks: [(bool, &'static str, String); 25] = [
+        let checks: [(bool, &'static str, String); 27] = [
             (
                 k.memory_kib < 64 * 1024,
                 "kdf.memory_kib",
@@ -519,6 +528,16 @@ impl Config {
             (
                 cb.slow_streams == 0,
                 "onion.circuit.slow_streams",
+                at_least_1.into(),
+            ),
+            (
+                (1..10).contains(&self.onion.self_check_every_secs),
+                "onion.self_check_every_secs",
+                "must be 0 (off) or at least 10".into(),
+            ),
+            (
+                self.onion.self_check_failures == 0,
+                "onion.self_check_failures",
                 at_least_1.into(),
             ),
         ];

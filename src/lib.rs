@@ -9,8 +9,10 @@
 //! - **Server:** [`server`] (the lifecycle: [`server::run`] binds, serves and shuts down;
 //!   `lanterne serve` only calls it), [`web`] (the sources' pages and the reviewer API over
 //!   HTTP), [`ingest`], [`store`], [`onion`] (the Tor onion service, with an in-process arti
-//!   client), [`code`], [`source_key`], [`i18n`], [`config`], [`pinned`], [`credentials`] (the
-//!   workstations' credentials, as the server checks them), [`demo`].
+//!   client; its self-check in `onion::selfcheck`), [`code`], [`source_key`], [`i18n`],
+//!   [`config`], [`pinned`], [`credentials`] (the workstations' credentials, as the server
+//!   checks them), [`demo`], [`status`] (the running box's status socket) and [`check`]
+//!   (`lanterne check`, which reads it).
 //! - **Networked workstation:** [`workstation`] (`lanterne fetch` and `lanterne push`, an HTTP
 //!   client of the reviewer API), which is the `lanterne-workstation` crate.
 //! - **Offline machine:** [`review`] and [`keys`], which are the `lanterne-offline` crate (the
@@ -19,8 +21,9 @@
 //!   reply and its signature), [`designation`], [`hardening`], [`durable`], from `lanterne-core`.
 //!
 //! Public are only the modules the `lanterne` binary, the integration tests, the benches and
-//! the fuzzers call; [`ingest`], [`store`], [`source_key`], [`i18n`] and [`pinned`] are private
-//! to this crate, so the compiler reports what in them nothing uses.
+//! the fuzzers call; [`ingest`], [`store`], [`source_key`], [`i18n`], [`pinned`], [`status`]
+//! and `onion::selfcheck` are private to this crate, so the compiler reports what in them
+//! nothing uses.
 //!
 //! The data path, in the order bytes travel:
 //!
@@ -42,6 +45,7 @@
 // links under `cargo doc --document-private-items`, plain names otherwise.
 #![allow(rustdoc::private_intra_doc_links)]
 
+pub mod check;
 pub mod code;
 pub mod config;
 pub mod credentials;
@@ -52,6 +56,7 @@ pub mod onion;
 mod pinned;
 pub mod server;
 mod source_key;
+mod status;
 mod store;
 pub mod web;
 

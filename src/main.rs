@@ -93,6 +93,18 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Check a box: for now, ask the running box for its onion self-check's last result.
+    /// Prints one line per finding (ok / warning / error, with the fix). Exits 0 when nothing
+    /// is an error, 1 when something is (the box is not running, or the self-check failed
+    /// `[onion] self_check_failures` times in a row or more).
+    Check {
+        /// TOML config file (for its data_dir).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data folder (default ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Run a throwaway demo box with a generated reviewer key under ./demo/ (loopback only,
     /// unless --onion).
     Demo {
@@ -180,6 +192,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Check { config, data_dir } => {
+            let args = ServeArgs {
+                config,
+                data_dir,
+                ..ServeArgs::default()
+            };
+            return match serve_config(args) {
+                Ok(c) => check(&c.data_dir),
+                Err(e) => {
+                    eprintln!("lanterne: error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Serve(args) => serve_config(args).and_then(serve),
         // The offline commands: the same code as `lanterne-review`'s, no runtime, no network.
         Command::Keys { command } => cli::keys(command).map_err(Into::into),
@@ -276,6 +302,17 @@ fn main() -> ExitCode {
             eprintln!("lanterne: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `lanterne check`: prints every finding; fails if one is an error.
+fn check(data_dir: &std::path::Path) -> ExitCode {
+    let report = lanterne::check::run(data_dir);
+    print!("{report}");
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

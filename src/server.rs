@@ -45,6 +45,8 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Onion(#[from] OnionError),
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
 }
 
 /// A server whose listeners are bound, not yet serving. Holds the data dir's lock.
@@ -164,6 +166,12 @@ impl Server {
             }
             std::future::pending::<()>().await
         };
+        // The onion self-check, and the status socket `lanterne check` reads it from.
+        let self_check = crate::onion::selfcheck::SelfCheck::new(&onion_cfg);
+        let _self_check = onion.as_ref().and_then(|o| {
+            crate::onion::selfcheck::spawn(&self_check, o.client.clone(), &o.url).map(Abort)
+        });
+        let _status = crate::status::StatusSocket::bind(&data_dir, self_check)?;
         let serve_onion = async {
             if let Some(incoming) = onion_streams {
                 web::serve(incoming, app.clone(), &http).await;

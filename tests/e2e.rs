@@ -20,6 +20,7 @@ mod logs;
 mod review_offline;
 mod reviewer_integrity;
 mod reviewer_loop;
+mod self_check;
 mod signed_replies;
 mod source_flow;
 mod startup_guards;

@@ -157,3 +157,61 @@ fn the_box_is_reachable_as_an_onion_service_and_takes_a_submission() {
         .expect("no onion address after restart");
     assert_eq!(again, url);
 }
+
+/// The self-check reaches the box over its own onion: `lanterne check` comes to say
+/// "reachable" (and passes) and still does two checks later, the log has the first success's
+/// line, and no self-check line names the address.
+#[test]
+fn the_self_check_reaches_the_box_over_its_own_onion() {
+    let net = TorNet::start();
+    net.ensure_stable_period(Duration::from_secs(360));
+    let fragment = net.arti_fragment().to_str().unwrap().to_owned();
+    let mut server = Server::start_with(
+        "[onion]\nself_check_every_secs = 10\n",
+        &["--tor-network", &fragment],
+    );
+    let url = server
+        .wait_stdout("onion address: ", Duration::from_secs(180))
+        .expect("lanterne never printed its onion address");
+    let started = Instant::now();
+    let last = loop {
+        let out = Command::new(BIN)
+            .args(["check", "--data-dir"])
+            .arg(server.data())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("ok: onion self-check: reachable") {
+            assert!(out.status.success(), "{text}");
+            break text;
+        }
+        if started.elapsed() > REACH_DEADLINE {
+            let logs = server.stop();
+            panic!("the self-check never reached the onion: {text}\nthe box's log:\n{logs}");
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    };
+    eprintln!(
+        "self-check reachable {:?} after the address was printed: {last}",
+        started.elapsed()
+    );
+    // Two more checks, each on a circuit of its own, still get through.
+    std::thread::sleep(Duration::from_secs(25));
+    let out = Command::new(BIN)
+        .args(["check", "--data-dir"])
+        .arg(server.data())
+        .output()
+        .unwrap();
+    let again = String::from_utf8_lossy(&out.stdout).into_owned();
+    let logs = server.stop();
+    assert!(
+        out.status.success() && again.contains("ok: onion self-check: reachable"),
+        "{again}\n{logs}"
+    );
+    assert!(logs.contains("onion self-check: reachable"), "{logs}");
+    let host = url.strip_prefix("http://").unwrap();
+    let host = host.strip_suffix(".onion").unwrap();
+    for line in logs.lines().filter(|l| l.contains("self-check")) {
+        assert!(!line.contains(host), "{line}");
+    }
+}

@@ -40,6 +40,8 @@ mod reviewers;
 
 pub use incoming::OnionIncoming;
 
+pub(crate) mod selfcheck;
+
 /// The only port served over the onion.
 pub const PORT: u16 = 80;
 

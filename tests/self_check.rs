@@ -1,0 +1,102 @@
+//! `lanterne check` against a real box: it reads the onion self-check's state from the running
+//! box's status socket, and says so when no box runs. (That the self-check reaches a real onion
+//! is tested over the private Tor network, in tests/onion.rs.)
+
+use crate::common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+/// `lanterne check` with `args`: (exit code, stdout).
+fn check(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN).arg("check").args(args).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+fn check_data(data: &Path) -> (i32, String) {
+    check(&["--data-dir", p(data)])
+}
+
+/// With the onion off the self-check is "off" and the check passes; a config file's data_dir
+/// is used the same way; once the box is stopped (killed: its socket file stays behind),
+/// `check` says it is not running and fails; a restarted box answers again.
+#[test]
+fn check_reports_off_then_not_running() {
+    let mut server = Server::start("");
+    let (code, out) = check_data(&server.data());
+    assert_eq!(
+        out,
+        "ok: onion self-check: off (the embedded onion service is off)\n"
+    );
+    assert_eq!(code, 0);
+
+    let socket = server.data().join("run/status.sock");
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&socket), 0o600);
+    assert_eq!(mode(&server.data().join("run")), 0o700);
+
+    let config = server.dir.path().join("check.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n", p(&server.data()))).unwrap();
+    assert_eq!(check(&["--config", p(&config)]), (code, out));
+
+    server.stop();
+    assert!(socket.exists(), "a killed box leaves its socket");
+    let (code, out) = check_data(&server.data());
+    assert!(
+        out.starts_with("error: the box is not running (no status socket at "),
+        "{out}"
+    );
+    assert!(out.contains("fix: "), "{out}");
+    assert_eq!(code, 1);
+
+    server.launch();
+    assert_eq!(check_data(&server.data()).0, 0);
+    server.stop();
+
+    // No box ever ran here.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = check_data(empty.path());
+    assert!(out.contains("not running"), "{out}");
+    assert_eq!(code, 1);
+}
+
+/// With the onion on (on a Tor network that does not exist: loopback ports nobody listens
+/// on), the self-check waits for its first run, or is off when the config says 0.
+#[test]
+fn check_reports_not_run_yet_or_off_by_config() {
+    let net = tempfile::tempdir().unwrap();
+    let fragment = net.path().join("net.toml");
+    std::fs::write(
+        &fragment,
+        r#"
+[tor_network]
+fallback_caches = [{ rsa_identity = "0000000000000000000000000000000000000000", ed_identity = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", orports = ["127.0.0.1:9"] }]
+[tor_network.authorities]
+v3idents = ["0000000000000000000000000000000000000001"]
+uploads = [["127.0.0.1:9"]]
+downloads = [["127.0.0.1:9"]]
+votes = [["127.0.0.1:9"]]
+[address_filter]
+allow_local_addrs = true
+"#,
+    )
+    .unwrap();
+    let args = ["--tor-network", p(&fragment)];
+    let server = Server::start_with("[onion]\nself_check_every_secs = 3600\n", &args);
+    let (code, out) = check_data(&server.data());
+    assert_eq!(
+        out,
+        "ok: onion self-check: not run yet (the first check runs 3600 s after the box starts)\n"
+    );
+    assert_eq!(code, 0);
+    drop(server);
+
+    let server = Server::start_with("[onion]\nself_check_every_secs = 0\n", &args);
+    let (code, out) = check_data(&server.data());
+    assert_eq!(
+        out,
+        "ok: onion self-check: off ([onion] self_check_every_secs = 0)\n"
+    );
+    assert_eq!(code, 0);
+}
