@@ -2,6 +2,9 @@
 //! `no`, then counts them, so a daily timer can tell reviewers there is something to fetch
 //! without saying how much or when.
 //!
+//! `lanterne digest` prints the word before it writes the mark, so an answer that could not be
+//! handed on (stdout closed) is given again next time rather than lost.
+//!
 //! The mark is one number in `DATA/digest`: the sequence number ([`crate::store`]'s box-wide
 //! sequence) of the newest submission a digest has counted. A digest says `yes` when a
 //! submission with a higher number is held, and then writes that number (durably:
@@ -48,30 +51,61 @@ pub enum DigestError {
     },
 }
 
+/// What one digest found: the newest submission held, and the newest already counted.
+#[derive(Debug)]
+pub struct Digest {
+    data_dir: PathBuf,
+    owner: u32,
+    counted: u64,
+    newest: u64,
+}
+
+impl Digest {
+    /// Reads the mark and the submissions' names; writes nothing.
+    pub fn read(data_dir: &Path) -> Result<Digest, DigestError> {
+        let data_err = |source| DigestError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        };
+        let meta = std::fs::metadata(data_dir).map_err(data_err)?;
+        if !meta.is_dir() {
+            return Err(data_err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a folder",
+            )));
+        }
+        let counted = read_mark(&data_dir.join(FILE_NAME))?;
+        let newest = store::newest_submission(data_dir).map_err(data_err)?;
+        Ok(Digest {
+            data_dir: data_dir.to_owned(),
+            owner: meta.uid(),
+            counted,
+            newest,
+        })
+    }
+
+    /// Whether a submission arrived since the last digest.
+    pub fn any_new(&self) -> bool {
+        self.newest > self.counted
+    }
+
+    /// Counts what [`Digest::read`] found. Call it once the answer was handed on: if that
+    /// failed, the next digest says `yes` again rather than never.
+    pub fn mark_counted(&self) -> Result<(), DigestError> {
+        if !self.any_new() {
+            return Ok(());
+        }
+        let path = self.data_dir.join(FILE_NAME);
+        write_mark(&self.data_dir, &path, self.newest, self.owner)
+            .map_err(|source| DigestError::Io { path, source })
+    }
+}
+
 /// Whether a submission arrived since the last digest; if so, marks it counted.
 pub fn run(data_dir: &Path) -> Result<bool, DigestError> {
-    let data_err = |source| DigestError::DataDir {
-        path: data_dir.to_owned(),
-        source,
-    };
-    let meta = std::fs::metadata(data_dir).map_err(data_err)?;
-    if !meta.is_dir() {
-        return Err(data_err(io::Error::new(
-            io::ErrorKind::NotADirectory,
-            "not a folder",
-        )));
-    }
-    let path = data_dir.join(FILE_NAME);
-    let counted = read_mark(&path)?;
-    let newest = store::newest_submission(data_dir).map_err(data_err)?;
-    if newest <= counted {
-        return Ok(false);
-    }
-    write_mark(data_dir, &path, newest, meta.uid()).map_err(|source| DigestError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(true)
+    let digest = Digest::read(data_dir)?;
+    digest.mark_counted()?;
+    Ok(digest.any_new())
 }
 
 /// The number in `DATA/digest`, 0 when no digest ran yet.

@@ -226,8 +226,12 @@ fn main() -> ExitCode {
             };
         }
         Command::Digest { config, data_dir } => data_config(config, data_dir).and_then(|c| {
-            let new = lanterne::digest::run(&c.data_dir)?;
-            println!("{}", if new { "yes" } else { "no" });
+            let digest = lanterne::digest::Digest::read(&c.data_dir)?;
+            let word = if digest.any_new() { "yes" } else { "no" };
+            // Counted only once the word is out: a closed stdout gives it again next time.
+            write_stdout(&format!("{word}\n"))
+                .map_err(|e| anyhow::anyhow!("cannot print the digest: {e}"))?;
+            digest.mark_counted()?;
             Ok(())
         }),
         Command::Serve(args) => serve_config(args).and_then(serve),
@@ -332,12 +336,21 @@ fn main() -> ExitCode {
 /// `lanterne check`: prints every finding; fails if one is an error.
 fn check(config: &Config) -> ExitCode {
     let report = lanterne::check::run(config);
-    print!("{report}");
+    // A reader that went away (`lanterne check | head`) is not a panic.
+    let _ = write_stdout(&report.to_string());
     if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Writes `text` to stdout and flushes it, returning the error rather than panicking.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// Logs go to stderr, without timestamps (the box keeps no precise times), at `info` unless

@@ -139,7 +139,8 @@ fn check_fails_on_a_kdf_mismatch() {
 
 /// The digest says no, yes, no around a submission, while the box runs; its mark is a number
 /// only, private, dated 1970; and the box keeps its data dir's lock throughout (a second
-/// `serve` is still refused, and the box still takes submissions).
+/// `serve` is still refused, and the box still takes submissions); a `yes` that could not be
+/// printed is given again.
 #[test]
 fn digest_says_no_yes_no_around_a_submission() {
     let server = Server::start("");
@@ -173,7 +174,20 @@ fn digest_says_no_yes_no_around_a_submission() {
         "{err}"
     );
 
+    // An answer that cannot be handed on (its reader went away) is not counted: the next
+    // digest gives it again.
     server.source_with_message("two");
+    // A pipe nobody reads: its read end is closed before the digest starts.
+    let (reader, unwritable) = std::io::pipe().unwrap();
+    drop(reader);
+    let failed = Command::new(BIN)
+        .args(["digest", "--data-dir", p(&data)])
+        .stdout(unwritable)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("cannot print the digest"), "{err}");
     assert_eq!(digest(&data), "yes\n");
     assert_eq!(digest(&data), "no\n");
 }

@@ -51,6 +51,48 @@ pub(super) fn keys(dir: &Path) -> Finding {
     }
 }
 
+/// Run as root, the check reads what the box's user might not: the keys folder and each key
+/// file must be readable by the data dir's owner (uid `uid`, group `gid`), or `serve` fails to
+/// start. Supplementary groups are not looked at, so this is a warning.
+pub(super) fn keys_readable_by(dir: &Path, uid: u32, gid: u32) -> Option<Finding> {
+    let can = |m: &fs::Metadata, bits: u32| {
+        let mode = m.mode();
+        let shift = if m.uid() == uid {
+            6
+        } else if m.gid() == gid {
+            3
+        } else {
+            0
+        };
+        (mode >> shift) & bits == bits
+    };
+    let mut unreadable = Vec::new();
+    if fs::metadata(dir).is_ok_and(|m| !can(&m, 0o5)) {
+        unreadable.push(dir.to_owned());
+    }
+    if let Ok(rd) = fs::read_dir(dir) {
+        for path in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+            let key = path.extension().is_some_and(|x| x == "txt" || x == "card");
+            if key && fs::metadata(&path).is_ok_and(|m| m.is_file() && !can(&m, 0o4)) {
+                unreadable.push(path);
+            }
+        }
+    }
+    if unreadable.is_empty() {
+        return None;
+    }
+    unreadable.sort();
+    let list: Vec<String> = unreadable.iter().map(|p| p.display().to_string()).collect();
+    Some(Finding::warning(
+        format!(
+            "the box's user (uid {uid}, the data dir's owner) may not be able to read {}",
+            list.join(", ")
+        ),
+        "make the keys folder 0755 and each card 0644 (they are public keys), or give them to \
+         the box's user",
+    ))
+}
+
 /// The data dir must be 0700 and owned by whoever runs the box (this check's user, unless it
 /// runs as root); each entry in it (the instance secret, `params`, `sequence`, the lock…) and
 /// each onion key in arti's keystore must be private to that owner: no group or other
@@ -108,7 +150,6 @@ pub(super) fn data_dir(dir: &Path, me: u32) -> Vec<Finding> {
     // arti's keystore holds the onion keys; the rest of `tor/` is the public directory cache
     // and empty lock files, which arti itself makes 0644 (inside this 0700 folder).
     private_entries_under(&crate::onion::keystore_dir(dir), 3, &mut entries);
-    let mut loose = 0;
     for path in entries {
         let Ok(m) = fs::symlink_metadata(&path) else {
             continue;
@@ -116,7 +157,6 @@ pub(super) fn data_dir(dir: &Path, me: u32) -> Vec<Finding> {
         let mode = m.mode() & 0o7777;
         let shown = path.display();
         if mode & 0o077 != 0 {
-            loose += 1;
             let want = if m.is_dir() { "700" } else { "600" };
             out.push(Finding::error(
                 format!(
@@ -127,7 +167,6 @@ pub(super) fn data_dir(dir: &Path, me: u32) -> Vec<Finding> {
             ));
         }
         if m.uid() != owner {
-            loose += 1;
             out.push(Finding::error(
                 format!(
                     "{shown} is owned by uid {}, not by the data dir's owner (uid {owner})",
@@ -137,7 +176,7 @@ pub(super) fn data_dir(dir: &Path, me: u32) -> Vec<Finding> {
             ));
         }
     }
-    if out.is_empty() && loose == 0 {
+    if out.is_empty() {
         out.push(Finding::info(format!(
             "data dir {}: 0700, owned by uid {owner}, every secret in it private",
             dir.display()
@@ -257,6 +296,34 @@ mod tests {
         let f = keys(&kdir);
         assert_eq!(f.severity, Severity::Info, "{f}");
         assert!(f.what.starts_with("reviewer keys: 1 recipient(s)"), "{f}");
+    }
+
+    /// A root-only card would stop the box's user from starting: the check, run as root, warns.
+    #[test]
+    fn keys_unreadable_by_the_box_user_warn() {
+        let dir = tempfile::tempdir().unwrap();
+        let kdir = dir.path().join("keys");
+        fs::create_dir(&kdir).unwrap();
+        chmod(&kdir, 0o755);
+        fs::write(kdir.join("alice.card"), "age1…\n").unwrap();
+        fs::write(kdir.join("notes"), "").unwrap();
+        chmod(&kdir.join("alice.card"), 0o644);
+        chmod(&kdir.join("notes"), 0o600);
+        let me = crate::check::system::uid();
+        let other = me + 4242;
+        assert_eq!(keys_readable_by(&kdir, other, other), None);
+        chmod(&kdir.join("alice.card"), 0o600);
+        let f = keys_readable_by(&kdir, other, other).unwrap();
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.what.ends_with("alice.card"), "{f}");
+        assert_eq!(
+            keys_readable_by(&kdir, me, other),
+            None,
+            "the owner reads it"
+        );
+        chmod(&kdir, 0o700);
+        let f = keys_readable_by(&kdir, other, other).unwrap();
+        assert!(f.what.contains(&format!("{}, ", kdir.display())), "{f}");
     }
 
     /// A 0755 data dir, a 0644 secret, a loose onion key and a secret owned by another user

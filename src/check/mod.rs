@@ -9,7 +9,8 @@
 //! Errors (the box would not start, or would run unsafely):
 //! - the config is refused ([`crate::config::Config::validate`]);
 //! - no reviewer key, or a key file that is not a valid recipient or card ([`files::keys`],
-//!   through the server's own loader, [`crate::seal::Recipients::load_dir`]);
+//!   through the server's own loader, [`crate::seal::Recipients::load_dir`]; run as root, it
+//!   also warns when the data dir's owner could not read them, [`files::keys_readable_by`]);
 //! - a data dir that is not 0700 or not owned by the user running the check, or an entry in it
 //!   (the instance secret, `params`, the onion keys…) that others may read or that another
 //!   user owns ([`files::data_dir`]);
@@ -28,6 +29,7 @@
 //! Whether the box runs is for `systemctl status lanterne` to say.
 
 use std::fmt;
+use std::os::unix::fs::MetadataExt;
 
 use crate::config::Config;
 
@@ -128,6 +130,13 @@ pub fn run(config: &Config) -> Report {
         ));
     }
     findings.push(files::keys(&config.keys_dir));
+    if system::uid() == 0 {
+        // Root reads anything: would the box's user (the data dir's owner) read the keys?
+        let owner = std::fs::metadata(&config.data_dir).ok();
+        if let Some(m) = owner.filter(|m| m.uid() != 0) {
+            findings.extend(files::keys_readable_by(&config.keys_dir, m.uid(), m.gid()));
+        }
+    }
     findings.extend(files::data_dir(&config.data_dir, system::uid()));
     findings.push(files::kdf(&config.data_dir, &config.kdf));
     findings.extend(files::onion_key(config));
