@@ -11,8 +11,8 @@
 //!   HTTP), [`ingest`], [`store`], [`onion`] (the Tor onion service, with an in-process arti
 //!   client; its self-check in `onion::selfcheck`), [`code`], [`source_key`], [`i18n`],
 //!   [`config`], [`pinned`], [`credentials`] (the workstations' credentials, as the server
-//!   checks them), [`demo`], [`status`] (the running box's status socket) and [`check`]
-//!   (`lanterne check`, which reads it).
+//!   checks them), [`demo`], [`status`] (the running box's status socket), [`check`]
+//!   (`lanterne check`, which reads it) and [`digest`] (`lanterne digest`).
 //! - **Networked workstation:** [`workstation`] (`lanterne fetch` and `lanterne push`, an HTTP
 //!   client of the reviewer API), which is the `lanterne-workstation` crate.
 //! - **Offline machine:** [`review`] and [`keys`], which are the `lanterne-offline` crate (the
@@ -50,6 +50,7 @@ pub mod code;
 pub mod config;
 pub mod credentials;
 pub mod demo;
+pub mod digest;
 mod i18n;
 mod ingest;
 pub mod onion;

@@ -93,15 +93,29 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Check a box: for now, ask the running box for its onion self-check's last result.
-    /// Prints one line per finding (ok / warning / error, with the fix). Exits 0 when nothing
-    /// is an error, 1 when something is (the box is not running, or the self-check failed
-    /// `[onion] self_check_failures` times in a row or more).
+    /// Check a box before a source finds a problem: its reviewer keys, the data dir's
+    /// permissions, the pinned KDF parameters, the onion key, disk and swap encryption, core
+    /// dumps, the clock, and the running box's onion self-check. Prints one line per finding
+    /// (ok / warning / error, with the fix). Exits 0 when nothing is an error, 1 when something
+    /// is. Reads only; run it as the box's user (or root).
     Check {
+        /// TOML config file, as `serve` would use it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data folder (default: the config's, else ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Folder of reviewers' keys (default: the config's, else ./keys).
+        #[arg(long)]
+        keys_dir: Option<PathBuf>,
+    },
+    /// Print `yes` if a submission arrived since the last digest, else `no`, and count it:
+    /// for a daily timer that tells reviewers there is something to fetch. Runs beside the box.
+    Digest {
         /// TOML config file (for its data_dir).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Data folder (default ./data).
+        /// Data folder (default: the config's, else ./data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -192,20 +206,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Check { config, data_dir } => {
+        Command::Check {
+            config,
+            data_dir,
+            keys_dir,
+        } => {
             let args = ServeArgs {
                 config,
                 data_dir,
+                keys_dir,
                 ..ServeArgs::default()
             };
             return match serve_config(args) {
-                Ok(c) => check(&c.data_dir),
+                Ok(c) => check(&c),
                 Err(e) => {
                     eprintln!("lanterne: error: {e:#}");
                     ExitCode::FAILURE
                 }
             };
         }
+        Command::Digest { config, data_dir } => data_config(config, data_dir).and_then(|c| {
+            let digest = lanterne::digest::Digest::read(&c.data_dir)?;
+            let word = if digest.any_new() { "yes" } else { "no" };
+            // Counted only once the word is out: a closed stdout gives it again next time.
+            write_stdout(&format!("{word}\n"))
+                .map_err(|e| anyhow::anyhow!("cannot print the digest: {e}"))?;
+            digest.mark_counted()?;
+            Ok(())
+        }),
         Command::Serve(args) => serve_config(args).and_then(serve),
         // The offline commands: the same code as `lanterne-review`'s, no runtime, no network.
         Command::Keys { command } => cli::keys(command).map_err(Into::into),
@@ -306,14 +334,23 @@ fn main() -> ExitCode {
 }
 
 /// `lanterne check`: prints every finding; fails if one is an error.
-fn check(data_dir: &std::path::Path) -> ExitCode {
-    let report = lanterne::check::run(data_dir);
-    print!("{report}");
+fn check(config: &Config) -> ExitCode {
+    let report = lanterne::check::run(config);
+    // A reader that went away (`lanterne check | head`) is not a panic.
+    let _ = write_stdout(&report.to_string());
     if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Writes `text` to stdout and flushes it, returning the error rather than panicking.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// Logs go to stderr, without timestamps (the box keeps no precise times), at `info` unless

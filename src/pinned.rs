@@ -6,7 +6,7 @@
 //! keys) and every designation changes. So the first `serve` writes them to `DATA/params`
 //! (mode 0600, written to a temp file, fsynced, renamed, the folder fsynced; no time in it),
 //! and every later start compares and refuses to run on a difference, saying which value to
-//! put back.
+//! put back. `lanterne check` makes the same comparison ([`compare`]) without writing.
 
 use std::fs;
 use std::io;
@@ -115,32 +115,47 @@ impl Pinned {
     }
 }
 
+/// Whether the stored parameters match what `kdf` and this build would derive with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compared {
+    /// `DATA/params` holds the same values.
+    Same,
+    /// No `DATA/params` yet: the box never started on this data dir.
+    NotRecorded,
+}
+
+/// Compares `kdf` and this build's word lists with what the box was made with, without writing
+/// anything (`lanterne check`, and every start through [`check_or_record`]).
+pub fn compare(data_dir: &Path, kdf: &KdfConfig) -> Result<Compared, PinError> {
+    let path = data_dir.join(FILE_NAME);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Compared::NotRecorded),
+        Err(source) => return Err(PinError::Io { path, source }),
+    };
+    let stored: Pinned = toml::from_str(&text).map_err(|e| PinError::Damaged {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let diff = Pinned::current(kdf).differences(&stored);
+    if diff.is_empty() {
+        Ok(Compared::Same)
+    } else {
+        Err(PinError::Mismatch(diff.join("\n")))
+    }
+}
+
 /// Records the parameters at first start, or checks them against what was recorded.
 /// Call it with the data dir locked (see [`crate::hardening::DataDirLock`]).
 pub fn check_or_record(data_dir: &Path, kdf: &KdfConfig) -> Result<(), PinError> {
-    let path = data_dir.join(FILE_NAME);
-    let io_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| PinError::Io { path, source }
-    };
-    let current = Pinned::current(kdf);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let stored: Pinned = toml::from_str(&text).map_err(|e| PinError::Damaged {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            let diff = current.differences(&stored);
-            if diff.is_empty() {
-                Ok(())
-            } else {
-                Err(PinError::Mismatch(diff.join("\n")))
-            }
+    match compare(data_dir, kdf)? {
+        Compared::Same => Ok(()),
+        Compared::NotRecorded => {
+            write_durably(data_dir, &Pinned::current(kdf)).map_err(|source| PinError::Io {
+                path: data_dir.join(FILE_NAME),
+                source,
+            })
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            write_durably(data_dir, &current).map_err(io_error(&path))
-        }
-        Err(e) => Err(io_error(&path)(e)),
     }
 }
 

@@ -11,6 +11,7 @@
 mod common;
 
 mod bounded_deletion;
+mod check_digest;
 mod cli;
 mod crash;
 mod disk_full;

@@ -178,6 +178,8 @@ fn the_self_check_reaches_the_box_over_its_own_onion() {
         let out = Command::new(BIN)
             .args(["check", "--data-dir"])
             .arg(server.data())
+            .arg("--keys-dir")
+            .arg(server.dir.path().join("keys"))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -200,6 +202,8 @@ fn the_self_check_reaches_the_box_over_its_own_onion() {
     let out = Command::new(BIN)
         .args(["check", "--data-dir"])
         .arg(server.data())
+        .arg("--keys-dir")
+        .arg(server.dir.path().join("keys"))
         .output()
         .unwrap();
     let again = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -96,6 +96,29 @@ pub fn tor_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("tor")
 }
 
+/// Where arti's keystore keeps the keys of the onion service `nickname`: its folder holds the
+/// identity key (`ks_hs_id.*`) once `lanterne onion-address` or the first start made it. This
+/// is arti's own layout (tor-keymgr 0.47, `state/keystore/hss/<nickname>/`); a test in
+/// `crate::check` makes a key through [`address`] and finds it here.
+pub fn key_dir(data_dir: &Path, nickname: &str) -> PathBuf {
+    keystore_dir(data_dir).join("hss").join(nickname)
+}
+
+/// arti's keystore: every onion service key of the box (the rest of `tor/` is arti's state,
+/// its public directory cache and lock files).
+pub fn keystore_dir(data_dir: &Path) -> PathBuf {
+    tor_dir(data_dir).join("state").join("keystore")
+}
+
+/// Whether the onion service `nickname` has its identity key (so a stable address) yet.
+pub fn has_identity_key(data_dir: &Path, nickname: &str) -> bool {
+    std::fs::read_dir(key_dir(data_dir, nickname)).is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with("ks_hs_id."))
+    })
+}
+
 /// Creates the data dir and its `tor/` folder, private (0700) like every folder of the box,
 /// if missing.
 fn make_tor_dir(data_dir: &Path) -> Result<(), OnionError> {

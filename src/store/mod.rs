@@ -7,6 +7,8 @@
 //!   params                          KDF parameters and word-list hashes pinned at first start
 //!                                   ([`crate::pinned`])
 //!   lock                            held by the running `serve` ([`crate::hardening`])
+//!   digest                          the newest submission `lanterne digest` counted
+//!                                   ([`crate::digest`])
 //!   staging/                        uploads in flight; emptied at every start
 //!   retention/<YYYY-MM-DD>          `<lookup id>/<submission id>` per submission held that
 //!                                   arrived that day; a line goes when its submission does
@@ -57,6 +59,7 @@ pub use error::StoreError;
 pub use fetched::Served;
 /// Every durable write of the store goes through `lanterne_core::durable`.
 pub use lanterne_core::durable::{self, fsync_dir};
+pub use sequence::newest_submission;
 
 use rand::RngCore;
 use zeroize::Zeroizing;

@@ -98,6 +98,19 @@ impl Store {
     }
 }
 
+/// The highest sequence number of a submission held in the data dir `root`, 0 if none. Read
+/// from the names alone, without opening the store (no lock, no write), so it works beside a
+/// running box (`lanterne digest`, [`crate::digest`]).
+pub fn newest_submission(root: &Path) -> io::Result<u64> {
+    let mut max = 0;
+    for source in list_names(&root.join(SOURCES))? {
+        for name in list_names(&root.join(SOURCES).join(source).join(SUBMISSIONS))? {
+            max = max.max(seq_of(&name).unwrap_or(0));
+        }
+    }
+    Ok(max)
+}
+
 /// The highest sequence number in a name on disk.
 fn highest_on_disk(root: &Path) -> io::Result<u64> {
     let mut max = 0;

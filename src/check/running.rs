@@ -1,94 +1,26 @@
-//! `lanterne check`: tells the admin what is wrong with a box before a source finds out.
+//! The running box's part of `lanterne check`: its onion self-check's last result, asked over
+//! its status socket ([`crate::status`]; the self-check is [`crate::onion::selfcheck`]).
 //!
-//! A check is a list of [`Finding`]s, each an error, a warning or plain information, with the
-//! fix when there is one; `lanterne check` prints them and exits 0 only when none is an error.
-//! Today it asks the running box, over its status socket ([`crate::status`]), for the onion
-//! self-check's last result ([`crate::onion::selfcheck`]):
-//!
-//! - the box is not running: error;
+//! - the box is not running: warning (see the parent module on why not an error);
 //! - the self-check failed M (`[onion] self_check_failures`) or more times in a row: error;
 //! - it failed fewer times than that: warning;
 //! - reachable, not run yet, or off: information.
-//!
-//! More checks of the data dir, the keys and the system join the same list (issue 15).
 
-use std::fmt;
 use std::path::Path;
 
+use super::{error_chain, Finding, Severity};
 use crate::onion::selfcheck::{failures_in_a_row, OffReason, SelfCheckStatus};
 use crate::status::{self, QueryError};
 
-/// How much a finding matters. Only errors make `lanterne check` fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-/// One thing `lanterne check` found, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub severity: Severity,
-    pub what: String,
-    pub fix: Option<String>,
-}
-
-impl Finding {
-    fn new(severity: Severity, what: impl Into<String>, fix: Option<&str>) -> Finding {
-        Finding {
-            severity,
-            what: what.into(),
-            fix: fix.map(str::to_owned),
-        }
-    }
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let label = match self.severity {
-            Severity::Info => "ok",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        };
-        write!(f, "{label}: {}", self.what)?;
-        if let Some(fix) = &self.fix {
-            write!(f, "\n  fix: {fix}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Everything one run of `lanterne check` found.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    pub findings: Vec<Finding>,
-}
-
-impl Report {
-    /// True when no finding is an error: `lanterne check` then exits 0.
-    pub fn passed(&self) -> bool {
-        self.findings.iter().all(|f| f.severity != Severity::Error)
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for finding in &self.findings {
-            writeln!(f, "{finding}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Checks the box whose data dir is `data_dir`.
-pub fn run(data_dir: &Path) -> Report {
-    let finding = match status::query(data_dir) {
+/// The finding for the box using `data_dir`: its self-check, or that it does not run.
+pub(super) fn box_status(data_dir: &Path) -> Finding {
+    match status::query(data_dir) {
         Ok(status) => self_check(&status.onion_self_check),
         Err(QueryError::NotRunning { path }) => Finding::new(
-            Severity::Error,
+            Severity::Warning,
             format!(
-                "the box is not running (no status socket at {})",
+                "the box is not running (no status socket at {}), so its onion self-check \
+                 cannot be read",
                 path.display()
             ),
             Some(
@@ -97,22 +29,7 @@ pub fn run(data_dir: &Path) -> Report {
             ),
         ),
         Err(e) => Finding::new(Severity::Error, error_chain(&e), None),
-    };
-    Report {
-        findings: vec![finding],
     }
-}
-
-/// An error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn ago(mins: u64) -> String {
@@ -195,6 +112,7 @@ fn self_check(status: &SelfCheckStatus) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Report;
 
     fn ran(reachable: bool, failures: u32) -> SelfCheckStatus {
         SelfCheckStatus::Ran {
@@ -249,15 +167,16 @@ mod tests {
         }
     }
 
+    /// Before the first start there is no box to ask: that alone does not fail the check.
     #[test]
-    fn no_socket_is_an_error() {
+    fn no_socket_is_a_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let r = run(dir.path());
-        assert!(!r.passed());
+        let f = box_status(dir.path());
+        assert_eq!(f.severity, Severity::Warning);
         assert!(
-            r.to_string()
-                .starts_with("error: the box is not running (no status socket at "),
-            "{r}"
+            f.to_string()
+                .starts_with("warning: the box is not running (no status socket at "),
+            "{f}"
         );
     }
 }
