@@ -219,3 +219,175 @@ fn the_self_check_reaches_the_box_over_its_own_onion() {
         assert!(!line.contains(host), "{line}");
     }
 }
+
+/// The uid the confined box runs as: owns nothing else on the machine (stands for the package's
+/// `lanterne` user).
+const CONFINED_UID: u32 = 64123;
+
+/// The package's unit lets the box run its onion service: the binary, confined by
+/// packaging/lanterne.service as scripts/confined-run plays it (its own uid, no capabilities,
+/// read-only file system but the data dir, the unit's system call filter, address families and
+/// MemoryDenyWriteExecute, with arti's proof-of-work on, whose hashx verifier would JIT-compile),
+/// publishes on the private Tor network and takes a submission over the onion that stock age
+/// decrypts. Needs root (mount namespaces, seccomp, another uid), as CI runs.
+#[test]
+fn the_box_confined_by_its_unit_publishes_and_takes_a_submission() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "run as root: scripts/confined-run needs mount namespaces and another uid"
+    );
+    let net = TorNet::start();
+    net.ensure_stable_period(Duration::from_secs(360));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("keys")).unwrap();
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&data)
+            .unwrap();
+    }
+    std::os::unix::fs::chown(&data, Some(CONFINED_UID), Some(CONFINED_UID)).unwrap();
+    let key = dir.path().join("alice.key");
+    let card = etc.join("keys").join("alice.card");
+    lanterne(&[
+        "keys",
+        "new",
+        "--out",
+        p(&key),
+        "--name",
+        "alice",
+        "--public",
+        p(&card),
+    ]);
+    std::fs::copy(net.arti_fragment(), etc.join("net.toml")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The paths confined-run shows the box: the data dir and this etc dir (read-only).
+    std::fs::write(
+        etc.join("lanterne.toml"),
+        format!(
+            "data_dir = \"/var/lib/lanterne\"\nkeys_dir = \"/var/lib/lanterne-etc/keys\"\n\
+             listen = \"127.0.0.1:{port}\"\n\
+             [onion]\ntor_network = \"/var/lib/lanterne-etc/net.toml\"\nproof_of_work = true\n\
+             [reviewer]\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut runner = Command::new(format!("{root}/scripts/confined-run"))
+        .arg(format!("{root}/packaging/lanterne.service"))
+        .args([&data, &etc])
+        .arg(CONFINED_UID.to_string())
+        .args([
+            "--",
+            BIN,
+            "serve",
+            "--config",
+            "/var/lib/lanterne-etc/lanterne.toml",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    for stream in [
+        Box::new(runner.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(runner.stderr.take().unwrap()),
+    ] {
+        let tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut log = String::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let url = loop {
+        match lines_rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => {
+                log.push_str(&line);
+                log.push('\n');
+                if let Some(url) = line.strip_prefix("onion address: ") {
+                    break url.trim().to_owned();
+                }
+            }
+            Err(_) if Instant::now() < deadline && runner.try_wait().unwrap().is_none() => {}
+            Err(_) => panic!("the confined box never printed its onion address:\n{log}"),
+        }
+    };
+    let (bytes, _) = file_with_canary("confined", 100_000);
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, &bytes).unwrap();
+    let deadline = Instant::now() + REACH_DEADLINE;
+    loop {
+        match submit_over_tor(&net, &url, &upload) {
+            Ok(()) => break,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("submission over the confined onion failed, retrying: {e}");
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            Err(e) => panic!("no submission over the confined onion: {e}\n{log}"),
+        }
+    }
+    // Stop the box (confined-run's child: the runner itself is unshare) and read its log.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", runner.id()))
+        .unwrap_or_default();
+    for pid in children.split_whitespace() {
+        let _ = Command::new("kill").args(["-TERM", pid]).status();
+    }
+    let status = runner.wait().unwrap();
+    log.extend(lines_rx.try_iter().map(|l| l + "\n"));
+    assert!(
+        status.success(),
+        "the confined box did not stop cleanly: {status}\n{log}"
+    );
+    let stored = walk(&data.join("sources"))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "age"))
+        .map(|f| age_cli_decrypt(&key, &f))
+        .any(|plain| plain == bytes);
+    assert!(stored, "no stored file decrypts to the upload\n{log}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Stock `age -d -i KEY FILE`.
+fn age_cli_decrypt(key: &std::path::Path, file: &std::path::Path) -> Vec<u8> {
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(key)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "age -d {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
