@@ -44,6 +44,8 @@ mod bundle;
 pub mod cli;
 mod home;
 mod identity;
+mod inbox;
+mod inbox_read;
 pub mod keys;
 pub mod metadata;
 pub mod names;
@@ -178,8 +180,30 @@ pub enum ReviewError {
     SignerNotInTeam(String),
     #[error("a pinned card's recipient cannot be used: {0}")]
     TeamRecipient(String),
+    #[error(
+        "REFUSED, nothing imported: the bundle's {rel} is not the file this inbox already holds \
+         under that name (inbox sha256 {held}, bundle: {bundle}). A bundle only grows, so the \
+         server, or the way the bundle came, is rewriting history. Keep this bundle as \
+         evidence and tell the other reviewers and the box's operator"
+    )]
+    HistoryRewritten {
+        rel: String,
+        held: String,
+        bundle: String,
+    },
+    #[error(
+        "the inbox has no source called {0}: see `review list`, or `review import` a newer bundle"
+    )]
+    NotInInbox(String),
+    #[error(
+        "the inbox file {path} is damaged ({message}); restore it from a backup of the offline \
+         machine, or move the inbox folder away and import the bundles again"
+    )]
+    InboxDamaged { path: PathBuf, message: String },
 }
 
+pub use inbox::{import, ImportReport};
+pub use inbox_read::{export, list, set_star, show};
 pub use open::open;
 pub use reply::reply;
 
@@ -196,6 +220,8 @@ mod tests {
         ("trust.rs", include_str!("trust.rs")),
         ("bundle.rs", include_str!("bundle.rs")),
         ("identity.rs", include_str!("identity.rs")),
+        ("inbox.rs", include_str!("inbox.rs")),
+        ("inbox_read.rs", include_str!("inbox_read.rs")),
         ("names.rs", include_str!("names.rs")),
         ("open.rs", include_str!("open.rs")),
         ("reply.rs", include_str!("reply.rs")),

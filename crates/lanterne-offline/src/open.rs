@@ -90,14 +90,15 @@ pub fn open(
     Ok(report)
 }
 
-/// One submission being opened.
-struct Submission<'a> {
-    bundle: &'a Bundle,
-    identities: &'a Identities,
-    designation: &'a str,
-    id: &'a str,
-    /// `OUT/<designation>/`.
-    dest: &'a Path,
+/// One submission being opened (by `review open`, or read from the inbox, which is a folder
+/// of the bundle format: `inbox.rs`).
+pub(crate) struct Submission<'a> {
+    pub(crate) bundle: &'a Bundle,
+    pub(crate) identities: &'a Identities,
+    pub(crate) designation: &'a str,
+    pub(crate) id: &'a str,
+    /// `OUT/<designation>/` (unused by [`Submission::manifest`] and [`Submission::file`]).
+    pub(crate) dest: &'a Path,
 }
 
 impl Submission<'_> {
@@ -218,8 +219,8 @@ impl Submission<'_> {
         Ok(report)
     }
 
-    /// Checks and decrypts the manifest.
-    fn manifest(&self) -> Result<Manifest, String> {
+    /// Checks and decrypts the manifest, in memory.
+    pub(crate) fn manifest(&self) -> Result<Manifest, String> {
         let rel =
             lanterne_core::bundle::submission_file(self.designation, self.id, manifest::FILE_NAME);
         self.bundle
@@ -251,24 +252,16 @@ impl Submission<'_> {
             .map(|i| i.as_ref() as &dyn age::Identity)
     }
 
-    /// Checks and decrypts one file into `dir/name`. `Ok` may carry a remark.
-    fn file(
+    /// Checks and decrypts one file into `dir/name`, never over an existing file. `Ok` may
+    /// carry a remark.
+    pub(crate) fn file(
         &self,
         entry: &manifest::FileEntry,
         dir: &Path,
         name: &str,
     ) -> Result<Option<String>, String> {
         let stored = &entry.stored_as;
-        let plain = stored
-            .strip_suffix(".age")
-            .is_some_and(super::names::is_server_name);
-        if !plain || stored == manifest::FILE_NAME {
-            return Err(format!(
-                "the manifest names its ciphertext {}, which is not a file name lanterne writes; \
-                 not opened",
-                shown(stored)
-            ));
-        }
+        check_ciphertext_name(stored).map_err(|e| format!("{e}; not opened"))?;
         let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
         self.bundle
             .verify(&rel)
@@ -306,7 +299,22 @@ impl Submission<'_> {
     }
 }
 
-fn write_error(path: &Path, source: io::Error) -> ReviewError {
+/// Refuses a manifest's `stored_as` that is not a ciphertext name lanterne writes
+/// (`<server name>.age`, not the manifest itself).
+pub(crate) fn check_ciphertext_name(stored: &str) -> Result<(), String> {
+    let plain = stored
+        .strip_suffix(".age")
+        .is_some_and(super::names::is_server_name);
+    if !plain || stored == manifest::FILE_NAME {
+        return Err(format!(
+            "the manifest names its ciphertext {}, which is not a file name lanterne writes",
+            shown(stored)
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn write_error(path: &Path, source: io::Error) -> ReviewError {
     ReviewError::Write {
         path: path.to_owned(),
         source,
@@ -314,7 +322,7 @@ fn write_error(path: &Path, source: io::Error) -> ReviewError {
 }
 
 /// Creates `dir` (and its parents) private to the user, if missing.
-fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
+pub(crate) fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -323,7 +331,7 @@ fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
 }
 
 /// Writes a new file, mode 0600, and syncs it (its staging folder is synced when renamed).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
     durable::write_new(path, bytes, 0o600).map_err(|source| write_error(path, source))
 }
 
@@ -342,6 +350,6 @@ fn remove_stale_staging(dest: &Path) {
 }
 
 /// Makes a rename in `dir` durable; best effort (some filesystems refuse directory fsync).
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     let _ = durable::fsync_dir(dir);
 }
