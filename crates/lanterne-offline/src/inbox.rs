@@ -7,8 +7,9 @@
 //! ([`Bundle`], [`Submission`]), every file is checked against the inbox's own `SHA256SUMS`
 //! before it is decrypted, and plaintext exists only in memory (and in `review export`'s
 //! output folder). Beside them, `state.json` holds the inbox's small state: each
-//! submission's place in the inbox's sequence (the order it was imported; no clock time), what
-//! was seen, which sources are starred.
+//! submission's place in the inbox's sequence (the order it was imported, and within one
+//! import the server's order, which its ids carry; no clock time), what was seen, which
+//! sources are starred.
 //!
 //! `SHA256SUMS` is the commit point: a submission is in the inbox once its `manifest.age` is
 //! listed there. Import copies each new submission into a hidden staging folder, checking every
@@ -361,6 +362,10 @@ pub fn import(
             .write(inbox.root())
             .map_err(|e| write_error(&inbox.root().join(format::SUMS), e))?;
     }
+    // The server's submission ids begin with its sequence number, zero-padded
+    // (`s0000000042-…`), so several submissions arriving in one bundle, from any sources,
+    // are numbered in the order the box received them.
+    added.sort_by(|a, b| a.1.cmp(&b.1));
     for (d, id) in &added {
         inbox.number(d, id);
         report.added.push(format!("{d} / {id}"));

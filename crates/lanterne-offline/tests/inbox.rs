@@ -155,11 +155,18 @@ fn a_message_and_a_follow_up_show_in_order_and_no_plaintext_is_at_rest() {
     }
 }
 
-/// A submission of `files` from another source (a fresh key), added to the bundle.
+/// A submission with no file from another source (a fresh key), added to the bundle.
 fn add_other_source(b: &TestBundle, id: &str, message: &str) -> String {
     let key = age::x25519::Identity::generate();
     let designation = lanterne_core::designation::of_recipient(&key.to_public().to_string());
-    b.add_source_with(&designation, &key);
+    add_for(b, &key, id, message);
+    designation
+}
+
+/// A submission with no file from the source of `key`.
+fn add_for(b: &TestBundle, key: &age::x25519::Identity, id: &str, message: &str) {
+    let designation = lanterne_core::designation::of_recipient(&key.to_public().to_string());
+    b.add_source_with(&designation, key);
     let dir = b
         .root()
         .join("sources")
@@ -168,7 +175,30 @@ fn add_other_source(b: &TestBundle, id: &str, message: &str) -> String {
         .join(id);
     std::fs::create_dir_all(&dir).unwrap();
     b.write_manifest(&dir, message, Vec::new());
-    designation
+}
+
+#[test]
+fn submissions_arriving_in_one_bundle_are_numbered_in_the_servers_order() {
+    // The server's ids carry its sequence (`s0000000042-…`); the source whose name sorts
+    // first sent last.
+    let keys = [(); 2].map(|_| age::x25519::Identity::generate());
+    let name = |k: &age::x25519::Identity| {
+        lanterne_core::designation::of_recipient(&k.to_public().to_string())
+    };
+    let (newer, older) = if name(&keys[0]) < name(&keys[1]) {
+        (&keys[0], &keys[1])
+    } else {
+        (&keys[1], &keys[0])
+    };
+    let b = TestBundle::new();
+    add_for(&b, older, "s0000000001-aa", "older");
+    add_for(&b, newer, "s0000000002-bb", "newer");
+    import(&b).unwrap();
+    let text = list(&b);
+    assert!(
+        text.lines().next().unwrap().contains(&name(newer)),
+        "{text}"
+    );
 }
 
 #[test]
