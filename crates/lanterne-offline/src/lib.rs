@@ -1,5 +1,6 @@
-//! lanterne-offline: the reviewers' offline commands, `lanterne-review open`, `reply` and
-//! `keys new` (also offered as `lanterne review …` and `lanterne keys new`).
+//! lanterne-offline: the reviewers' offline commands, `lanterne-review open`, `reply`, `team`,
+//! the inbox's `import`, `list`, `show`, `export`, `star`, and `keys new` (also offered as
+//! `lanterne review …` and `lanterne keys new`).
 //!
 //! # Layout
 //!
@@ -13,6 +14,11 @@
 //!   for `lanterne push`; [`keys`] writes a new reviewer identity, signing key and public card;
 //!   [`cli`] parses and runs them for both binaries, and `src/main.rs` is the
 //!   `lanterne-review` binary.
+//! - The inbox (issue 14): `inbox.rs` keeps a persistent inbox of ciphertext under
+//!   `LANTERNE_REVIEW_HOME/inbox/`, a folder of the bundle format that [`import`] merges
+//!   bundles into (only what is new, refusing a file that changed under a known name);
+//!   `inbox_read.rs` reads it: [`list`], [`show`] (in memory only), [`export`] (the one place it
+//!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
 //! - What the commands read and trust: `bundle.rs` reads and verifies a bundle, `identity.rs`
 //!   loads the age identity, `home.rs` ([`ReviewHome`]) holds what this machine pinned (the
 //!   team's cards, the sources' recipients) and `trust.rs` checks bundles against it;
