@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::SecretString;
@@ -86,7 +87,9 @@ impl Inbox {
     pub(crate) fn open(home: &ReviewHome) -> Result<Inbox, ReviewError> {
         let root = home.dir().join(INBOX_DIR);
         make_private_dir(&root.join(format::SOURCES))?;
-        if format::State::read(&root).ok().flatten().is_none() {
+        // Only a missing marker is written: one of another format is left for
+        // `Bundle::open` to refuse, never overwritten.
+        if matches!(format::State::read(&root), Ok(None)) {
             format::State::default()
                 .write(&root)
                 .map_err(|e| write_error(&root.join(format::MARKER), e))?;
@@ -467,6 +470,7 @@ fn copy_checked(bundle: &Bundle, rel: &str, dest: &Path) -> Result<[u8; 32], Ski
     let mut out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(dest)
         .map_err(|e| write_error(dest, e))?;
     let mut hasher = Hashing {

@@ -1,9 +1,10 @@
 //! Reading the inbox (`inbox.rs`): `review list`, `review show`, `review export` and
 //! `review star`/`unstar`.
 //!
-//! Every manifest is checked against the inbox's `SHA256SUMS` and decrypted in memory only
-//! ([`Submission::manifest`], as `review open` does); the text built from it is held in
-//! zeroized strings. Only `export` writes plaintext, into the folder the reviewer names, each
+//! Every manifest and file is checked against the inbox's `SHA256SUMS` and decrypted in memory
+//! only ([`Submission::manifest`], [`Submission::file_bytes`]), where `show` looks for
+//! identifying metadata as `review open` does; the text built from it is held in zeroized
+//! strings. Only `export` writes plaintext, into the folder the reviewer names, each
 //! file under a sanitized name, never over an existing file, with `transcript.txt` beside them.
 //! Everything the source chose (names, types, messages) is escaped before it is printed
 //! ([`shown`], [`scrubbed`]), so it cannot drive the reviewer's terminal.
@@ -126,9 +127,67 @@ pub fn show(
     let mut inbox = Inbox::open(home)?;
     let thread = inbox.thread(designation)?;
     let read = read_all(&inbox, &identities, thread.clone())?;
-    let text = render(&inbox, designation, &read, &BTreeMap::new());
+    let extra = inspect_in_memory(&inbox, &identities, &read)?;
+    let text = render(&inbox, designation, &read, &extra);
     inbox.mark_seen(&thread)?;
     Ok(text)
+}
+
+/// Each file of the thread decrypted in memory (up to [`metadata::MAX_READ`]) and checked for
+/// identifying metadata, as `review open` does on the saved file; nothing is written.
+fn inspect_in_memory(
+    inbox: &Inbox,
+    identities: &Identities,
+    read: &[Read],
+) -> Result<FileLines, ReviewError> {
+    let bundle = inbox.as_bundle()?;
+    let mut extra = FileLines::new();
+    for (i, r) in read.iter().enumerate() {
+        let Ok(m) = &r.manifest else { continue };
+        let sub = Submission {
+            bundle: &bundle,
+            identities,
+            designation: &r.held.designation,
+            id: &r.held.id,
+            dest: inbox.root(),
+        };
+        let mut done = HashSet::new();
+        for (j, entry) in m.files.iter().enumerate() {
+            let lines = if !done.insert(entry.stored_as.as_str()) {
+                vec!["the manifest lists its ciphertext twice; shown once".to_owned()]
+            } else {
+                match sub.file_bytes(entry, metadata::MAX_READ) {
+                    Ok(Some(bytes)) => inspection_lines(&metadata::inspect_bytes(&bytes)),
+                    Ok(None) => vec![format!(
+                        "larger than {} MiB: metadata is checked when it is exported",
+                        metadata::MAX_READ >> 20
+                    )],
+                    Err(p) => vec![format!("CANNOT BE READ: {}", scrubbed(&p))],
+                }
+            };
+            extra.insert((i, j), lines);
+        }
+    }
+    Ok(extra)
+}
+
+/// The lines an inspection gives, as `show` and the transcript print them.
+fn inspection_lines(inspection: &metadata::Inspection) -> Vec<String> {
+    let mut lines: Vec<String> = inspection
+        .findings
+        .iter()
+        .map(|f| format!("metadata: {f}"))
+        .collect();
+    lines.extend(
+        inspection
+            .notes
+            .iter()
+            .map(|n| format!("note: {}", scrubbed(n))),
+    );
+    if inspection.findings.is_empty() {
+        lines.push("no identifying metadata found".to_owned());
+    }
+    lines
 }
 
 /// Lines about one exported file, by (submission index, file index).
@@ -177,16 +236,8 @@ fn render(inbox: &Inbox, designation: &str, read: &[Read], extra: &FileLines) ->
                 shown(&f.content_type),
                 f.size
             );
-            match extra.get(&(i, j)) {
-                Some(lines) => lines.iter().for_each(|l| {
-                    let _ = writeln!(t, "    {l}");
-                }),
-                None => {
-                    let _ = writeln!(
-                        t,
-                        "    metadata is checked when it is exported (`review export`)"
-                    );
-                }
+            for l in extra.get(&(i, j)).into_iter().flatten() {
+                let _ = writeln!(t, "    {l}");
             }
         }
     }
@@ -269,13 +320,7 @@ pub fn export(
                     if !inspection.findings.is_empty() {
                         report.with_metadata += 1;
                     }
-                    lines.extend(inspection.findings.iter().map(|f| format!("metadata: {f}")));
-                    lines.extend(
-                        inspection
-                            .notes
-                            .iter()
-                            .map(|n| format!("note: {}", scrubbed(n))),
-                    );
+                    lines.extend(inspection_lines(&inspection));
                 }
                 Err(p) => {
                     lines.push(format!("NOT EXPORTED: {}", scrubbed(&p)));

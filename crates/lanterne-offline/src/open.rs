@@ -252,6 +252,51 @@ impl Submission<'_> {
             .map(|i| i.as_ref() as &dyn age::Identity)
     }
 
+    /// Checks a file's ciphertext against the sums and starts decrypting it.
+    fn decryptor(&self, stored: &str) -> Result<impl Read + '_, String> {
+        check_ciphertext_name(stored).map_err(|e| format!("{e}; not opened"))?;
+        let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
+        self.bundle
+            .verify(&rel)
+            .map_err(|e| format!("{stored}: {e}; not opened. Fetch the bundle again"))?;
+        let input = File::open(self.bundle.root().join(&rel))
+            .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
+        seal::decrypt(
+            BufReader::with_capacity(seal::MAX_HEADER_BYTES + 8192, input),
+            self.identities(),
+        )
+        .map_err(|e| format!("{stored}: {e}; not opened"))
+    }
+
+    /// Checks and decrypts one file into memory, if the manifest declares at most `max`
+    /// bytes (`Ok(None)` if it declares more). A stream longer than declared, truncated or
+    /// tampered with is an error.
+    pub(crate) fn file_bytes(
+        &self,
+        entry: &manifest::FileEntry,
+        max: u64,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+        if entry.size > max {
+            return Ok(None);
+        }
+        let stored = &entry.stored_as;
+        let mut reader = self.decryptor(stored)?;
+        // Reserved up front: growing a Vec would leave copies of the plaintext in freed memory
+        // (the zeroizing allocator clears them too; this avoids them).
+        let mut out = Zeroizing::new(Vec::with_capacity(entry.size as usize + 1));
+        (&mut reader)
+            .take(entry.size + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("{stored} is damaged or truncated ({e})"))?;
+        if out.len() as u64 > entry.size {
+            return Err(format!(
+                "{stored} holds more than the {} bytes its manifest declares",
+                entry.size
+            ));
+        }
+        Ok(Some(out))
+    }
+
     /// Checks and decrypts one file into `dir/name`, never over an existing file. `Ok` may
     /// carry a remark.
     pub(crate) fn file(
@@ -261,18 +306,7 @@ impl Submission<'_> {
         name: &str,
     ) -> Result<Option<String>, String> {
         let stored = &entry.stored_as;
-        check_ciphertext_name(stored).map_err(|e| format!("{e}; not opened"))?;
-        let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
-        self.bundle
-            .verify(&rel)
-            .map_err(|e| format!("{stored}: {e}; not opened. Fetch the bundle again"))?;
-        let input = File::open(self.bundle.root().join(&rel))
-            .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
-        let mut reader = seal::decrypt(
-            BufReader::with_capacity(seal::MAX_HEADER_BYTES + 8192, input),
-            self.identities(),
-        )
-        .map_err(|e| format!("{stored}: {e}; not opened"))?;
+        let mut reader = self.decryptor(stored)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".lanterne-part-")
             .tempfile_in(dir)

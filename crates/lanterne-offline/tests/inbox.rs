@@ -155,6 +155,43 @@ fn a_message_and_a_follow_up_show_in_order_and_no_plaintext_is_at_rest() {
     }
 }
 
+#[test]
+fn show_reports_identifying_metadata_and_damage_without_writing_plaintext() {
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    let pdf = b"%PDF-1.4\n1 0 obj\n<< /Author (Jane Leaker-7f3a) >>\nendobj\n\
+        trailer << /Info 1 0 R >>\n%%EOF\n";
+    let sub = b.add_submission(
+        "s1",
+        "see attached",
+        &[
+            ("doc.pdf", "application/pdf", pdf),
+            ("plain.txt", "text/plain", b"nothing to see"),
+        ],
+    );
+    import(&b).unwrap();
+    let text = show(&b, SOURCE);
+    assert!(
+        text.contains("metadata: PDF Author: \"Jane Leaker-7f3a\""),
+        "{text}"
+    );
+    assert!(text.contains("no identifying metadata found"), "{text}");
+    assert_eq!(any_file_contains(&b.home(), b"Jane Leaker-7f3a"), None);
+    // A ciphertext damaged at rest in the inbox is named, not shown.
+    let stored = b
+        .home()
+        .join("inbox")
+        .join(sub.strip_prefix(b.root()).unwrap());
+    for f in b.ciphertexts(&stored) {
+        let mut bytes = std::fs::read(&f).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&f, bytes).unwrap();
+    }
+    let text = show(&b, SOURCE);
+    assert!(text.contains("CANNOT BE READ"), "{text}");
+}
+
 /// A submission with no file from another source (a fresh key), added to the bundle.
 fn add_other_source(b: &TestBundle, id: &str, message: &str) -> String {
     let key = age::x25519::Identity::generate();
