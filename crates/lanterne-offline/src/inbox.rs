@@ -9,7 +9,7 @@
 //! output folder). Beside them, `state.json` holds the inbox's small state: each
 //! submission's place in the inbox's sequence (the order it was imported, and within one
 //! import the server's order, which its ids carry; no clock time), what was seen, which
-//! sources are starred.
+//! sources are starred. Each command holds an exclusive lock on `inbox/lock` while it runs.
 //!
 //! `SHA256SUMS` is the commit point: a submission is in the inbox once its `manifest.age` is
 //! listed there. Import copies each new submission into a hidden staging folder, checking every
@@ -44,6 +44,8 @@ pub(crate) const INBOX_DIR: &str = "inbox";
 const STATE_FILE: &str = "state.json";
 /// Largest `state.json` read.
 const MAX_STATE_BYTES: u64 = 64 << 20;
+/// The lock file, in the inbox's root.
+const LOCK_FILE: &str = "lock";
 /// Prefix of the staging folders of an import, in the inbox's root.
 const STAGING_PREFIX: &str = ".lanterne-importing-";
 
@@ -66,11 +68,14 @@ pub(crate) fn key(designation: &str, id: &str) -> String {
     format!("{designation}/{id}")
 }
 
-/// The inbox: its folder, its sums and its state.
+/// The inbox: its folder, its sums and its state, read under its lock.
 pub(crate) struct Inbox {
     root: PathBuf,
     sums: Sums,
     pub(crate) state: State,
+    /// An exclusive `flock` on `inbox/lock`, held while this command reads and writes, so two
+    /// commands at once (an import and a `star`) cannot lose each other's updates.
+    _lock: File,
 }
 
 /// One submission the inbox holds.
@@ -94,6 +99,16 @@ impl Inbox {
                 .write(&root)
                 .map_err(|e| write_error(&root.join(format::MARKER), e))?;
         }
+        let lock_path = root.join(LOCK_FILE);
+        let lock = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| write_error(&lock_path, e))?;
+        // Waits for another command on this inbox to finish.
+        lock.lock().map_err(|e| write_error(&lock_path, e))?;
         let (sums, problems) = Sums::read(&root, true).map_err(|source| ReviewError::Read {
             path: root.join(format::SUMS),
             source,
@@ -111,7 +126,12 @@ impl Inbox {
             Err(e) if e.kind() == io::ErrorKind::NotFound => State::default(),
             Err(source) => return Err(ReviewError::Read { path, source }),
         };
-        let mut inbox = Inbox { root, sums, state };
+        let mut inbox = Inbox {
+            root,
+            sums,
+            state,
+            _lock: lock,
+        };
         // Submissions committed by an import killed before it wrote the state get their
         // number now, in name order.
         for (d, id) in inbox.committed()? {

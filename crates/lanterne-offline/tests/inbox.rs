@@ -366,3 +366,27 @@ fn the_binary_imports_lists_shows_exports_and_stars() {
     let err = String::from_utf8_lossy(&failed.stderr);
     assert!(err.contains("the inbox has no source called"), "{err}");
 }
+
+#[test]
+fn commands_running_at_once_lose_no_update() {
+    // Each thread stars its own source at the same time: every star must stay.
+    let b = TestBundle::new();
+    let sources: Vec<String> = (0..6)
+        .map(|i| add_other_source(&b, &format!("s{i}"), "m"))
+        .collect();
+    import(&b).unwrap();
+    let home = b.review_home();
+    std::thread::scope(|scope| {
+        for d in &sources {
+            let home = home.clone();
+            scope.spawn(move || review::set_star(&home, d, true).unwrap());
+        }
+    });
+    let text = list(&b);
+    for d in &sources {
+        assert!(
+            text.contains(&format!("* {d}")),
+            "{d} lost its star:\n{text}"
+        );
+    }
+}
