@@ -328,13 +328,13 @@ pub fn import(
         .collect();
     let sources = bundle.sources(&mut report.problems)?;
     // First, before anything is written: every file the inbox holds must be listed by the
-    // bundle with the same hash, or not at all (a bundle only grows).
-    for source in &sources {
-        let mut rels = vec![format::recipient_path(&source.designation)];
-        for id in &source.submissions {
-            for name in bundle.submission_files(&source.designation, id) {
-                rels.push(format::submission_file(&source.designation, id, &name));
-            }
+    // bundle with the same hash, or not at all (a bundle only grows). The files are the
+    // inbox's, so one the bundle lists but left out is checked too.
+    let held_bundle = inbox.as_bundle()?;
+    for (designation, id) in inbox.committed()? {
+        let mut rels = vec![format::recipient_path(&designation)];
+        for name in held_bundle.submission_files(&designation, &id) {
+            rels.push(format::submission_file(&designation, &id, &name));
         }
         for rel in rels {
             let held = inbox.sums.sum(&rel);

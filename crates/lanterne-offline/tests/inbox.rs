@@ -97,6 +97,25 @@ fn a_file_changed_under_a_known_name_is_refused_and_the_inbox_is_unchanged() {
     let e = import(&b).unwrap_err();
     assert!(matches!(e, ReviewError::HistoryRewritten { .. }), "{e}");
     assert!(show(&b, SOURCE).contains("the truth"));
+    // Rewritten in SHA256SUMS only, with the file itself left out of the bundle: still a
+    // rewrite of what the inbox holds.
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    let sub = b.add_submission("s1", "m", &[("a.txt", "text/plain", b"original")]);
+    import(&b).unwrap();
+    let file = b.ciphertexts(&sub).remove(0);
+    let rel = file
+        .strip_prefix(b.root())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    std::fs::remove_file(&file).unwrap();
+    let sums = std::fs::read_to_string(b.root().join("SHA256SUMS")).unwrap();
+    let forged = format!("{}  {rel}\n", "ab".repeat(32));
+    std::fs::write(b.root().join("SHA256SUMS"), sums + &forged).unwrap();
+    let e = import(&b).unwrap_err();
+    assert!(matches!(e, ReviewError::HistoryRewritten { .. }), "{e}");
 }
 
 #[test]
