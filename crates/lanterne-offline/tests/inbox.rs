@@ -119,6 +119,24 @@ fn a_file_changed_under_a_known_name_is_refused_and_the_inbox_is_unchanged() {
 }
 
 #[test]
+fn a_swapped_source_key_is_refused_by_import() {
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    b.add_submission("s1", "m", &[]);
+    import(&b).unwrap();
+    // The server pairs the source's name with a key of its own, to read the replies.
+    b.add_source_with(SOURCE, &age::x25519::Identity::generate());
+    b.add_submission("s2", "m2", &[]);
+    let e = import(&b).unwrap_err();
+    match &e {
+        ReviewError::HistoryRewritten { rel, .. } => {
+            assert_eq!(rel, &format!("sources/{SOURCE}/recipient"))
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
 fn a_damaged_file_is_not_imported_and_the_next_import_takes_it() {
     let b = TestBundle::new();
     b.add_source(SOURCE);
