@@ -293,7 +293,15 @@ pub fn export(
     let mut extra = FileLines::new();
     let mut n = 0;
     for (i, r) in read.iter().enumerate() {
-        let Ok(m) = &r.manifest else { continue };
+        let m = match &r.manifest {
+            Ok(m) => m,
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("submission #{}: {e}", r.held.seq));
+                continue;
+            }
+        };
         let sub = Submission {
             bundle: &bundle,
             identities: &identities,

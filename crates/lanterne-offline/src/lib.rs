@@ -209,7 +209,7 @@ pub enum ReviewError {
 }
 
 pub use inbox::{import, ImportReport};
-pub use inbox_read::{export, list, set_star, show};
+pub use inbox_read::{export, list, set_star, show, ExportReport};
 pub use open::open;
 pub use reply::reply;
 

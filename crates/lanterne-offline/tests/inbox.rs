@@ -227,6 +227,26 @@ fn show_reports_identifying_metadata_and_damage_without_writing_plaintext() {
     }
     let text = show(&b, SOURCE);
     assert!(text.contains("CANNOT BE READ"), "{text}");
+    let out = b.dir.path().join("out");
+    let report = review::export(&b.review_home(), SOURCE, &b.key(), None, &out).unwrap();
+    assert_eq!(
+        (report.exported, report.problems.len()),
+        (0, 2),
+        "{report:?}"
+    );
+    // So is a manifest damaged at rest: show names it, export counts it as a problem.
+    let manifest = stored.join("manifest.age");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&manifest, bytes).unwrap();
+    let text = show(&b, SOURCE);
+    assert!(text.contains("CANNOT BE READ: manifest.age"), "{text}");
+    let report = review::export(&b.review_home(), SOURCE, &b.key(), None, &out).unwrap();
+    assert_eq!(
+        (report.exported, report.problems.len()),
+        (0, 1),
+        "{report:?}"
+    );
 }
 
 /// A submission with no file from another source (a fresh key), added to the bundle.
