@@ -18,6 +18,7 @@ mod disk_full;
 mod hardening;
 mod hostile;
 mod logs;
+mod review_inbox;
 mod review_offline;
 mod reviewer_integrity;
 mod reviewer_loop;

@@ -1,5 +1,6 @@
 //! Fuzzes the reviewer-side reading of a bundle (docs/bundle.md), i.e. `lanterne review open`
-//! on input that came from the networked side. The first byte picks what the rest of the
+//! and the inbox's `review import`, `show` and `export`, on input that came from the networked
+//! side. The first byte picks what the rest of the
 //! input is:
 //!
 //! - 0: an untrusted name, run through `lanterne::review::names`: `sanitize`, `NameSet::claim`
@@ -20,7 +21,9 @@
 //! unportable character; `claim` never hands out a name twice (ignoring case); `shown` and
 //! `scrubbed` output no control character; a server name is one plain component. After
 //! `review::open`, everything written is inside the output folder, every saved name is one
-//! component saved at `OUT/<designation>/<id>/<name>`, and the report prints.
+//! component saved at `OUT/<designation>/<id>/<name>`, and the report prints. Then
+//! `review import` into a fresh inbox, `show` (no control character but newlines in its
+//! text) and `export` (only plain files with one-component names in the output folder).
 #![no_main]
 
 use std::collections::HashSet;
@@ -267,15 +270,47 @@ fn open_bundle(f: &Fixture) {
             }
         }
     }
-    // Nothing may appear beside the bundle, the identity and the output folder.
+    let _ = std::fs::remove_dir_all(&out);
+    import_bundle(f);
+    // Nothing may appear beside the bundle, the identity, the output folder and the inbox.
     for entry in std::fs::read_dir(f.dir.path()).unwrap().flatten() {
         let name = entry.file_name();
         assert!(
-            name == "bundle" || name == "reviewer.key" || name == "out",
-            "review open wrote {name:?} outside its output folder"
+            name == "bundle" || name == "reviewer.key" || name == "out" || name == "home",
+            "review open or the inbox wrote {name:?} outside their folders"
         );
     }
     let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(f.dir.path().join("home"));
+}
+
+/// `review import` of the same bundle into a fresh inbox, then `show` and `export`: the
+/// inbox holds only what `SHA256SUMS` vouches for, and exports stay in their folder.
+fn import_bundle(f: &Fixture) {
+    let home = lanterne::review::ReviewHome::at(&f.dir.path().join("home")).unwrap();
+    let result = lanterne::review::import(&f.bundle(), &f.identity(), None, &home);
+    if verbose() {
+        match &result {
+            Ok(r) => eprintln!("review import: {r}"),
+            Err(e) => eprintln!("review import: {e}"),
+        }
+    }
+    let Ok(report) = result else { return };
+    let _ = report.to_string();
+    if report.added.is_empty() {
+        return;
+    }
+    let shown = lanterne::review::show(&home, DESIGNATION, &f.identity(), None).unwrap();
+    assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{:?}", *shown);
+    let out = f.out();
+    let exported = lanterne::review::export(&home, DESIGNATION, &f.identity(), None, &out);
+    if exported.is_ok() {
+        for entry in std::fs::read_dir(&out).unwrap().flatten() {
+            let name = entry.file_name().into_string().unwrap();
+            assert!(is_one_component(&name), "exported as {name:?}");
+            assert!(entry.file_type().unwrap().is_file(), "{name:?}");
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

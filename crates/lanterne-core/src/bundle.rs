@@ -243,6 +243,15 @@ impl Sums {
         self.entries.contains_key(rel)
     }
 
+    /// The one sum listed for `rel`; `None` if it is not listed, or listed with conflicting
+    /// sums (trusted neither way).
+    pub fn sum(&self, rel: &str) -> Option<[u8; 32]> {
+        match self.get(rel) {
+            Some(Listed::Sum(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Whether `rel` is listed with exactly this sum (hex, as the reviewer API gives it).
     pub fn lists(&self, rel: &str, sha256_hex: &str) -> bool {
         matches!(self.get(rel), Some(Listed::Sum(s)) if hex::encode(s) == sha256_hex)
@@ -412,6 +421,9 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(sums.get("sources/a/bin"), Some(Listed::Sum(sum(b"hello"))));
         assert_eq!(sums.get("t"), Some(Listed::Conflict));
+        assert_eq!(sums.sum("t"), None);
+        assert_eq!(sums.sum("sources/a/x"), Some(sum(b"hello")));
+        assert_eq!(sums.sum("absent"), None);
         assert!(!sums.to_text().contains("  t\n"));
     }
 

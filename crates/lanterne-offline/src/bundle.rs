@@ -61,6 +61,11 @@ impl Bundle {
         &self.root
     }
 
+    /// The bundle's `SHA256SUMS`.
+    pub(crate) fn sums(&self) -> &Sums {
+        &self.sums
+    }
+
     /// Checks one file, by its path relative to the bundle (`sources/…`), against `SHA256SUMS`.
     pub(crate) fn verify(&self, rel: &str) -> Result<(), Integrity> {
         self.sums.verify(&self.root, rel)

@@ -12,10 +12,11 @@ use clap::Subcommand;
 
 use crate::home::{describe, HomeError, ReviewHome};
 use crate::keys::KeysError;
-use crate::ReviewError;
+use crate::{ReviewError, SecretString};
 use lanterne_core::hardening::{self, HardeningError};
 
-/// `review open`, `review reply` and `review team`.
+/// `review open`, `reply`, `team`, and the inbox: `import`, `list`, `show`, `export`,
+/// `star`, `unstar`.
 #[derive(Subcommand)]
 pub enum ReviewCommand {
     /// Decrypt every new submission of a bundle into DIR/<designation>/<submission>/.
@@ -43,6 +44,38 @@ pub enum ReviewCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Merge a bundle into the inbox (LANTERNE_REVIEW_HOME/inbox): only what is new, as
+    /// ciphertext; a file that changed under a known name is refused.
+    Import {
+        bundle: PathBuf,
+        #[arg(long)]
+        identity: PathBuf,
+    },
+    /// The inbox's sources, newest activity first, with unseen counts and stars (`*`).
+    List {
+        #[arg(long)]
+        identity: PathBuf,
+    },
+    /// A source's conversation, in order, as plain text; marks it seen.
+    Show {
+        /// The source's designation, e.g. brave-otter-4127.
+        designation: String,
+        #[arg(long)]
+        identity: PathBuf,
+    },
+    /// Decrypt a source's files into DIR (sanitized names, never overwriting), with a
+    /// transcript.txt.
+    Export {
+        designation: String,
+        #[arg(long)]
+        identity: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Star a source of the inbox.
+    Star { designation: String },
+    /// Unstar a source of the inbox.
+    Unstar { designation: String },
     /// The team pinned on this machine (in LANTERNE_REVIEW_HOME): replies go to it only.
     Team {
         #[command(subcommand)]
@@ -95,8 +128,9 @@ pub enum CommandError {
         #[source]
         source: std::io::Error,
     },
-    /// `open` ran to the end, but the report (already printed) lists files it could not open.
-    #[error("some files could not be opened; see above")]
+    /// `open`, `import` or `export` ran to the end, but the report (already printed) lists
+    /// files it could not handle.
+    #[error("some files could not be opened, imported or exported; see above")]
     Incomplete,
 }
 
@@ -157,7 +191,91 @@ pub fn review(command: ReviewCommand) -> Result<(), CommandError> {
             Ok(())
         }
         ReviewCommand::Team { command } => team(command),
+        ReviewCommand::Import { bundle, identity } => {
+            let home = ReviewHome::from_env()?;
+            let passphrase = passphrase_for(&identity)?;
+            match crate::bundle::Bundle::open(&bundle)
+                .and_then(|b| crate::trust::open_warnings(&b, &home))
+            {
+                Ok(warnings) => warnings
+                    .iter()
+                    .for_each(|w| eprintln!("warning: {}", w.trim_end())),
+                Err(e) => eprintln!("warning: the bundle's keys were not checked: {e}"),
+            }
+            let report = crate::import(&bundle, &identity, passphrase, &home)?;
+            print!("{report}");
+            if !report.skipped.is_empty() {
+                return Err(CommandError::Incomplete);
+            }
+            Ok(())
+        }
+        ReviewCommand::List { identity } => {
+            let home = ReviewHome::from_env()?;
+            let passphrase = passphrase_for(&identity)?;
+            print!("{}", *crate::list(&home, &identity, passphrase)?);
+            Ok(())
+        }
+        ReviewCommand::Show {
+            designation,
+            identity,
+        } => {
+            let home = ReviewHome::from_env()?;
+            let passphrase = passphrase_for(&identity)?;
+            print!(
+                "{}",
+                *crate::show(&home, &designation, &identity, passphrase)?
+            );
+            Ok(())
+        }
+        ReviewCommand::Export {
+            designation,
+            identity,
+            out,
+        } => {
+            let home = ReviewHome::from_env()?;
+            let passphrase = passphrase_for(&identity)?;
+            let report = crate::export(&home, &designation, &identity, passphrase, &out)?;
+            println!(
+                "{} file(s) exported to {}; transcript: {}",
+                report.exported,
+                out.display(),
+                report.transcript.display()
+            );
+            if report.with_metadata > 0 {
+                println!(
+                    "{} file(s) carry identifying metadata (see the transcript): remove it \
+                     before publishing or forwarding them.",
+                    report.with_metadata
+                );
+            }
+            for p in &report.problems {
+                println!("NOT EXPORTED: {}", crate::names::scrubbed(p));
+            }
+            if !report.problems.is_empty() {
+                return Err(CommandError::Incomplete);
+            }
+            Ok(())
+        }
+        ReviewCommand::Star { designation } => {
+            crate::set_star(&ReviewHome::from_env()?, &designation, true)?;
+            println!("starred {designation}");
+            Ok(())
+        }
+        ReviewCommand::Unstar { designation } => {
+            crate::set_star(&ReviewHome::from_env()?, &designation, false)?;
+            println!("unstarred {designation}");
+            Ok(())
+        }
     }
+}
+
+/// The passphrase of a protected identity file (from the environment or the terminal).
+fn passphrase_for(identity: &std::path::Path) -> Result<Option<SecretString>, CommandError> {
+    Ok(if crate::identity_needs_passphrase(identity)? {
+        crate::identity::passphrase_from_env_or_tty()
+    } else {
+        None
+    })
 }
 
 /// Runs `review team add|list|remove`.

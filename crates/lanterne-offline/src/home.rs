@@ -7,7 +7,8 @@
 //!
 //! - `team/<name>.card`: the reviewers' cards (`lanterne_core::card`), added by
 //!   `review team add CARD`; replies are encrypted to these recipients only;
-//! - `sources.txt`: `designation recipient` lines, each source's recipient as first seen.
+//! - `sources.txt`: `designation recipient` lines, each source's recipient as first seen;
+//! - `inbox/`: the persistent inbox of ciphertext and its `state.json` (`inbox.rs`).
 //!
 //! Every file is written durably (temp file, fsync, rename, fsync of the folder).
 

@@ -1,5 +1,6 @@
-//! lanterne-offline: the reviewers' offline commands, `lanterne-review open`, `reply` and
-//! `keys new` (also offered as `lanterne review …` and `lanterne keys new`).
+//! lanterne-offline: the reviewers' offline commands, `lanterne-review open`, `reply`, `team`,
+//! the inbox's `import`, `list`, `show`, `export`, `star`, and `keys new` (also offered as
+//! `lanterne review …` and `lanterne keys new`).
 //!
 //! # Layout
 //!
@@ -13,6 +14,11 @@
 //!   for `lanterne push`; [`keys`] writes a new reviewer identity, signing key and public card;
 //!   [`cli`] parses and runs them for both binaries, and `src/main.rs` is the
 //!   `lanterne-review` binary.
+//! - The inbox (issue 14): `inbox.rs` keeps a persistent inbox of ciphertext under
+//!   `LANTERNE_REVIEW_HOME/inbox/`, a folder of the bundle format that [`import`] merges
+//!   bundles into (only what is new, refusing a file that changed under a known name);
+//!   `inbox_read.rs` reads it: [`list`], [`show`] (in memory only), [`export`] (the one place it
+//!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
 //! - What the commands read and trust: `bundle.rs` reads and verifies a bundle, `identity.rs`
 //!   loads the age identity, `home.rs` ([`ReviewHome`]) holds what this machine pinned (the
 //!   team's cards, the sources' recipients) and `trust.rs` checks bundles against it;
@@ -44,6 +50,8 @@ mod bundle;
 pub mod cli;
 mod home;
 mod identity;
+mod inbox;
+mod inbox_read;
 pub mod keys;
 pub mod metadata;
 pub mod names;
@@ -178,8 +186,30 @@ pub enum ReviewError {
     SignerNotInTeam(String),
     #[error("a pinned card's recipient cannot be used: {0}")]
     TeamRecipient(String),
+    #[error(
+        "REFUSED, nothing imported: the bundle's {rel} is not the file this inbox already holds \
+         under that name (inbox sha256 {held}, bundle: {bundle}). A bundle only grows, so the \
+         server, or the way the bundle came, is rewriting history. Keep this bundle as \
+         evidence and tell the other reviewers and the box's operator"
+    )]
+    HistoryRewritten {
+        rel: String,
+        held: String,
+        bundle: String,
+    },
+    #[error(
+        "the inbox has no source called {0}: see `review list`, or `review import` a newer bundle"
+    )]
+    NotInInbox(String),
+    #[error(
+        "the inbox file {path} is damaged ({message}); restore it from a backup of the offline \
+         machine, or move the inbox folder away and import the bundles again"
+    )]
+    InboxDamaged { path: PathBuf, message: String },
 }
 
+pub use inbox::{import, ImportReport};
+pub use inbox_read::{export, list, set_star, show, ExportReport};
 pub use open::open;
 pub use reply::reply;
 
@@ -196,6 +226,8 @@ mod tests {
         ("trust.rs", include_str!("trust.rs")),
         ("bundle.rs", include_str!("bundle.rs")),
         ("identity.rs", include_str!("identity.rs")),
+        ("inbox.rs", include_str!("inbox.rs")),
+        ("inbox_read.rs", include_str!("inbox_read.rs")),
         ("names.rs", include_str!("names.rs")),
         ("open.rs", include_str!("open.rs")),
         ("reply.rs", include_str!("reply.rs")),

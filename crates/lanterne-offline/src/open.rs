@@ -90,14 +90,15 @@ pub fn open(
     Ok(report)
 }
 
-/// One submission being opened.
-struct Submission<'a> {
-    bundle: &'a Bundle,
-    identities: &'a Identities,
-    designation: &'a str,
-    id: &'a str,
-    /// `OUT/<designation>/`.
-    dest: &'a Path,
+/// One submission being opened (by `review open`, or read from the inbox, which is a folder
+/// of the bundle format: `inbox.rs`).
+pub(crate) struct Submission<'a> {
+    pub(crate) bundle: &'a Bundle,
+    pub(crate) identities: &'a Identities,
+    pub(crate) designation: &'a str,
+    pub(crate) id: &'a str,
+    /// `OUT/<designation>/` (unused by [`Submission::manifest`] and [`Submission::file`]).
+    pub(crate) dest: &'a Path,
 }
 
 impl Submission<'_> {
@@ -218,8 +219,8 @@ impl Submission<'_> {
         Ok(report)
     }
 
-    /// Checks and decrypts the manifest.
-    fn manifest(&self) -> Result<Manifest, String> {
+    /// Checks and decrypts the manifest, in memory.
+    pub(crate) fn manifest(&self) -> Result<Manifest, String> {
         let rel =
             lanterne_core::bundle::submission_file(self.designation, self.id, manifest::FILE_NAME);
         self.bundle
@@ -251,35 +252,61 @@ impl Submission<'_> {
             .map(|i| i.as_ref() as &dyn age::Identity)
     }
 
-    /// Checks and decrypts one file into `dir/name`. `Ok` may carry a remark.
-    fn file(
-        &self,
-        entry: &manifest::FileEntry,
-        dir: &Path,
-        name: &str,
-    ) -> Result<Option<String>, String> {
-        let stored = &entry.stored_as;
-        let plain = stored
-            .strip_suffix(".age")
-            .is_some_and(super::names::is_server_name);
-        if !plain || stored == manifest::FILE_NAME {
-            return Err(format!(
-                "the manifest names its ciphertext {}, which is not a file name lanterne writes; \
-                 not opened",
-                shown(stored)
-            ));
-        }
+    /// Checks a file's ciphertext against the sums and starts decrypting it.
+    fn decryptor(&self, stored: &str) -> Result<impl Read + '_, String> {
+        check_ciphertext_name(stored).map_err(|e| format!("{e}; not opened"))?;
         let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
         self.bundle
             .verify(&rel)
             .map_err(|e| format!("{stored}: {e}; not opened. Fetch the bundle again"))?;
         let input = File::open(self.bundle.root().join(&rel))
             .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
-        let mut reader = seal::decrypt(
+        seal::decrypt(
             BufReader::with_capacity(seal::MAX_HEADER_BYTES + 8192, input),
             self.identities(),
         )
-        .map_err(|e| format!("{stored}: {e}; not opened"))?;
+        .map_err(|e| format!("{stored}: {e}; not opened"))
+    }
+
+    /// Checks and decrypts one file into memory, if the manifest declares at most `max`
+    /// bytes (`Ok(None)` if it declares more). A stream longer than declared, truncated or
+    /// tampered with is an error.
+    pub(crate) fn file_bytes(
+        &self,
+        entry: &manifest::FileEntry,
+        max: u64,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
+        if entry.size > max {
+            return Ok(None);
+        }
+        let stored = &entry.stored_as;
+        let mut reader = self.decryptor(stored)?;
+        // Reserved up front: growing a Vec would leave copies of the plaintext in freed memory
+        // (the zeroizing allocator clears them too; this avoids them).
+        let mut out = Zeroizing::new(Vec::with_capacity(entry.size as usize + 1));
+        (&mut reader)
+            .take(entry.size + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("{stored} is damaged or truncated ({e})"))?;
+        if out.len() as u64 > entry.size {
+            return Err(format!(
+                "{stored} holds more than the {} bytes its manifest declares",
+                entry.size
+            ));
+        }
+        Ok(Some(out))
+    }
+
+    /// Checks and decrypts one file into `dir/name`, never over an existing file. `Ok` may
+    /// carry a remark.
+    pub(crate) fn file(
+        &self,
+        entry: &manifest::FileEntry,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Option<String>, String> {
+        let stored = &entry.stored_as;
+        let mut reader = self.decryptor(stored)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".lanterne-part-")
             .tempfile_in(dir)
@@ -306,7 +333,22 @@ impl Submission<'_> {
     }
 }
 
-fn write_error(path: &Path, source: io::Error) -> ReviewError {
+/// Refuses a manifest's `stored_as` that is not a ciphertext name lanterne writes
+/// (`<server name>.age`, not the manifest itself).
+pub(crate) fn check_ciphertext_name(stored: &str) -> Result<(), String> {
+    let plain = stored
+        .strip_suffix(".age")
+        .is_some_and(super::names::is_server_name);
+    if !plain || stored == manifest::FILE_NAME {
+        return Err(format!(
+            "the manifest names its ciphertext {}, which is not a file name lanterne writes",
+            shown(stored)
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn write_error(path: &Path, source: io::Error) -> ReviewError {
     ReviewError::Write {
         path: path.to_owned(),
         source,
@@ -314,7 +356,7 @@ fn write_error(path: &Path, source: io::Error) -> ReviewError {
 }
 
 /// Creates `dir` (and its parents) private to the user, if missing.
-fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
+pub(crate) fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -323,7 +365,7 @@ fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
 }
 
 /// Writes a new file, mode 0600, and syncs it (its staging folder is synced when renamed).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ReviewError> {
     durable::write_new(path, bytes, 0o600).map_err(|source| write_error(path, source))
 }
 
@@ -342,6 +384,6 @@ fn remove_stale_staging(dest: &Path) {
 }
 
 /// Makes a rename in `dir` durable; best effort (some filesystems refuse directory fsync).
-fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     let _ = durable::fsync_dir(dir);
 }

@@ -5,11 +5,10 @@
 //! at most [`super::MAX_READ`] bytes of the image are read (EXIF sits near the start of JPEGs).
 
 use std::io::Cursor;
-use std::path::Path;
 
 use exif::{Field, In, Tag, Value};
 
-use super::{read_head, Collector};
+use super::{read_head, Collector, Input};
 
 /// EXIF fields that identify a person, a device, a place or a time, with the label shown.
 const WANTED: &[(Tag, &str)] = &[
@@ -34,8 +33,8 @@ const WANTED: &[(Tag, &str)] = &[
     (Tag::GPSDateStamp, "GPS date"),
 ];
 
-pub(super) fn inspect(path: &Path, size: u64, c: &mut Collector) {
-    let (data, whole) = match read_head(path, super::MAX_READ) {
+pub(super) fn inspect(input: &mut dyn Input, size: u64, c: &mut Collector) {
+    let (data, whole) = match read_head(input, super::MAX_READ) {
         Ok(x) => x,
         Err(e) => return c.note(format!("could not read the image: {e}")),
     };

@@ -148,19 +148,33 @@ fn parse_xml(xml: &str, nodes_limit: u32) -> Result<roxmltree::Document<'_>, rox
 }
 
 pub fn inspect(path: &Path) -> Inspection {
-    let mut head = Vec::with_capacity(1024);
-    let size = match File::open(path).and_then(|f| {
-        let size = f.metadata()?.len();
-        f.take(1024).read_to_end(&mut head)?;
-        Ok(size)
-    }) {
-        Ok(size) => size,
-        Err(e) => {
-            return Inspection {
-                findings: Vec::new(),
-                notes: vec![format!("could not read the file to look for metadata: {e}")],
-            }
-        }
+    match File::open(path).and_then(|f| Ok((f.metadata()?.len(), f))) {
+        Ok((size, mut file)) => inspect_reader(&mut file, size),
+        Err(e) => could_not_read(e),
+    }
+}
+
+/// Inspects a file held in memory (decrypted for `review show`), as [`inspect`] does a saved
+/// one.
+pub(crate) fn inspect_bytes(bytes: &[u8]) -> Inspection {
+    inspect_reader(&mut io::Cursor::new(bytes), bytes.len() as u64)
+}
+
+fn could_not_read(e: io::Error) -> Inspection {
+    Inspection {
+        findings: Vec::new(),
+        notes: vec![format!("could not read the file to look for metadata: {e}")],
+    }
+}
+
+/// The input of the readers: a saved file or bytes in memory, `size` bytes long.
+pub(crate) trait Input: Read + Seek {}
+impl<T: Read + Seek> Input for T {}
+
+fn inspect_reader(input: &mut dyn Input, size: u64) -> Inspection {
+    let head = match read_head(input, 1024) {
+        Ok((head, _)) => head,
+        Err(e) => return could_not_read(e),
     };
     let kind = sniff(&head);
     if kind == Kind::Other {
@@ -169,9 +183,9 @@ pub fn inspect(path: &Path) -> Inspection {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut c = Collector::default();
         match kind {
-            Kind::Image => image::inspect(path, size, &mut c),
-            Kind::Pdf => pdf::inspect(path, size, &mut c),
-            Kind::Zip => office::inspect(path, &mut c),
+            Kind::Image => image::inspect(input, size, &mut c),
+            Kind::Pdf => pdf::inspect(input, size, &mut c),
+            Kind::Zip => office::inspect(input, &mut c),
             Kind::Other => {}
         }
         c
@@ -187,24 +201,30 @@ pub fn inspect(path: &Path) -> Inspection {
     c.finish()
 }
 
-/// Reads the first `max` bytes of a file, and whether that was all of it.
-fn read_head(path: &Path, max: u64) -> io::Result<(Vec<u8>, bool)> {
+/// Reads the first `max` bytes of the input, and whether that was all of it.
+fn read_head(input: &mut dyn Input, max: u64) -> io::Result<(Vec<u8>, bool)> {
     let mut buf = Vec::new();
-    File::open(path)?.take(max + 1).read_to_end(&mut buf)?;
+    input.seek(SeekFrom::Start(0))?;
+    input.take(max + 1).read_to_end(&mut buf)?;
     let whole = buf.len() as u64 <= max;
     buf.truncate(max as usize);
     Ok((buf, whole))
 }
 
-/// Reads the first `head` and last `tail` bytes of a file of `size` bytes (all of it if small).
-fn read_head_and_tail(path: &Path, size: u64, head: u64, tail: u64) -> io::Result<Vec<u8>> {
+/// Reads the first `head` and last `tail` bytes of an input of `size` bytes (all of it if
+/// small).
+fn read_head_and_tail(
+    input: &mut dyn Input,
+    size: u64,
+    head: u64,
+    tail: u64,
+) -> io::Result<Vec<u8>> {
     if size <= head + tail {
-        return read_head(path, head + tail).map(|(b, _)| b);
+        return read_head(input, head + tail).map(|(b, _)| b);
     }
-    let (mut buf, _) = read_head(path, head)?;
-    let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(size - tail))?;
-    f.take(tail).read_to_end(&mut buf)?;
+    let (mut buf, _) = read_head(input, head)?;
+    input.seek(SeekFrom::Start(size - tail))?;
+    input.take(tail).read_to_end(&mut buf)?;
     Ok(buf)
 }
 

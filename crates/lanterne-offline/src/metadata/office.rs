@@ -7,11 +7,9 @@
 //! backend), after its central directory was checked against caps (`zip_bounds.rs`); only the
 //! few metadata parts are decompressed, each with a size cap, so a zip bomb costs nothing. The XML is parsed with `roxmltree` (see `xmp.rs` for why).
 
-use std::fs::File;
-use std::io::{BufReader, Read};
-use std::path::Path;
+use std::io::{BufReader, Read, SeekFrom};
 
-use super::{zip_bounds, Collector};
+use super::{zip_bounds, Collector, Input};
 
 /// Largest XML part decompressed, except the main document bodies.
 const SMALL_PART: u64 = 2 << 20;
@@ -103,13 +101,12 @@ const PARTS: &[(&str, u64, Rule)] = &[
     ),
 ];
 
-pub(super) fn inspect(path: &Path, c: &mut Collector) {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => return c.note(format!("could not read the file: {e}")),
-    };
+pub(super) fn inspect(file: &mut dyn Input, c: &mut Collector) {
+    if let Err(e) = file.seek(SeekFrom::Start(0)) {
+        return c.note(format!("could not read the file: {e}"));
+    }
     // The central directory is capped before the zip crate parses it (see zip_bounds.rs).
-    if let Err(note) = zip_bounds::check(&mut file) {
+    if let Err(note) = zip_bounds::check(file) {
         return c.note(note);
     }
     let (file, budget) = zip_bounds::Budget::new(file, zip_bounds::SCAN_BYTES);

@@ -12,9 +12,8 @@
 //! a full parser would find (encrypted PDFs, unusual filters); the report says what it saw.
 
 use std::io::Read;
-use std::path::Path;
 
-use super::{find, read_head_and_tail, Collector};
+use super::{find, read_head_and_tail, Collector, Input};
 
 /// Bytes read from the start and from the end (trailers and incremental updates live there).
 const HEAD: u64 = 48 << 20;
@@ -42,8 +41,8 @@ const KEYS: &[(&[u8], &str)] = &[
     (b"ModDate", "Modified"),
 ];
 
-pub(super) fn inspect(path: &Path, size: u64, c: &mut Collector) {
-    let data = match read_head_and_tail(path, size, HEAD, TAIL) {
+pub(super) fn inspect(input: &mut dyn Input, size: u64, c: &mut Collector) {
+    let data = match read_head_and_tail(input, size, HEAD, TAIL) {
         Ok(d) => d,
         Err(e) => return c.note(format!("could not read the PDF: {e}")),
     };
@@ -310,7 +309,11 @@ mod tests {
         let p = dir.path().join("x.pdf");
         std::fs::write(&p, pdf).unwrap();
         let mut c = Collector::default();
-        inspect(&p, pdf.len() as u64, &mut c);
+        inspect(
+            &mut std::fs::File::open(&p).unwrap(),
+            pdf.len() as u64,
+            &mut c,
+        );
         c.finish()
             .findings
             .iter()

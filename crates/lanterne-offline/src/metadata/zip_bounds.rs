@@ -30,7 +30,7 @@ const EOCD_SIGNATURE: &[u8] = b"PK\x05\x06";
 const EOCD_LEN: usize = 22;
 
 /// Why an archive is not examined (a note for the report).
-pub(crate) fn check(file: &mut (impl Read + Seek)) -> Result<(), String> {
+pub(crate) fn check(file: &mut (impl Read + Seek + ?Sized)) -> Result<(), String> {
     let len = file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
     let start = len.saturating_sub(SCAN_BYTES);
     file.seek(SeekFrom::Start(start))

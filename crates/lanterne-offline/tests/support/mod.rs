@@ -258,7 +258,8 @@ pub fn run_offline(bin: &str, args: &[&str], home: &Path) {
     }
 }
 
-/// Makes a reviewer's keys and card, pins the card, opens a bundle and writes a signed reply
+/// Makes a reviewer's keys and card, pins the card, opens a bundle, imports it into the inbox
+/// (`import`, `list`, `star`, `show`, `export`) and writes a signed reply
 /// with `bin` (its offline commands after the words `prefix`: `["review"]` for
 /// `lanterne review open`, none for `lanterne-review open`), each in a network namespace with
 /// no interface, under `strace`.
@@ -319,6 +320,22 @@ pub fn offline_round_trip(bin: &str, prefix: &[&str]) {
     ]));
     let opened = b.out().join(SOURCE).join("o/a.txt");
     assert_eq!(std::fs::read(opened).unwrap(), b"offline");
+
+    // The inbox's commands, likewise.
+    run(with_prefix(&["import", &root, "--identity", &key]));
+    run(with_prefix(&["list", "--identity", &key]));
+    run(with_prefix(&["star", SOURCE]));
+    run(with_prefix(&["show", SOURCE, "--identity", &key]));
+    let exported = b.dir.path().join("exported");
+    run(with_prefix(&[
+        "export",
+        SOURCE,
+        "--identity",
+        &key,
+        "--out",
+        &s(&exported),
+    ]));
+    assert_eq!(std::fs::read(exported.join("a.txt")).unwrap(), b"offline");
 
     let message = b.dir.path().join("m.txt");
     std::fs::write(&message, "reply").unwrap();
