@@ -419,9 +419,16 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(lanterne::server::run(config, shutdown_signal()))?;
-    Ok(())
+    let served = runtime.block_on(lanterne::server::run(config, shutdown_signal()));
+    // `run` has closed every listener and connection, and everything acknowledged is on disk.
+    // What may remain is arti's blocking work (a bootstrap that cannot reach Tor), which a plain
+    // drop of the runtime would wait for forever: give it a moment, then exit.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    Ok(served?)
 }
+
+/// How long the runtime's leftover blocking tasks may run after the server stopped.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -17,6 +17,7 @@ mod crash;
 mod disk_full;
 mod hardening;
 mod hostile;
+mod lifecycle;
 mod logs;
 mod review_inbox;
 mod review_offline;

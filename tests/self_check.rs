@@ -95,22 +95,7 @@ fn check_reports_off_then_not_running() {
 #[test]
 fn check_reports_not_run_yet_or_off_by_config() {
     let net = tempfile::tempdir().unwrap();
-    let fragment = net.path().join("net.toml");
-    std::fs::write(
-        &fragment,
-        r#"
-[tor_network]
-fallback_caches = [{ rsa_identity = "0000000000000000000000000000000000000000", ed_identity = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", orports = ["127.0.0.1:9"] }]
-[tor_network.authorities]
-v3idents = ["0000000000000000000000000000000000000001"]
-uploads = [["127.0.0.1:9"]]
-downloads = [["127.0.0.1:9"]]
-votes = [["127.0.0.1:9"]]
-[address_filter]
-allow_local_addrs = true
-"#,
-    )
-    .unwrap();
+    let fragment = unreachable_tor_network(net.path());
     let args = ["--tor-network", p(&fragment)];
     let server = Server::start_with("[onion]\nself_check_every_secs = 3600\n", &args);
     let (code, out) = check_data(&server.data());

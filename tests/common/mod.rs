@@ -268,6 +268,29 @@ pub fn lanterne(args: &[&str]) -> String {
     lanterne_run(Command::new(BIN).args(args), args)
 }
 
+/// Writes, in `dir`, an arti fragment for a Tor network that does not exist (its authority and
+/// fallback are loopback ports nobody listens on), for `serve --tor-network`: the onion is on,
+/// and nothing leaves the machine. Returns its path.
+pub fn unreachable_tor_network(dir: &Path) -> PathBuf {
+    let fragment = dir.join("net.toml");
+    std::fs::write(
+        &fragment,
+        r#"
+[tor_network]
+fallback_caches = [{ rsa_identity = "0000000000000000000000000000000000000000", ed_identity = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", orports = ["127.0.0.1:9"] }]
+[tor_network.authorities]
+v3idents = ["0000000000000000000000000000000000000001"]
+uploads = [["127.0.0.1:9"]]
+downloads = [["127.0.0.1:9"]]
+votes = [["127.0.0.1:9"]]
+[address_filter]
+allow_local_addrs = true
+"#,
+    )
+    .unwrap();
+    fragment
+}
+
 /// A path as the `&str` a command line takes.
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
