@@ -146,3 +146,77 @@ fn the_readme_sample_and_the_fuzz_seed_are_valid_configs() {
         );
     }
 }
+
+/// The onion settings arti or the box would refuse are refused at start, naming the field:
+/// the DoS settings, the per-circuit budgets, the self-check, and the reviewer onion's needs.
+#[test]
+fn onion_settings_out_of_range_name_the_field() {
+    for (text, field) in [
+        ("[onion.dos]\nintro_points = 2\n", "onion.dos.intro_points"),
+        ("[onion.dos]\nintro_points = 21\n", "onion.dos.intro_points"),
+        (
+            "[onion.dos]\nintro_rate_per_second = 0\n",
+            "onion.dos.intro_rate_per_second",
+        ),
+        (
+            "[onion.dos]\nintro_burst = 4294967295\n",
+            "onion.dos.intro_burst",
+        ),
+        (
+            "[onion.dos]\nmax_streams_per_circuit = 0\n",
+            "onion.dos.max_streams_per_circuit",
+        ),
+        (
+            "[onion.circuit]\nnew_codes_burst = 0\n",
+            "onion.circuit.new_codes_burst",
+        ),
+        (
+            "[onion.circuit]\nnew_codes_per_hour = 0\n",
+            "onion.circuit.new_codes_per_hour",
+        ),
+        (
+            "[onion.circuit]\nlogins_burst = 0\n",
+            "onion.circuit.logins_burst",
+        ),
+        (
+            "[onion.circuit]\nlogins_per_hour = 0\n",
+            "onion.circuit.logins_per_hour",
+        ),
+        (
+            "[onion.circuit]\nslow_streams = 0\n",
+            "onion.circuit.slow_streams",
+        ),
+        (
+            "[onion]\nself_check_every_secs = 9\n",
+            "onion.self_check_every_secs",
+        ),
+        (
+            "[onion]\nself_check_every_secs = 1\n",
+            "onion.self_check_every_secs",
+        ),
+        (
+            "[onion]\nself_check_failures = 0\n",
+            "onion.self_check_failures",
+        ),
+        (
+            "[onion]\nenabled = false\n[reviewer]\nonion = true\n",
+            "reviewer.onion",
+        ),
+        (
+            "[reviewer]\nonion_nickname = \"lanterne\"\n",
+            "reviewer.onion_nickname",
+        ),
+    ] {
+        let err = Config::from_toml(text).unwrap().validated().unwrap_err();
+        assert!(err.to_string().contains(field), "{text}: {err}");
+    }
+    for ok in [
+        "[onion]\nself_check_every_secs = 0\n",
+        "[onion]\nself_check_every_secs = 10\nself_check_failures = 1\n",
+        "[reviewer]\nonion = true\n",
+    ] {
+        Config::from_toml(ok).unwrap().validated().unwrap();
+    }
+    let d = OnionConfig::default();
+    assert_eq!((d.self_check_every_secs, d.self_check_failures), (600, 3));
+}

@@ -426,31 +426,6 @@ allow_local_addrs = true
         assert_eq!(*svc.max_concurrent_streams_per_circuit(), 8);
     }
 
-    /// Values arti would refuse are refused at start, naming the field.
-    #[test]
-    fn bad_dos_settings_name_the_field() {
-        for (toml_text, field) in [
-            ("[onion.dos]\nintro_points = 2\n", "onion.dos.intro_points"),
-            ("[onion.dos]\nintro_points = 21\n", "onion.dos.intro_points"),
-            (
-                "[onion.dos]\nintro_rate_per_second = 0\n",
-                "onion.dos.intro_rate_per_second",
-            ),
-            (
-                "[onion.dos]\nintro_burst = 4294967295\n",
-                "onion.dos.intro_burst",
-            ),
-            (
-                "[onion.dos]\nmax_streams_per_circuit = 0\n",
-                "onion.dos.max_streams_per_circuit",
-            ),
-        ] {
-            let cfg: crate::config::Config = toml::from_str(toml_text).unwrap();
-            let err = cfg.validated().unwrap_err();
-            assert!(err.to_string().contains(field), "{toml_text}: {err}");
-        }
-    }
-
     /// The reviewer onion has its own key and restricted discovery over the clients folder;
     /// the sources' onion is open to anyone with the address.
     #[test]

@@ -518,36 +518,4 @@ mod tests {
             assert!(matches!(err, ProbeError::Status(_)), "{err:?}");
         }
     }
-
-    /// The config's self-check settings are validated, naming the field.
-    #[test]
-    fn bad_self_check_settings_name_the_field() {
-        for (text, field) in [
-            (
-                "[onion]\nself_check_every_secs = 9\n",
-                "onion.self_check_every_secs",
-            ),
-            (
-                "[onion]\nself_check_every_secs = 1\n",
-                "onion.self_check_every_secs",
-            ),
-            (
-                "[onion]\nself_check_failures = 0\n",
-                "onion.self_check_failures",
-            ),
-        ] {
-            let cfg: crate::config::Config = toml::from_str(text).unwrap();
-            let err = cfg.validated().unwrap_err();
-            assert!(err.to_string().contains(field), "{text}: {err}");
-        }
-        for ok in [
-            "[onion]\nself_check_every_secs = 0\n",
-            "[onion]\nself_check_every_secs = 10\nself_check_failures = 1\n",
-        ] {
-            let cfg: crate::config::Config = toml::from_str(ok).unwrap();
-            cfg.validated().unwrap();
-        }
-        let d = OnionConfig::default();
-        assert_eq!((d.self_check_every_secs, d.self_check_failures), (600, 3));
-    }
 }
