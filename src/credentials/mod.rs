@@ -16,7 +16,6 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE32_NOPAD;
@@ -93,11 +92,7 @@ const PLACEHOLDER: &str = "_nobody";
 /// locked); with this key the service stays up, unreadable to all, until a workstation is
 /// added. Its descriptor then carries one more client entry, which nobody can open.
 pub fn ensure_placeholder_client(clients_dir: &Path) -> Result<(), CredentialError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(clients_dir)
-        .map_err(io_err(clients_dir))?;
+    durable::create_private_dir_all(clients_dir).map_err(io_err(clients_dir))?;
     let path = clients_dir.join(format!("{PLACEHOLDER}.auth"));
     if path.is_file() {
         return Ok(());
@@ -190,11 +185,7 @@ pub fn add(
     .map_err(|e| CredentialError::Onion(Box::new(e)))?;
     let host = onion_host(&address);
     for d in [&dir, &clients] {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(d)
-            .map_err(io_err(d))?;
+        durable::create_private_dir_all(d).map_err(io_err(d))?;
     }
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);

@@ -122,15 +122,12 @@ pub fn has_identity_key(data_dir: &Path, nickname: &str) -> bool {
 /// Creates the data dir and its `tor/` folder, private (0700) like every folder of the box,
 /// if missing.
 fn make_tor_dir(data_dir: &Path) -> Result<(), OnionError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(tor_dir(data_dir))
-        .map_err(|source| OnionError::CreateDir {
+    lanterne_core::durable::create_private_dir_all(&tor_dir(data_dir)).map_err(|source| {
+        OnionError::CreateDir {
             path: tor_dir(data_dir),
             source,
-        })
+        }
+    })
 }
 
 /// Parses a `--tor-network` fragment: the arti settings that describe a Tor network.

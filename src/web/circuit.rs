@@ -25,6 +25,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::config::CircuitBudget;
 use crate::source_key::Purpose;
 
+/// How long a circuit over its code or login budget stays open for its "too many attempts" page.
+const PAGE_FIRST: Duration = Duration::from_millis(500);
+
 /// The budgets of one rendezvous circuit, shared by its connections.
 #[derive(Clone)]
 pub struct Circuit(Arc<Inner>);
@@ -83,10 +86,11 @@ impl Circuit {
         if limiter.check().is_ok() {
             return true;
         }
-        self.close_soon(match purpose {
+        let what = match purpose {
             Purpose::NewCode => "new codes",
             Purpose::Login => "logins",
-        });
+        };
+        self.close(what, Some(PAGE_FIRST));
         false
     }
 
@@ -96,7 +100,7 @@ impl Circuit {
     pub fn slow_stream(&self) {
         let n = self.0.slow.fetch_add(1, Ordering::Relaxed) + 1;
         if n > self.0.max_slow {
-            self.close_now("slow streams");
+            self.close("slow streams", None);
         }
     }
 
@@ -105,26 +109,23 @@ impl Circuit {
         self.0.closed.load(Ordering::Relaxed)
     }
 
-    /// Closes the circuit after a moment, so the page saying "too many attempts" reaches an
-    /// honest client first. Once only.
-    fn close_soon(&self, what: &'static str) {
+    /// Closes the circuit, once: at once, or after `delay` so the page saying "too many
+    /// attempts" reaches an honest client first.
+    fn close(&self, what: &'static str, delay: Option<Duration>) {
         if self.0.closed.swap(true, Ordering::Relaxed) {
             return;
         }
         tracing::info!("a rendezvous circuit went over its budget of {what}: closing it");
-        let me = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            (me.0.close)();
-        });
-    }
-
-    fn close_now(&self, what: &'static str) {
-        if self.0.closed.swap(true, Ordering::Relaxed) {
-            return;
+        match delay {
+            None => (self.0.close)(),
+            Some(delay) => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    (me.0.close)();
+                });
+            }
         }
-        tracing::info!("a rendezvous circuit went over its budget of {what}: closing it");
-        (self.0.close)();
     }
 }
 

@@ -3,7 +3,7 @@
 //! one "new 0600 file, fsync" ([`write_new`], [`create_private`]) that every machine uses. A
 //! file written here is either whole or absent after a crash, and, except with [`write_new`]
 //! (whose caller renames the file into place), the directory entry that names it is on disk
-//! before the call returns.
+//! before the call returns. Private folders are made by [`create_private_dir_all`].
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -81,6 +81,16 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 pub fn create_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_new(path, bytes, 0o600)?;
     fsync_dir(parent(path))
+}
+
+/// Creates `dir` and any missing parents, each 0700 (the umask may only narrow it): every
+/// folder of the box and of the offline home is private. An existing folder is left as it is.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 #[cfg(test)]

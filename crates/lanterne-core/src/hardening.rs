@@ -21,9 +21,9 @@
 //! and `mlockall`, so this project keeps no `unsafe` of its own. The data dir lock is std's
 //! `File::try_lock` (`flock`).
 
-use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rustix::mm::{mlockall, MlockAllFlags};
@@ -114,11 +114,7 @@ impl DataDirLock {
             path: path.clone(),
             source,
         };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(lock_file_error)?;
+        crate::durable::create_private_dir_all(dir).map_err(lock_file_error)?;
         let file = OpenOptions::new()
             .write(true)
             .create(true)

@@ -13,9 +13,8 @@
 //! Every file is written durably (temp file, fsync, rename, fsync of the folder).
 
 use std::collections::BTreeMap;
-use std::fs::{self, DirBuilder};
+use std::fs::{self};
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use lanterne_core::card::{Card, CardError, MAX_CARD_BYTES};
@@ -252,14 +251,10 @@ pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 fn make_dir(dir: &Path) -> Result<(), HomeError> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| HomeError::Write {
-            path: dir.to_owned(),
-            source,
-        })
+    lanterne_core::durable::create_private_dir_all(dir).map_err(|source| HomeError::Write {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), HomeError> {

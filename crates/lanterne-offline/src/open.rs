@@ -9,9 +9,8 @@
 //! records the bundle carries (`deletions.txt`) are listed in the report every time.
 
 use std::collections::HashSet;
-use std::fs::{self, DirBuilder, File};
+use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::SecretString;
@@ -357,11 +356,7 @@ pub(crate) fn write_error(path: &Path, source: io::Error) -> ReviewError {
 
 /// Creates `dir` (and its parents) private to the user, if missing.
 pub(crate) fn make_private_dir(dir: &Path) -> Result<(), ReviewError> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| write_error(dir, source))
+    lanterne_core::durable::create_private_dir_all(dir).map_err(|source| write_error(dir, source))
 }
 
 /// Writes a new file, mode 0600, and syncs it (its staging folder is synced when renamed).
