@@ -61,6 +61,19 @@ fn fetch(
     (code == "200").then(|| secs.parse().ok()).flatten()
 }
 
+/// One table row per service: its name, sorted times (s), failures and median.
+fn print_rows(rows: &[(&str, &Vec<f64>, usize, f64)]) {
+    for (name, v, failed, m) in rows {
+        println!(
+            "| {name} | {} | {failed} | {:.0} ms | {:.0} ms | {:.0} ms |",
+            v.len(),
+            m * 1000.0,
+            v[0] * 1000.0,
+            v[v.len() - 1] * 1000.0
+        );
+    }
+}
+
 fn main() {
     let fetches: usize = std::env::var("FETCHES")
         .ok()
@@ -187,7 +200,7 @@ fn main() {
     let (mr, ms) = (median(&mut rev), median(&mut src));
     println!("| service | fetches | failed | median first page | min | max |");
     println!("|---|---|---|---|---|---|");
-    for (name, v, failed, m) in [
+    print_rows(&[
         (
             "lanterne, embedded arti onion service",
             &arti,
@@ -200,30 +213,14 @@ fn main() {
             ctor_failed,
             mc,
         ),
-    ] {
-        println!(
-            "| {name} | {} | {failed} | {:.0} ms | {:.0} ms | {:.0} ms |",
-            v.len(),
-            m * 1000.0,
-            v[0] * 1000.0,
-            v[v.len() - 1] * 1000.0
-        );
-    }
+    ]);
     println!("\nratio of medians (arti / C tor): {:.2}", ma / mc);
     println!("\n| through the workstation's C tor (client key) | fetches | failed | median | min | max |");
     println!("|---|---|---|---|---|---|");
-    for (name, v, failed, m) in [
+    print_rows(&[
         ("reviewer onion, GET the API index", &rev, rev_failed, mr),
         ("sources' onion, GET /", &src, src_failed, ms),
-    ] {
-        println!(
-            "| {name} | {} | {failed} | {:.0} ms | {:.0} ms | {:.0} ms |",
-            v.len(),
-            m * 1000.0,
-            v[0] * 1000.0,
-            v[v.len() - 1] * 1000.0
-        );
-    }
+    ]);
     println!(
         "\nratio of medians (reviewer onion / sources' onion): {:.2}",
         mr / ms

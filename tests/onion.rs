@@ -81,6 +81,26 @@ fn submit_over_tor(net: &TorNet, url: &str, file: &std::path::Path) -> Result<()
     }
 }
 
+/// [`submit_over_tor`], retried as a whole for up to [`REACH_DEADLINE`] while circuits settle;
+/// the last error if none went through. `which` names the onion in the retry lines.
+fn submit_over_tor_until(
+    net: &TorNet,
+    url: &str,
+    file: &std::path::Path,
+    which: &str,
+) -> Result<(), String> {
+    let deadline = Instant::now() + REACH_DEADLINE;
+    loop {
+        match submit_over_tor(net, url, file) {
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("submission over the {which}onion failed, retrying: {e}");
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// How long a fresh onion service may take to become reachable (time-period rollovers on a
 /// young network cause outages of up to a minute).
 const REACH_DEADLINE: Duration = Duration::from_secs(300);
@@ -114,17 +134,8 @@ fn the_box_is_reachable_as_an_onion_service_and_takes_a_submission() {
     let (bytes, _) = file_with_canary("onion", 300_000);
     let upload = server.dir.path().join("via-tor.bin");
     std::fs::write(&upload, &bytes).unwrap();
-    let deadline = Instant::now() + REACH_DEADLINE;
-    loop {
-        match submit_over_tor(&net, &url, &upload) {
-            Ok(()) => break,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("submission over the onion failed, retrying: {e}");
-                std::thread::sleep(Duration::from_secs(5));
-            }
-            Err(e) => panic!("no submission over the onion: {e}"),
-        }
-    }
+    submit_over_tor_until(&net, &url, &upload, "")
+        .unwrap_or_else(|e| panic!("no submission over the onion: {e}"));
     let subs = server.submissions();
     assert!(!subs.is_empty());
     let manifest: serde_json::Value =
@@ -329,17 +340,8 @@ fn the_box_confined_by_its_unit_publishes_and_takes_a_submission() {
     let (bytes, _) = file_with_canary("confined", 100_000);
     let upload = dir.path().join("upload.bin");
     std::fs::write(&upload, &bytes).unwrap();
-    let deadline = Instant::now() + REACH_DEADLINE;
-    loop {
-        match submit_over_tor(&net, &url, &upload) {
-            Ok(()) => break,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("submission over the confined onion failed, retrying: {e}");
-                std::thread::sleep(Duration::from_secs(5));
-            }
-            Err(e) => panic!("no submission over the confined onion: {e}\n{log}"),
-        }
-    }
+    submit_over_tor_until(&net, &url, &upload, "confined ")
+        .unwrap_or_else(|e| panic!("no submission over the confined onion: {e}\n{log}"));
     // Stop the box (confined-run's child: the runner itself is unshare) and read its log.
     let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", runner.id()))
         .unwrap_or_default();
