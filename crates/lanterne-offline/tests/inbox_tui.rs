@@ -655,3 +655,23 @@ fn a_hostile_source_cannot_put_control_characters_on_the_screen() {
     );
     assert!(shown.contains("\"text/plain\\u{1b}[5m\""), "{shown}");
 }
+
+#[test]
+fn the_inbox_is_locked_per_action_not_for_the_session() {
+    let b = inbox();
+    let mut a = app(&b, Lang::En);
+    keys(&mut a, &[Key::Char('\n')]);
+    // While the UI is open on a thread, another command (an import, a star) runs at once.
+    let (home, root, key) = (b.review_home(), b.root(), b.key());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = lanterne_offline::import(&root, &key, None, &home).map(|r| r.already);
+        tx.send(r.map_err(|e| e.to_string())).unwrap();
+    });
+    let done = rx.recv_timeout(std::time::Duration::from_secs(20));
+    assert_eq!(done.expect("the import waited for the UI's lock"), Ok(2));
+    // And what it changes shows after the next action.
+    lanterne_offline::set_star(&b.review_home(), SOURCE, true).unwrap();
+    keys(&mut a, &[Key::Esc]);
+    assert!(screen(&a).contains(&format!("* {SOURCE}")));
+}
