@@ -1,9 +1,10 @@
 //! `review inbox`, the inbox's terminal UI: its screens drawn into ratatui's `TestBackend` at
-//! 80×24 and compared whole against the text below (written once and checked by eye, never
-//! regenerated), and its update logic driven key by key on a real inbox: stars and seen marks
-//! persist, search crosses sources, an inline reply lands in the outgoing folder and the stock
-//! `minisign` and `age` accept it, Esc writes nothing, a reply is refused when the server's
-//! reviewer list differs from the pinned team, and a hostile source cannot drive the terminal.
+//! 80×24 and compared whole against `tests/snapshots/inbox_tui/` (written once and checked by
+//! eye, never regenerated), and its update logic driven key by key on a real inbox: stars and
+//! seen marks persist, search crosses sources, an inline reply lands in the outgoing folder
+//! and the stock `minisign` and `age` accept it, Esc writes nothing, a reply is refused when
+//! the server's reviewer list differs from the pinned team, the inbox is locked per action,
+//! and a hostile source cannot drive the terminal.
 
 mod support;
 
@@ -145,272 +146,28 @@ fn check_screens(lang: Lang, expected: [&str; 5]) {
     }
 }
 
-/// The English screens: sources, help, thread, reply, search.
-const EN: [&str; 5] = [
-    r#"
-lanterne inbox: sources, newest activity first
->   quiet-heron-2048           1 submission(s), 1 unseen, last #1
-    respect-monopoly-1289      1 submission(s), 1 unseen, last #0
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-↑↓ move  Enter open  s star  / search  ? help  q quit"#,
-    r#"
-Help: keys
-Source list
-  ↑ ↓ / k j   move
-  Enter       open the source's conversation (marks it seen)
-  s           star or unstar the source
-  /           search the decrypted messages of every source
-  q / Esc     quit
-Conversation
-  r           write a reply here (Ctrl-D sends, Esc cancels)
-  e           write the reply in $EDITOR (a private temp file, removed after)
-  x           export the selected file into a folder (never overwrites)
-  q / Esc     back to the list
-Replies go to the outgoing folder; `lanterne push` sends them.
-The inbox never opens a file itself: check the warnings before opening an
-exported file, on this offline machine.
-
-
-
-
-
-
-
-
-Esc or q: back"#,
-    r#"
-Conversation with respect-monopoly-1289
-Names, types and messages come from the source: shown escaped.
-> #0 submission, received "2026-11-22" [new]
-    The source wrote:
-    | Bonjour,
-    | the mayor's accounts are in the file.
-    file: "accounts.csv", "text/csv", 8 bytes
-      no identifying metadata found
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-↑↓ move  r reply  e editor  x export  s star  Esc back  ? help"#,
-    r#"
-Reply to respect-monopoly-1289 (encrypted to the source and the team, signed)
-Merci.
-We will call you._
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-Type the reply. Enter: new line  Ctrl-D: send  Esc: cancel"#,
-    r#"
-Search results for "HARBOUR"
-> quiet-heron-2048 #1: I saw the shipment at the harbour.
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-1 match(es)
-↑↓ move  Enter open the source  Esc back"#,
-];
-
-/// The French screens: sources, help, thread, reply, search.
-const FR: [&str; 5] = [
-    r#"
-boîte lanterne : sources, activité la plus récente d'abord
->   quiet-heron-2048           1 envoi(s), 1 non lu(s), dernier n°1
-    respect-monopoly-1289      1 envoi(s), 1 non lu(s), dernier n°0
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-↑↓ choisir  Entrée ouvrir  s étoile  / chercher  ? aide  q quitter"#,
-    r#"
-Aide : touches
-Liste des sources
-  ↑ ↓ / k j   choisir
-  Entrée      ouvrir la conversation (la marque comme lue)
-  s           mettre ou ôter l'étoile
-  /           chercher dans les messages déchiffrés de toutes les sources
-  q / Échap   quitter
-Conversation
-  r           écrire une réponse ici (Ctrl-D envoie, Échap annule)
-  e           écrire la réponse dans $EDITOR (fichier temporaire privé, effacé)
-  x           exporter le fichier choisi dans un dossier (sans rien écraser)
-  q / Échap   retour à la liste
-Les réponses vont dans le dossier sortant ; `lanterne push` les envoie.
-La boîte n'ouvre jamais un fichier : lisez les avertissements avant d'ouvrir
-un fichier exporté, sur cette machine hors ligne.
-
-
-
-
-
-
-
-
-Échap ou q : retour"#,
-    r#"
-Conversation avec respect-monopoly-1289
-Noms, types et messages viennent de la source : affichés échappés.
-> n°0 envoi, reçu le "2026-11-22" [nouveau]
-    La source a écrit :
-    | Bonjour,
-    | the mayor's accounts are in the file.
-    fichier : "accounts.csv", "text/csv", 8 octets
-      aucune métadonnée identifiante trouvée
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-↑↓ choisir  r répondre  e éditeur  x exporter  s étoile  Échap retour"#,
-    r#"
-Réponse à respect-monopoly-1289 (chiffrée pour la source et l'équipe, signée)
-Merci.
-We will call you._
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-Tapez la réponse. Entrée : ligne  Ctrl-D : envoyer  Échap : annuler"#,
-    r#"
-Résultats pour "HARBOUR"
-> quiet-heron-2048 n°1 : I saw the shipment at the harbour.
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-1 résultat(s)
-↑↓ choisir  Entrée ouvrir la source  Échap retour"#,
-];
+/// The expected screens (sources, help, thread, reply, search), one file each, written once
+/// and checked by eye: never regenerated by a test.
+macro_rules! snapshots {
+    ($lang:literal) => {
+        [
+            include_str!(concat!("snapshots/inbox_tui/", $lang, "-sources.txt")),
+            include_str!(concat!("snapshots/inbox_tui/", $lang, "-help.txt")),
+            include_str!(concat!("snapshots/inbox_tui/", $lang, "-thread.txt")),
+            include_str!(concat!("snapshots/inbox_tui/", $lang, "-reply.txt")),
+            include_str!(concat!("snapshots/inbox_tui/", $lang, "-search.txt")),
+        ]
+    };
+}
 
 #[test]
 fn the_screens_in_english_match_their_snapshots() {
-    check_screens(Lang::En, EN);
+    check_screens(Lang::En, snapshots!("en"));
 }
 
 #[test]
 fn the_screens_in_french_match_their_snapshots() {
-    check_screens(Lang::Fr, FR);
+    check_screens(Lang::Fr, snapshots!("fr"));
 }
 
 #[test]
