@@ -9,7 +9,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::model::Entry;
@@ -20,9 +20,9 @@ use crate::names::{scrubbed, shown};
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
     // The status line grows to 3 lines for a long one (an exported file's path).
-    let status_text = scrubbed(&app.status);
-    let width = usize::from(frame.area().width.max(1));
-    let status_height = status_text.chars().count().div_ceil(width).clamp(1, 3) as u16;
+    let mut status_lines = wrap(&scrubbed(&app.status), usize::from(frame.area().width));
+    status_lines.truncate(3);
+    let status_height = status_lines.len() as u16;
     let [title, body, status, keys] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -63,10 +63,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         (_, Screen::Help) => (t.help.iter().map(|l| l.to_string()).collect(), None),
     };
     render_body(frame, body, lines, selected);
-    frame.render_widget(
-        Paragraph::new(status_text).wrap(Wrap { trim: false }),
-        status,
-    );
+    let status_lines: Vec<Line<'_>> = status_lines.into_iter().map(Line::raw).collect();
+    frame.render_widget(Paragraph::new(status_lines), status);
     let prompt = |label: &str, typed: &str| {
         // The end of what is typed, if it is longer than the line.
         let room = (keys.width as usize).saturating_sub(label.chars().count() + 1);
