@@ -291,6 +291,13 @@ fn an_inline_reply_lands_in_the_outgoing_folder_signed_and_readable_by_the_sourc
     std::fs::write(&source_key, format!("{SOURCE_KEY}\n")).unwrap();
     assert_eq!(age_cli_decrypt(&source_key, age_file), text.as_bytes());
     assert_eq!(age_cli_decrypt(&b.key(), age_file), text.as_bytes());
+    // The status line shows the whole path written (wrapped, not cut).
+    let name = age_file.file_name().unwrap().to_str().unwrap();
+    assert!(
+        screen(&a).replace('\n', "").contains(name),
+        "{}",
+        screen(&a)
+    );
     // The thread shows it as not sent yet, and so does a thread opened again.
     let s = screen(&a);
     assert!(s.contains("your reply: not sent yet"), "{s}");
@@ -431,4 +438,29 @@ fn the_inbox_is_locked_per_action_not_for_the_session() {
     lanterne_offline::set_star(&b.review_home(), SOURCE, true).unwrap();
     keys(&mut a, &[Key::Esc]);
     assert!(screen(&a).contains(&format!("* {SOURCE}")));
+}
+
+#[test]
+fn e_hands_the_reply_to_the_editor_and_its_text_is_sent_with_ctrl_d() {
+    let b = inbox();
+    let mut a = app(&b, Lang::En);
+    keys(&mut a, &[Key::Down, Key::Char('\n')]);
+    assert_eq!(a.handle(Key::Char('e')), Flow::Editor);
+    // What the terminal loop does once the editor exits (tui/mod.rs tests `edit` itself).
+    a.edited(Some(zeroize::Zeroizing::new(
+        "From the editor.\n".to_owned(),
+    )));
+    assert!(screen(&a).contains("From the editor."));
+    keys(&mut a, &[Key::Ctrl('d')]);
+    let written = list(&outgoing(&b).join(SOURCE));
+    let age_file = written
+        .iter()
+        .find(|p| p.extension().unwrap() == "age")
+        .unwrap();
+    assert_eq!(age_cli_decrypt(&b.key(), age_file), b"From the editor.\n");
+    // A failed editor writes nothing.
+    assert_eq!(a.handle(Key::Char('e')), Flow::Editor);
+    a.edited(None);
+    assert_eq!(a.status(), "the editor failed; nothing written");
+    assert_eq!(list(&outgoing(&b).join(SOURCE)).len(), 2);
 }

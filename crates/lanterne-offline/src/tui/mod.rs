@@ -107,7 +107,7 @@ fn event_loop(app: &mut App, home: &ReviewHome) -> Result<(), ReviewError> {
             Flow::Quit => return Ok(()),
             Flow::Editor => {
                 leave();
-                let text = edit(home);
+                let text = edit(home, &editor_command());
                 enter().map_err(term_err)?;
                 terminal.clear().map_err(term_err)?;
                 app.edited(text.ok());
@@ -116,13 +116,22 @@ fn event_loop(app: &mut App, home: &ReviewHome) -> Result<(), ReviewError> {
     }
 }
 
-/// Runs `$VISUAL`, `$EDITOR` or `vi` on an empty private file and returns what it holds.
+/// `$VISUAL`, else `$EDITOR`, else `vi`.
+fn editor_command() -> String {
+    ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "vi".to_owned())
+}
+
+/// Runs `editor` (a program and its arguments, split on spaces) on an empty private file and
+/// returns what it holds.
 ///
 /// This is the one place the reply exists in plaintext on disk: on the offline machine's disk,
 /// in a 0700 folder of the review home holding one 0600 file, for the editor's life only. The
 /// file is overwritten with zeros and the folder (with any swap or backup file the editor left
 /// in it) removed as soon as the editor exits.
-fn edit(home: &ReviewHome) -> io::Result<Zeroizing<String>> {
+fn edit(home: &ReviewHome, editor: &str) -> io::Result<Zeroizing<String>> {
     let dir = tempfile::Builder::new()
         .prefix(".lanterne-edit-")
         .tempdir_in(home.dir())?;
@@ -133,10 +142,6 @@ fn edit(home: &ReviewHome) -> io::Result<Zeroizing<String>> {
         .create_new(true)
         .mode(0o600)
         .open(&path)?;
-    let editor = ["VISUAL", "EDITOR"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| "vi".to_owned());
     let mut words = editor.split_whitespace();
     let program = words.next().unwrap_or("vi");
     let status = std::process::Command::new(program)
@@ -169,5 +174,38 @@ fn wipe(path: &Path) {
     if let Ok(mut f) = fs::OpenOptions::new().write(true).open(path) {
         let _ = io::copy(&mut io::repeat(0).take(len), &mut f);
         let _ = f.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_editor_gets_a_private_file_that_is_gone_afterwards() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = ReviewHome::at(&dir.path().join("home")).unwrap();
+        // A stand-in editor: records the modes it saw, writes the reply.
+        let log = dir.path().join("modes");
+        let script = dir.path().join("editor.sh");
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nstat -c %a \"$(dirname \"$1\")\" \"$1\" > {}\n\
+                 printf 'Bonjour,\\nà bientôt.\\n' > \"$1\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o700)).unwrap();
+        let text = edit(&home, script.to_str().unwrap()).unwrap();
+        assert_eq!(text.as_str(), "Bonjour,\nà bientôt.\n");
+        assert_eq!(fs::read_to_string(&log).unwrap(), "700\n600\n");
+        // Nothing is left in the review home.
+        let left: Vec<_> = fs::read_dir(home.dir()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        // An editor that fails gives no text, and leaves nothing either.
+        assert!(edit(&home, "false").is_err());
+        assert_eq!(fs::read_dir(home.dir()).unwrap().count(), 0);
     }
 }
