@@ -209,7 +209,7 @@ pub enum ReviewError {
          machine, or move the inbox folder away and import the bundles again"
     )]
     InboxDamaged { path: PathBuf, message: String },
-    #[error("the terminal cannot be used ({source}); run `review inbox` in a terminal")]
+    #[error("the terminal cannot be used; run `review inbox` in a terminal")]
     Terminal { source: std::io::Error },
 }
 

@@ -464,3 +464,55 @@ fn e_hands_the_reply_to_the_editor_and_its_text_is_sent_with_ctrl_d() {
     assert_eq!(a.status(), "the editor failed; nothing written");
     assert_eq!(list(&outgoing(&b).join(SOURCE)).len(), 2);
 }
+
+/// Feeds `input` to the binary's `inbox` on a pseudo-terminal (`script`, 80×24) inside a
+/// network namespace with no interface, under `strace`; returns what it drew and the network
+/// calls it made.
+fn run_on_a_pty(b: &TestBundle, input: &[&[u8]]) -> (String, String) {
+    let bin = env!("CARGO_BIN_EXE_lanterne-review");
+    let trace = b.dir.path().join("trace");
+    let inner = format!(
+        "stty rows 24 cols 80; exec unshare -n strace -f -qq -e trace=network -e signal=none \
+         -o {} {bin} inbox --identity {}",
+        trace.display(),
+        b.key().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8")
+        .env(support::HOME_ENV, b.home())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux), unshare and strace installed");
+    let mut stdin = child.stdin.take().unwrap();
+    for keys in input {
+        // Each key alone, as a person types (a lone Esc is told from a sequence by timing).
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        std::io::Write::write_all(&mut stdin, keys).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), trace)
+}
+
+#[test]
+fn the_binary_runs_on_a_terminal_with_no_network_call_and_restores_it() {
+    let b = inbox();
+    let (drawn, calls) = run_on_a_pty(&b, &[b"\r", b"/", b"harbour\r", b"\x1b", b"q"]);
+    assert!(calls.trim().is_empty(), "network calls:\n{calls}");
+    // ratatui redraws only what changed: these lines were drawn whole.
+    assert!(
+        drawn.contains("Names, types and messages come from the source"),
+        "{drawn}"
+    );
+    assert!(
+        drawn.contains("> quiet-heron-2048 #1: I saw the shipment at the harbour."),
+        "{drawn}"
+    );
+    // Raw mode's alternate screen on entry; the cursor and the main screen back on exit.
+    assert!(drawn.starts_with("\x1b[?1049h"), "{drawn:?}");
+    assert!(drawn.ends_with("\x1b[?25h\x1b[?1049l"), "{drawn:?}");
+}

@@ -95,7 +95,7 @@ fn leave() {
 fn event_loop(app: &mut App, home: &ReviewHome) -> Result<(), ReviewError> {
     let term_err = |source| ReviewError::Terminal { source };
     let mut terminal = Terminal::new(TermionBackend::new(io::stdout())).map_err(term_err)?;
-    terminal.clear().map_err(term_err)?;
+    repaint(&mut terminal).map_err(term_err)?;
     let mut keys = io::stdin().keys();
     loop {
         terminal.draw(|f| draw(f, app)).map_err(term_err)?;
@@ -109,11 +109,19 @@ fn event_loop(app: &mut App, home: &ReviewHome) -> Result<(), ReviewError> {
                 leave();
                 let text = edit(home, &editor_command());
                 enter().map_err(term_err)?;
-                terminal.clear().map_err(term_err)?;
+                repaint(&mut terminal).map_err(term_err)?;
                 app.edited(text.ok());
             }
         }
     }
+}
+
+/// Clears the screen and forgets what was drawn, so the next draw paints everything. Not
+/// `Terminal::clear`, which asks the terminal where its cursor is: a terminal that does not
+/// answer (`script`, some serial consoles) would stop the UI.
+fn repaint<B: ratatui::backend::Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Error> {
+    let size = terminal.size()?;
+    terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
 }
 
 /// `$VISUAL`, else `$EDITOR`, else `vi`.
