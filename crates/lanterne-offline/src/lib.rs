@@ -19,6 +19,8 @@
 //!   bundles into (only what is new, refusing a file that changed under a known name);
 //!   `inbox_read.rs` reads it: [`list`], [`show`] (in memory only), [`export`] (the one place it
 //!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
+//!   [`tui`] is `review inbox`, the interactive terminal UI on the same inbox (ratatui on
+//!   termion), which also exports single files and writes replies through `reply.rs`.
 //! - What the commands read and trust: `bundle.rs` reads and verifies a bundle, `identity.rs`
 //!   loads the age identity, `home.rs` ([`ReviewHome`]) holds what this machine pinned (the
 //!   team's cards, the sources' recipients) and `trust.rs` checks bundles against it;
@@ -60,6 +62,7 @@ mod reply;
 mod report;
 mod signing;
 mod trust;
+pub mod tui;
 
 use std::path::PathBuf;
 
@@ -206,6 +209,8 @@ pub enum ReviewError {
          machine, or move the inbox folder away and import the bundles again"
     )]
     InboxDamaged { path: PathBuf, message: String },
+    #[error("the terminal cannot be used; run `review inbox` in a terminal")]
+    Terminal { source: std::io::Error },
 }
 
 pub use inbox::{import, ImportReport};
@@ -224,6 +229,11 @@ mod tests {
         ("home.rs", include_str!("home.rs")),
         ("signing.rs", include_str!("signing.rs")),
         ("trust.rs", include_str!("trust.rs")),
+        ("tui/mod.rs", include_str!("tui/mod.rs")),
+        ("tui/draw.rs", include_str!("tui/draw.rs")),
+        ("tui/model.rs", include_str!("tui/model.rs")),
+        ("tui/state.rs", include_str!("tui/state.rs")),
+        ("tui/text.rs", include_str!("tui/text.rs")),
         ("bundle.rs", include_str!("bundle.rs")),
         ("identity.rs", include_str!("identity.rs")),
         ("inbox.rs", include_str!("inbox.rs")),
@@ -271,6 +281,7 @@ mod tests {
         let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))
             .unwrap()
             .chain(std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metadata")).unwrap())
+            .chain(std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/tui")).unwrap())
             .filter(|e| {
                 e.as_ref()
                     .unwrap()
