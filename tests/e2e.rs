@@ -21,6 +21,7 @@ mod lifecycle;
 mod logs;
 mod review_inbox;
 mod review_offline;
+mod review_tui;
 mod reviewer_integrity;
 mod reviewer_loop;
 mod self_check;
