@@ -22,6 +22,7 @@ mod logs;
 mod replies_in_bundle;
 mod review_inbox;
 mod review_offline;
+mod review_tui;
 mod reviewer_integrity;
 mod reviewer_loop;
 mod self_check;

@@ -19,6 +19,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_lanterne");
 pub mod support;
 #[allow(unused_imports)] // each test binary uses some of them
 pub use support::files::{age_cli_decrypt, any_file_contains, list, walk};
+pub mod tmux;
 
 /// A running box and everything around it.
 pub struct Server {

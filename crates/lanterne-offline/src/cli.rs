@@ -16,7 +16,7 @@ use crate::{ReviewError, SecretString};
 use lanterne_core::hardening::{self, HardeningError};
 
 /// `review open`, `reply`, `team`, and the inbox: `import`, `list`, `show`, `export`,
-/// `star`, `unstar`.
+/// `star`, `unstar`, `inbox`.
 #[derive(Subcommand)]
 pub enum ReviewCommand {
     /// Decrypt every new submission of a bundle into DIR/<designation>/<submission>/.
@@ -71,6 +71,15 @@ pub enum ReviewCommand {
         identity: PathBuf,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// The inbox's interactive terminal UI: sources, threads, star, search, replies, export.
+    Inbox {
+        #[arg(long)]
+        identity: PathBuf,
+        /// The outgoing replies folder (default: LANTERNE_REVIEW_HOME/outgoing), which
+        /// `lanterne push` sends.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Star a source of the inbox.
     Star { designation: String },
@@ -254,6 +263,13 @@ pub fn review(command: ReviewCommand) -> Result<(), CommandError> {
             if !report.problems.is_empty() {
                 return Err(CommandError::Incomplete);
             }
+            Ok(())
+        }
+        ReviewCommand::Inbox { identity, out } => {
+            let home = ReviewHome::from_env()?;
+            let passphrase = passphrase_for(&identity)?;
+            let out = out.unwrap_or_else(|| crate::tui::App::default_out(&home));
+            crate::tui::run(home, &identity, passphrase, out)?;
             Ok(())
         }
         ReviewCommand::Star { designation } => {

@@ -421,6 +421,7 @@ pub fn import(
         report.added.push(format!("{d} / {id}"));
     }
     inbox.save_state()?;
+    crate::trust::keep_reviewer_list(&bundle, inbox.root())?;
     Ok(report)
 }
 

@@ -21,6 +21,8 @@
 //!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
 //!   `inbox_replies.rs` imports the team's replies and reads them ([`thread_replies`],
 //!   [`ThreadReply`]): shown only when signed by a pinned reviewer for that source.
+//!   [`tui`] is `review inbox`, the interactive terminal UI on the same inbox (ratatui on
+//!   termion), which also exports single files and writes replies through `reply.rs`.
 //! - What the commands read and trust: `bundle.rs` reads and verifies a bundle, `identity.rs`
 //!   loads the age identity, `home.rs` ([`ReviewHome`]) holds what this machine pinned (the
 //!   team's cards, the sources' recipients) and `trust.rs` checks bundles against it;
@@ -63,6 +65,7 @@ mod reply;
 mod report;
 mod signing;
 mod trust;
+pub mod tui;
 
 use std::path::PathBuf;
 
@@ -209,6 +212,8 @@ pub enum ReviewError {
          machine, or move the inbox folder away and import the bundles again"
     )]
     InboxDamaged { path: PathBuf, message: String },
+    #[error("the terminal cannot be used; run `review inbox` in a terminal")]
+    Terminal { source: std::io::Error },
 }
 
 pub use inbox::{import, ImportReport};
@@ -228,6 +233,11 @@ mod tests {
         ("home.rs", include_str!("home.rs")),
         ("signing.rs", include_str!("signing.rs")),
         ("trust.rs", include_str!("trust.rs")),
+        ("tui/mod.rs", include_str!("tui/mod.rs")),
+        ("tui/draw.rs", include_str!("tui/draw.rs")),
+        ("tui/model.rs", include_str!("tui/model.rs")),
+        ("tui/state.rs", include_str!("tui/state.rs")),
+        ("tui/text.rs", include_str!("tui/text.rs")),
         ("bundle.rs", include_str!("bundle.rs")),
         ("identity.rs", include_str!("identity.rs")),
         ("inbox.rs", include_str!("inbox.rs")),
@@ -276,6 +286,7 @@ mod tests {
         let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))
             .unwrap()
             .chain(std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metadata")).unwrap())
+            .chain(std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/tui")).unwrap())
             .filter(|e| {
                 e.as_ref()
                     .unwrap()

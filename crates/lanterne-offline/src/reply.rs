@@ -51,6 +51,23 @@ pub struct ReplyRequest<'a> {
 /// the pinned team, writes it atomically to `out/<designation>/<random id>.age` with its
 /// signature beside it (`.age.minisig`), and returns the `.age` path.
 pub fn reply(req: &ReplyRequest<'_>) -> Result<PathBuf, ReviewError> {
+    seal_reply(req, || read_message(req.message))
+}
+
+/// [`reply`] with the text typed in the inbox's terminal UI, in memory (`req.message` only
+/// names it in errors), checked as a message file is.
+pub(crate) fn reply_text(req: &ReplyRequest<'_>, text: &str) -> Result<PathBuf, ReviewError> {
+    seal_reply(req, || {
+        check_message(Zeroizing::new(text.as_bytes().to_vec()), req.message)
+    })
+}
+
+/// [`reply`]'s checks, encryption and signing; `message` gives the text once every trust
+/// check passed.
+fn seal_reply(
+    req: &ReplyRequest<'_>,
+    message: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, ReviewError>,
+) -> Result<PathBuf, ReviewError> {
     let designation = req.designation;
     if !is_designation(designation) {
         return Err(ReviewError::BadDesignation(designation.to_owned()));
@@ -98,7 +115,7 @@ pub fn reply(req: &ReplyRequest<'_>) -> Result<PathBuf, ReviewError> {
         .iter()
         .map(|c| team_recipient(&c.recipient))
         .collect::<Result<Vec<_>, _>>()?;
-    let message = read_message(req.message)?;
+    let message = message()?;
 
     let recipients = reviewers
         .iter()
@@ -193,6 +210,15 @@ fn read_message(path: &Path) -> Result<Zeroizing<Vec<u8>>, ReviewError> {
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_REPLY_BYTES + 1).read_to_end(&mut bytes))
         .map_err(read_err)?;
+    check_message(bytes, path)
+}
+
+/// A message must be UTF-8 text, not empty, at most [`MAX_REPLY_BYTES`]; `path` names it in
+/// errors.
+fn check_message(
+    bytes: Zeroizing<Vec<u8>>,
+    path: &Path,
+) -> Result<Zeroizing<Vec<u8>>, ReviewError> {
     if bytes.len() as u64 > MAX_REPLY_BYTES {
         return Err(ReviewError::MessageTooLarge(path.to_owned()));
     }

@@ -68,6 +68,25 @@ pub(crate) fn bundle_reviewers(bundle: &Bundle) -> Result<BTreeSet<String>, Revi
         .collect())
 }
 
+/// Keeps the imported bundle's `reviewers.txt` in the inbox (a folder of the bundle format),
+/// so a reply written from the inbox (`review inbox`) is checked against the pinned team as
+/// `review reply BUNDLE` checks it: the list of the last bundle imported. A bundle without one
+/// leaves the kept list as it was.
+pub(crate) fn keep_reviewer_list(
+    bundle: &Bundle,
+    inbox_root: &std::path::Path,
+) -> Result<(), ReviewError> {
+    let from = bundle.root().join(lanterne_core::bundle::REVIEWERS);
+    let text = match read_capped(&from, MAX_REVIEWERS_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(ReviewError::Read { path: from, source }),
+    };
+    let to = inbox_root.join(lanterne_core::bundle::REVIEWERS);
+    lanterne_core::durable::replace(&to, &text)
+        .map_err(|source| ReviewError::Write { path: to, source })
+}
+
 /// How `listed` (the bundle's reviewer lines) differs from `team`'s recipients.
 pub(crate) fn team_diff(listed: &BTreeSet<String>, team: &[Card]) -> TeamDiff {
     let pinned: BTreeSet<String> = team.iter().map(|c| c.recipient.clone()).collect();
