@@ -5,13 +5,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
 use lanterne_offline::{self as review, ReviewError};
-use sha2::{Digest, Sha256};
 use support::files::{any_file_contains, walk};
-use support::{TestBundle, SOURCE};
+use support::{sig_path, TestBundle, SOURCE};
 
 fn import(b: &TestBundle) -> Result<review::ImportReport, ReviewError> {
     review::import(&b.root(), &b.key(), None, &b.review_home())
@@ -23,85 +21,9 @@ fn show(b: &TestBundle, designation: &str) -> String {
         .to_string()
 }
 
-/// The server's name for a reply numbered `seq`: `r<seq>-<start of its sha256>`.
-fn reply_id(seq: u64, ciphertext: &[u8]) -> String {
-    format!(
-        "r{seq:010}-{}",
-        hex::encode(&Sha256::digest(ciphertext)[..16])
-    )
-}
-
-/// Puts `ciphertext` (and `signature`, if any) into the bundle as reply `seq` of
-/// `designation`, as `fetch` writes it, and rewrites the sums; returns the reply's path.
-fn put_reply(
-    b: &TestBundle,
-    designation: &str,
-    seq: u64,
-    ciphertext: &[u8],
-    signature: Option<&[u8]>,
-) -> PathBuf {
-    let dir = b.root().join("sources").join(designation).join("replies");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{}.age", reply_id(seq, ciphertext)));
-    std::fs::write(&path, ciphertext).unwrap();
-    if let Some(sig) = signature {
-        std::fs::write(sig_path(&path), sig).unwrap();
-    }
-    b.write_sums();
-    path
-}
-
-fn sig_path(reply: &Path) -> PathBuf {
-    let mut p = reply.as_os_str().to_owned();
-    p.push(".minisig");
-    PathBuf::from(p)
-}
-
-/// A genuine reply to `designation` written by `review reply` (encrypted to the source and the
-/// pinned team, signed by the pinned reviewer): (ciphertext, signature).
-fn genuine(b: &TestBundle, designation: &str, text: &str) -> (Vec<u8>, Vec<u8>) {
-    let message = b.dir.path().join("message.txt");
-    std::fs::write(&message, text).unwrap();
-    let out = b.dir.path().join("outgoing");
-    let path = b.reply(designation, &message, &out).unwrap();
-    let pair = (
-        std::fs::read(&path).unwrap(),
-        std::fs::read(sig_path(&path)).unwrap(),
-    );
-    std::fs::remove_dir_all(&out).unwrap();
-    pair
-}
-
 /// A submission with no file from `SOURCE`, named as the server names it (`s<seq>-…`).
 fn submission(b: &TestBundle, seq: u64, message: &str) {
     b.add_submission(&format!("s{seq:010}-{:032x}", seq), message, &[]);
-}
-
-/// Signs `file` with the stock `minisign` CLI and a fresh key pinned nowhere, with the
-/// trusted comment a real reply to `designation` has.
-fn sign_with_unpinned_key(dir: &Path, file: &Path, designation: &str) -> Vec<u8> {
-    let key = dir.join("server-made.key");
-    let public = dir.join("server-made.pub");
-    let made = Command::new("minisign")
-        .args(["-G", "-W", "-f", "-p"])
-        .arg(&public)
-        .arg("-s")
-        .arg(&key)
-        .stdout(Stdio::null())
-        .status()
-        .expect("the `minisign` CLI must be installed");
-    assert!(made.success());
-    let signed = Command::new("minisign")
-        .args(["-S", "-s"])
-        .arg(&key)
-        .arg("-m")
-        .arg(file)
-        .args(["-t", &lanterne_offline::trusted_comment(designation)])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(signed.success());
-    std::fs::read(sig_path(file)).unwrap()
 }
 
 #[test]
@@ -109,8 +31,8 @@ fn a_genuine_reply_shows_between_the_message_and_the_follow_up_by_its_pinned_aut
     let b = TestBundle::new();
     b.add_source(SOURCE);
     submission(&b, 1, "FIRST-MESSAGE-71c2");
-    let (reply, sig) = genuine(&b, SOURCE, "TEAM-REPLY-TEXT-5d0e\nsecond line");
-    put_reply(&b, SOURCE, 2, &reply, Some(&sig));
+    let (reply, sig) = b.genuine_reply(SOURCE, "TEAM-REPLY-TEXT-5d0e\nsecond line");
+    b.put_reply(SOURCE, 2, &reply, Some(&sig));
     submission(&b, 3, "FOLLOW-UP-e83a");
     let r = import(&b).unwrap();
     assert_eq!((r.added.len(), r.replies_added.len()), (2, 1), "{r}");
@@ -184,11 +106,8 @@ fn a_reply_the_server_wrote_itself_is_shown_as_forged_without_its_text() {
     b.add_source(SOURCE);
     submission(&b, 1, "hello");
     // Encrypted to the team (the server has every recipient), signed with its own key.
-    let forged = b.seal(b"FORGED-BY-THE-SERVER-3b9a: send us your name");
-    let file = b.dir.path().join("forged.age");
-    std::fs::write(&file, &forged).unwrap();
-    let sig = sign_with_unpinned_key(b.dir.path(), &file, SOURCE);
-    put_reply(&b, SOURCE, 2, &forged, Some(&sig));
+    let (forged, sig) = b.forged_reply(SOURCE, "FORGED-BY-THE-SERVER-3b9a: send us your name");
+    b.put_reply(SOURCE, 2, &forged, Some(&sig));
     import(&b).unwrap();
     assert_refused(&b, SOURCE, "FORGED-BY-THE-SERVER-3b9a", "FORGED");
 }
@@ -198,7 +117,7 @@ fn a_genuine_reply_moved_under_another_source_is_refused() {
     let b = TestBundle::new();
     b.add_source(SOURCE);
     submission(&b, 1, "hello");
-    let (reply, sig) = genuine(&b, SOURCE, "MEANT-FOR-THE-FIRST-SOURCE-0a4f");
+    let (reply, sig) = b.genuine_reply(SOURCE, "MEANT-FOR-THE-FIRST-SOURCE-0a4f");
     // Another source, with a submission of its own; the server files the reply under it.
     let other = age::x25519::Identity::generate();
     let designation = lanterne_core::designation::of_recipient(&other.to_public().to_string());
@@ -210,7 +129,7 @@ fn a_genuine_reply_moved_under_another_source_is_refused() {
         .join("submissions/s0000000002-ab");
     std::fs::create_dir_all(&dir).unwrap();
     b.write_manifest(&dir, "other", Vec::new());
-    put_reply(&b, &designation, 3, &reply, Some(&sig));
+    b.put_reply(&designation, 3, &reply, Some(&sig));
     import(&b).unwrap();
     assert_refused(
         &b,
@@ -225,12 +144,12 @@ fn a_reply_changed_after_it_was_signed_is_refused() {
     let b = TestBundle::new();
     b.add_source(SOURCE);
     submission(&b, 1, "hello");
-    let (mut reply, sig) = genuine(&b, SOURCE, "SIGNED-TEXT-91de");
+    let (mut reply, sig) = b.genuine_reply(SOURCE, "SIGNED-TEXT-91de");
     // The server swaps the payload for one it made, keeping the reviewer's signature (and
     // lists the new bytes in the sums, as it can).
     let swapped = b.seal(b"SWAPPED-TEXT-6c11");
     reply.clone_from(&swapped);
-    put_reply(&b, SOURCE, 2, &reply, Some(&sig));
+    b.put_reply(SOURCE, 2, &reply, Some(&sig));
     import(&b).unwrap();
     assert_refused(&b, SOURCE, "SWAPPED-TEXT-6c11", "CHANGED");
 }
@@ -240,8 +159,8 @@ fn an_unsigned_reply_is_refused() {
     let b = TestBundle::new();
     b.add_source(SOURCE);
     submission(&b, 1, "hello");
-    let (reply, _) = genuine(&b, SOURCE, "UNSIGNED-TEXT-4e7b");
-    put_reply(&b, SOURCE, 2, &reply, None);
+    let (reply, _) = b.genuine_reply(SOURCE, "UNSIGNED-TEXT-4e7b");
+    b.put_reply(SOURCE, 2, &reply, None);
     import(&b).unwrap();
     assert_refused(&b, SOURCE, "UNSIGNED-TEXT-4e7b", "NO SIGNATURE");
 }
@@ -251,8 +170,8 @@ fn a_bundle_listing_a_held_reply_with_another_hash_is_refused_and_the_inbox_is_u
     let b = TestBundle::new();
     b.add_source(SOURCE);
     submission(&b, 1, "hello");
-    let (reply, sig) = genuine(&b, SOURCE, "FIRST-VERSION-22aa");
-    let path = put_reply(&b, SOURCE, 2, &reply, Some(&sig));
+    let (reply, sig) = b.genuine_reply(SOURCE, "FIRST-VERSION-22aa");
+    let path = b.put_reply(SOURCE, 2, &reply, Some(&sig));
     import(&b).unwrap();
     let inbox = b.home().join("inbox");
     let before: Vec<(PathBuf, Vec<u8>)> = walk(&inbox)
@@ -265,7 +184,7 @@ fn a_bundle_listing_a_held_reply_with_another_hash_is_refused_and_the_inbox_is_u
         .collect();
     // The server rewrites the held reply (another genuine one under the same name), then,
     // separately, only its signature.
-    let (other, other_sig) = genuine(&b, SOURCE, "SECOND-VERSION-33bb");
+    let (other, other_sig) = b.genuine_reply(SOURCE, "SECOND-VERSION-33bb");
     std::fs::write(&path, &other).unwrap();
     std::fs::write(sig_path(&path), &other_sig).unwrap();
     b.write_sums();
