@@ -110,7 +110,9 @@ pub struct Source {
     pub submissions: Vec<Submission>,
     /// The source's replies (the team's, as pushed and stored) whose number is after the
     /// cursor, by number. A source with only new replies is listed with no submissions.
-    #[serde(default)]
+    /// Left out when empty, so a workstation of the version before replies still reads an
+    /// index that has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replies: Vec<Reply>,
 }
 
@@ -317,6 +319,31 @@ impl Deletion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source without replies is written as before replies were listed, and read back.
+    #[test]
+    fn sources_without_replies_keep_their_old_json() {
+        let source = Source {
+            designation: "brave-otter-4127".into(),
+            recipient: "age1x".into(),
+            submissions: Vec::new(),
+            replies: Vec::new(),
+        };
+        let json = serde_json::to_string(&source).unwrap();
+        assert!(!json.contains("replies"), "{json}");
+        assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), source);
+        let with = Source {
+            replies: vec![Reply {
+                id: "r0000000002-ab".into(),
+                seq: 2,
+                size: 10,
+                sha256: "00".repeat(32),
+            }],
+            ..source
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), with);
+    }
 
     #[test]
     fn deletion_lines_round_trip_and_refuse_odd_fields() {
