@@ -19,6 +19,7 @@ mod hardening;
 mod hostile;
 mod lifecycle;
 mod logs;
+mod replies_in_bundle;
 mod review_inbox;
 mod review_offline;
 mod review_tui;

@@ -519,7 +519,14 @@ fn old_replies_and_empty_source_folders_expire() {
         let bundle = work.path().join(what);
         fetch(&server, &cred, &bundle, true);
         if reply {
-            push_reply(&server, &cred, &bundle, &only_designation(&bundle), what);
+            // A fresh bundle also holds the earlier sources' replies: the new source is the
+            // one with a submission.
+            let designation = list(&bundle.join("sources"))
+                .into_iter()
+                .find(|s| !list(&s.join("submissions")).is_empty())
+                .map(|s| name(&s))
+                .unwrap();
+            push_reply(&server, &cred, &bundle, &designation, what);
         }
         folders.push(folder);
     }

@@ -8,13 +8,18 @@
 //! - 1: the bundle's `SHA256SUMS`;
 //! - 2: the plaintext of a submission's manifest (encrypted to the reviewer by the harness,
 //!   with a matching `SHA256SUMS`), so the names, types and `stored_as` values are hostile;
-//! - 3: the bundle's `lanterne-bundle.json`.
+//! - 3: the bundle's `lanterne-bundle.json`;
+//! - the byte `4` (checked before the others): a team reply in the bundle, its ciphertext the
+//!   bytes up to the first NUL and its `.minisig` the rest, both listed in `SHA256SUMS`, as
+//!   `fetch` writes them (a reviewer's signing key is pinned, so a signature that parses is
+//!   verified against it).
 //!
 //! Modes 1-3 call the public `lanterne::review::open` on a small bundle in a temp folder
 //! (tmpfs when there is one) holding one source with one real submission (a manifest and one
 //! file, encrypted to a throwaway reviewer identity). `Bundle::parse_sums` itself is private,
-//! so this is the only way in. In `SHA256SUMS` inputs, `@M@` and `@F@` stand for the real
-//! SHA-256 of the manifest and of the file, so seeds can list them correctly.
+//! so this is the only way in. In `SHA256SUMS` inputs, `@M@`, `@F@` and `@R@` stand for the
+//! real SHA-256 of the manifest, of the file and of the source's recipient, so seeds can list
+//! them correctly.
 //!
 //! Asserts: no panic. `sanitize` gives one plain, non-empty path component of at most 120
 //! bytes that is not `.` or `..`, starts with no dot, and holds no `/`, `\`, control or
@@ -43,6 +48,9 @@ use sha2::{Digest, Sha256};
 mod tmp;
 
 const DESIGNATION: &str = "brave-otter-41";
+const REPLY: &str = "r0000000002-0123abcd";
+/// A minisign public key for the pinned card.
+const SIGNING_KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
 const SUBMISSION: &str = "s1-0123abcd";
 const FILE_ID: &str = "f0123abcd.age";
 /// The submission's one file: a small PDF with an Info dictionary, so the metadata reader
@@ -78,13 +86,14 @@ impl Fixture {
     fn rel(name: &str) -> String {
         format!("sources/{DESIGNATION}/submissions/{SUBMISSION}/{name}")
     }
-    /// A `SHA256SUMS` listing the manifest and the file correctly.
+    /// A `SHA256SUMS` listing the manifest, the file and the source's recipient correctly.
     fn good_sums(&self, manifest_sum: &str) -> String {
         format!(
-            "{manifest_sum}  {}\n{}  {}\n",
+            "{manifest_sum}  {}\n{}  {}\n{}  sources/{DESIGNATION}/recipient\n",
             Fixture::rel("manifest.age"),
             self.file_sum,
-            Fixture::rel(FILE_ID)
+            Fixture::rel(FILE_ID),
+            sha256_hex(format!("{}\n", self.recipient).as_bytes())
         )
     }
     fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
@@ -133,6 +142,13 @@ fn setup() -> Fixture {
         format!("{}\n", f.recipient),
     )
     .unwrap();
+    // The reviewer's card: the recipient and a minisign key (whose secret nobody has here).
+    let card = lanterne::card::Card {
+        name: "fuzz".into(),
+        recipient: f.recipient.to_string(),
+        minisign: Some(SIGNING_KEY.into()),
+    };
+    std::fs::write(f.dir.path().join("reviewer.card"), card.to_string()).unwrap();
     let file = f.encrypt(PDF);
     std::fs::write(sub.join(FILE_ID), &file).unwrap();
     f.file_sum = sha256_hex(&file);
@@ -276,7 +292,11 @@ fn open_bundle(f: &Fixture) {
     for entry in std::fs::read_dir(f.dir.path()).unwrap().flatten() {
         let name = entry.file_name();
         assert!(
-            name == "bundle" || name == "reviewer.key" || name == "out" || name == "home",
+            name == "bundle"
+                || name == "reviewer.key"
+                || name == "reviewer.card"
+                || name == "out"
+                || name == "home",
             "review open or the inbox wrote {name:?} outside their folders"
         );
     }
@@ -288,6 +308,8 @@ fn open_bundle(f: &Fixture) {
 /// inbox holds only what `SHA256SUMS` vouches for, and exports stay in their folder.
 fn import_bundle(f: &Fixture) {
     let home = lanterne::review::ReviewHome::at(&f.dir.path().join("home")).unwrap();
+    // A pinned team whose card has a signing key, so replies' signatures are verified.
+    home.add_card(&f.dir.path().join("reviewer.card")).unwrap();
     let result = lanterne::review::import(&f.bundle(), &f.identity(), None, &home);
     if verbose() {
         match &result {
@@ -297,9 +319,11 @@ fn import_bundle(f: &Fixture) {
     }
     let Ok(report) = result else { return };
     let _ = report.to_string();
-    if report.added.is_empty() {
+    if report.added.is_empty() && report.replies_added.is_empty() {
         return;
     }
+    // The replies' typed view (the TUI's), then `show`, which prints them.
+    let _ = lanterne::review::thread_replies(&home, DESIGNATION, &f.identity(), None);
     let shown = lanterne::review::show(&home, DESIGNATION, &f.identity(), None).unwrap();
     assert!(!shown.chars().any(|c| c.is_control() && c != '\n'), "{:?}", *shown);
     let out = f.out();
@@ -317,12 +341,35 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
+    if mode == b'4' {
+        let f = fixture();
+        let at = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        let (reply, signature) = (&rest[..at], rest.get(at + 1..).unwrap_or_default());
+        let dir = f.bundle().join("sources").join(DESIGNATION).join("replies");
+        std::fs::create_dir_all(&dir).unwrap();
+        let rel = format!("sources/{DESIGNATION}/replies/{REPLY}.age");
+        std::fs::write(f.bundle().join(&rel), reply).unwrap();
+        std::fs::write(f.bundle().join(format!("{rel}.minisig")), signature).unwrap();
+        let sums = format!(
+            "{}{}  {rel}\n{}  {rel}.minisig\n",
+            f.good_sums(&f.manifest_sum),
+            sha256_hex(reply),
+            sha256_hex(signature)
+        );
+        std::fs::write(f.bundle().join("SHA256SUMS"), sums).unwrap();
+        open_bundle(f);
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(f.bundle().join("SHA256SUMS"), f.good_sums(&f.manifest_sum)).unwrap();
+        return;
+    }
     match mode % 4 {
         0 => check_names(rest),
         1 => {
             let f = fixture();
             let sums = replace(rest, b"@M@", f.manifest_sum.as_bytes());
             let sums = replace(&sums, b"@F@", f.file_sum.as_bytes());
+            let recipient_sum = sha256_hex(format!("{}\n", f.recipient).as_bytes());
+            let sums = replace(&sums, b"@R@", recipient_sum.as_bytes());
             std::fs::write(f.bundle().join("SHA256SUMS"), sums).unwrap();
             open_bundle(f);
             std::fs::write(f.bundle().join("SHA256SUMS"), f.good_sums(&f.manifest_sum)).unwrap();

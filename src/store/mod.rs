@@ -391,13 +391,10 @@ fn valid_name(s: &str) -> bool {
         })
 }
 
-/// The sequence number in a name like `s0000000042-…` or `r0000000042-….age`.
+/// The sequence number in a name like `s0000000042-…` or `r0000000042-….age`
+/// (`lanterne_core::bundle::sequence_of`, which the offline machine reads them with too).
 pub fn seq_of(name: &str) -> Option<u64> {
-    name.strip_prefix(['s', 'r'])?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
+    lanterne_core::bundle::sequence_of(name)
 }
 
 fn list_names(dir: &Path) -> io::Result<Vec<String>> {

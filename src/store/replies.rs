@@ -6,7 +6,9 @@
 //! is stored, `lanterne_core::reply`) is kept beside it as `r<seq>-<hash>.age.minisig`, written
 //! first, so a stored reply always has its signature (a crash in between leaves a lone
 //! signature, which says nothing and goes with the reply's id or the source's folder). Replies
-//! expire like submissions ([`super::ledger`]), with their signatures.
+//! expire like submissions ([`super::ledger`]), with their signatures. Reviewers fetch them
+//! too (the reviewer API lists them after the cursor, [`Store::replies_upto`]), so the offline
+//! machine shows what the team already said; an ack never deletes one.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -14,11 +16,14 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{fsync_dir, list_names, normalize_times, valid_name, Store, StoreError, REPLIES};
+use super::archive::Listing;
+use super::{
+    fsync_dir, list_names, normalize_times, seq_of, valid_name, Store, StoreError, REPLIES,
+};
 use crate::source_key::LookupId;
 
 /// What a reply's signature file adds to the reply's file name (minisign's own convention).
-const SIGNATURE_SUFFIX: &str = ".minisig";
+use lanterne_core::bundle::SIGNATURE_SUFFIX;
 
 impl Store {
     /// Reply ids of a source, oldest first.
@@ -40,6 +45,55 @@ impl Store {
             return Err(io::Error::other("reply larger than allowed").into());
         }
         Ok(buf)
+    }
+
+    /// The replies numbered above `after` and up to `upto` (a [`Store::settled`] taken before
+    /// listing, as for submissions: the reply is renamed into place before its number settles),
+    /// by source, for the reviewers' index.
+    pub fn replies_upto(&self, after: u64, upto: u64) -> io::Result<Listing> {
+        let mut listing = Vec::new();
+        for lookup in self.sources()? {
+            let replies: Vec<(String, u64)> = self
+                .replies(&lookup)?
+                .into_iter()
+                .filter_map(|id| {
+                    let seq = seq_of(&id).filter(|s| *s > after && *s <= upto)?;
+                    Some((id, seq))
+                })
+                .collect();
+            if !replies.is_empty() {
+                listing.push((lookup, replies));
+            }
+        }
+        Ok(listing)
+    }
+
+    /// A reply's ciphertext and its signature (empty if it has none), for a reviewer's fetch.
+    pub fn reply_with_signature(
+        &self,
+        lookup: &LookupId,
+        id: &str,
+    ) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+        let ciphertext = self.read_reply(
+            lookup,
+            id,
+            lanterne_core::limits::MAX_REPLY_CIPHERTEXT_BYTES,
+        )?;
+        let mut sig = self.reply_path(lookup, id)?.into_os_string();
+        sig.push(SIGNATURE_SUFFIX);
+        let mut signature = Vec::new();
+        match File::open(PathBuf::from(sig)) {
+            Ok(f) => {
+                let cap = lanterne_core::reply::MAX_SIGNATURE_BYTES as u64;
+                f.take(cap + 1).read_to_end(&mut signature)?;
+                if signature.len() as u64 > cap {
+                    signature.clear();
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok((ciphertext, signature))
     }
 
     /// Stores an already-encrypted reply and its signature atomically and returns its id. If
@@ -120,5 +174,44 @@ impl Store {
             .source_dir(lookup)
             .join(REPLIES)
             .join(format!("{id}.age")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply whose number is given out but whose files are not in place yet holds back the
+    /// listing of every reply numbered after it, as a submission in flight does.
+    #[test]
+    fn replies_are_listed_after_the_cursor_and_never_past_a_commit_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lookup = LookupId::from_hex(&"ef".repeat(32)).unwrap();
+        store.ensure_source(&lookup, "age1x").unwrap();
+        let first = store.put_reply(&lookup, b"one", b"sig").unwrap();
+        let listed = |after| -> Vec<String> {
+            store
+                .replies_upto(after, store.settled())
+                .unwrap()
+                .into_iter()
+                .flat_map(|(_, r)| r.into_iter().map(|(id, _)| id))
+                .collect()
+        };
+        assert_eq!(listed(0), vec![first.clone()]);
+        let in_flight = store.ticket().unwrap();
+        let later = store.put_reply(&lookup, b"two", b"sig").unwrap();
+        assert_eq!(
+            listed(0),
+            vec![first.clone()],
+            "listed past a commit in flight"
+        );
+        drop(in_flight);
+        assert_eq!(listed(seq_of(&first).unwrap()), vec![later.clone()]);
+        let (ciphertext, signature) = store.reply_with_signature(&lookup, &later).unwrap();
+        assert_eq!(
+            (&ciphertext[..], &signature[..]),
+            (&b"two"[..], &b"sig"[..])
+        );
     }
 }

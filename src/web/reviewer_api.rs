@@ -16,6 +16,10 @@
 //! of is refused as a whole (403, nothing deleted) and recorded as a refused ack under the
 //! credential's name. Every deletion, by an ack or by retention, is recorded before the files
 //! go; the index lists the records after the reviewer's cursor ([`crate::store::AckOutcome`]).
+//!
+//! The index also lists each source's replies after the cursor (issue 14), and a workstation
+//! fetches each with its signature, so the offline machine shows what the team already said
+//! and checks who said it against its own pins. Acks never delete replies.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -122,6 +127,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route(api::path::INDEX, get(index))
         .route(api::path::FILE, get(file))
+        .route(api::path::REPLY, get(reply))
         .route(api::path::ACK, post(ack))
         .route(
             api::path::REPLIES,
@@ -232,6 +238,9 @@ async fn index(
     }
 }
 
+/// Names with their sequence numbers, as the store lists them.
+type Numbered = Vec<(String, u64)>;
+
 fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, StoreError> {
     let mut index = api::Index {
         next: after,
@@ -240,12 +249,23 @@ fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, Stor
         deletions: Vec::new(),
     };
     // The listing stops below any commit in flight, so `next`, the highest number listed,
-    // never passes a submission that has not landed yet. The deletion records stop at the same
-    // number: `next` may not pass a record that is not listed either.
+    // never passes a submission or reply that has not landed yet. The deletion records stop at
+    // the same number: `next` may not pass a record that is not listed either.
     let upto = app.store.settled();
     let listing = app.store.listing_upto(after, upto)?;
+    let mut replies: HashMap<LookupId, Vec<(String, u64)>> =
+        app.store.replies_upto(after, upto)?.into_iter().collect();
+    // Sources with new submissions, then those with only new replies.
+    let mut by_source: Vec<(LookupId, Numbered, Numbered)> = listing
+        .into_iter()
+        .map(|(lookup, subs)| {
+            let r = replies.remove(&lookup).unwrap_or_default();
+            (lookup, subs, r)
+        })
+        .collect();
+    by_source.extend(replies.into_iter().map(|(l, r)| (l, Vec::new(), r)));
     let map = designations(app)?;
-    for (lookup, ids) in listing {
+    for (lookup, ids, reply_ids) in by_source {
         let Some(recipient) = app.store.source_recipient(&lookup)? else {
             continue; // expired since the listing
         };
@@ -283,11 +303,33 @@ fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, Stor
             index.next = index.next.max(seq);
             submissions.push(api::Submission { id, seq, files });
         }
-        if !submissions.is_empty() {
+        let mut listed_replies = Vec::new();
+        for (id, seq) in reply_ids {
+            let cap = lanterne_core::limits::MAX_REPLY_CIPHERTEXT_BYTES;
+            let ciphertext = match app.store.read_reply(&lookup, &id, cap) {
+                Ok(c) => c,
+                // Deleted by the source since the listing: its number is passed all the same.
+                Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    index.next = index.next.max(seq);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            index.next = index.next.max(seq);
+            listed_replies.push(api::Reply {
+                size: ciphertext.len() as u64,
+                sha256: hex::encode(Sha256::digest(&ciphertext)),
+                id,
+                seq,
+            });
+        }
+        listed_replies.sort_by_key(|r| r.seq);
+        if !submissions.is_empty() || !listed_replies.is_empty() {
             index.sources.push(api::Source {
                 designation: name,
                 recipient,
                 submissions,
+                replies: listed_replies,
             });
         }
     }
@@ -299,6 +341,42 @@ fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, Stor
         index.next = index.next.max(last.seq);
     }
     Ok(index)
+}
+
+/// One stored reply, with its signature in the [`api::SIGNATURE_HEADER`] header (as it was
+/// pushed), for a workstation's fetch. Nothing is counted or deleted: replies stay until the
+/// source deletes them or retention does.
+async fn reply(
+    State(s): State<ReviewerState>,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    let lookup = match resolve(&s.app, &name) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let store = s.app.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.reply_with_signature(&lookup, &id)).await;
+    match read {
+        Ok(Ok((ciphertext, signature))) => {
+            let mut resp = ciphertext.into_response();
+            let headers = resp.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&api::encode_signature(&signature)) {
+                if !signature.is_empty() {
+                    headers.insert(api::SIGNATURE_HEADER, v);
+                }
+            }
+            resp
+        }
+        Ok(Err(StoreError::BadId { .. })) => error(StatusCode::BAD_REQUEST, "bad reply id"),
+        Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            error(StatusCode::NOT_FOUND, "no such reply")
+        }
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "read error"),
+    }
 }
 
 async fn file(

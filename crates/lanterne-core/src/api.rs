@@ -3,8 +3,9 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET /api/v1/index?after=N` | [`Index`]: sources with submissions, and [`Deletion`] records, whose sequence is > N (only up to the last number whose commit has landed) |
+//! | `GET /api/v1/index?after=N` | [`Index`]: sources with submissions or replies, and [`Deletion`] records, whose sequence is > N (only up to the last number whose commit has landed) |
 //! | `GET /api/v1/sources/{designation}/submissions/{id}/{file}` | the ciphertext (Range allowed); the server counts the bytes it serves to each credential |
+//! | `GET /api/v1/sources/{designation}/replies/{id}` | a stored reply's ciphertext (an age file, to the source and the reviewers), with its signature in the [`SIGNATURE_HEADER`] header as pushed ([`encode_signature`]); 404 if the source deleted it |
 //! | `POST /api/v1/ack` with [`Ack`] | [`AckDone`]: those submissions are deleted (ones already gone, or of a source whose folder expired, count 0); or 403 with [`AckRefused`] and nothing deleted, when the credential was not served every byte of one of them |
 //! | `POST /api/v1/sources/{designation}/replies` with an age file as body and its signature in the [`SIGNATURE_HEADER`] header | [`Pushed`]; 422 if the signature is missing or is not a reviewer's for this source (see [`crate::reply`]) |
 //!
@@ -30,6 +31,8 @@ pub mod path {
     pub const ACK: &str = "/api/v1/ack";
     /// `POST`: one reply to a source.
     pub const REPLIES: &str = "/api/v1/sources/{designation}/replies";
+    /// `GET`: one stored reply and its signature.
+    pub const REPLY: &str = "/api/v1/sources/{designation}/replies/{id}";
 
     /// [`INDEX`] with the cursor.
     pub fn index(after: u64) -> String {
@@ -46,6 +49,11 @@ pub mod path {
         format!("/api/v1/sources/{designation}/replies")
     }
 
+    /// [`REPLY`] for one reply.
+    pub fn reply(designation: &str, id: &str) -> String {
+        format!("/api/v1/sources/{designation}/replies/{id}")
+    }
+
     #[cfg(test)]
     mod tests {
         /// The functions fill exactly the templates the router serves.
@@ -53,6 +61,7 @@ pub mod path {
         fn urls_fill_the_route_templates() {
             assert_eq!(super::file("{designation}", "{id}", "{file}"), super::FILE);
             assert_eq!(super::replies("{designation}"), super::REPLIES);
+            assert_eq!(super::reply("{designation}", "{id}"), super::REPLY);
             assert_eq!(super::index(7), format!("{}?after=7", super::INDEX));
         }
     }
@@ -79,7 +88,8 @@ pub fn decode_signature(value: &str) -> Option<Vec<u8>> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Index {
-    /// The cursor to send next time: the highest sequence number listed (or the one sent).
+    /// The cursor to send next time: the highest sequence number listed (or the one sent),
+    /// submissions, replies and deletion records alike.
     /// Sequence numbers are never given twice, and the server lists nothing above a number
     /// whose commit is still in flight, so everything up to `next` has been listed.
     pub next: u64,
@@ -98,6 +108,27 @@ pub struct Source {
     /// The source's age recipient, for replies.
     pub recipient: String,
     pub submissions: Vec<Submission>,
+    /// The source's replies (the team's, as pushed and stored) whose number is after the
+    /// cursor, by number. A source with only new replies is listed with no submissions.
+    /// Left out when empty, so a workstation of the version before replies still reads an
+    /// index that has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<Reply>,
+}
+
+/// A reply the server holds: encrypted to the source and the reviewers, signed by a reviewer
+/// (checked when it was pushed; the offline machine checks it again against its own pins).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    /// `r<seq>-<hash>` ([`crate::bundle::reply_seq`] reads the number back).
+    pub id: String,
+    /// Its number in the box's sequence, shared with submissions.
+    pub seq: u64,
+    /// Bytes of ciphertext.
+    pub size: u64,
+    /// SHA-256 of the ciphertext, hex.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -288,6 +319,31 @@ impl Deletion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source without replies is written as before replies were listed, and read back.
+    #[test]
+    fn sources_without_replies_keep_their_old_json() {
+        let source = Source {
+            designation: "brave-otter-4127".into(),
+            recipient: "age1x".into(),
+            submissions: Vec::new(),
+            replies: Vec::new(),
+        };
+        let json = serde_json::to_string(&source).unwrap();
+        assert!(!json.contains("replies"), "{json}");
+        assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), source);
+        let with = Source {
+            replies: vec![Reply {
+                id: "r0000000002-ab".into(),
+                seq: 2,
+                size: 10,
+                sha256: "00".repeat(32),
+            }],
+            ..source
+        };
+        let json = serde_json::to_string(&with).unwrap();
+        assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), with);
+    }
 
     #[test]
     fn deletion_lines_round_trip_and_refuse_odd_fields() {

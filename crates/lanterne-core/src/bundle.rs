@@ -3,8 +3,9 @@
 //!
 //! A bundle is a folder: a marker file ([`MARKER`], the [`State`] with the format number), the
 //! box's reviewer recipients ([`REVIEWERS`]), a `sha256sum(1)` file ([`SUMS`]) and the sources'
-//! folders, at the paths [`recipient_path`] and [`submission_file`] give. Names the server
-//! chooses pass [`safe_name`] (or `designation::is_valid`) before they become paths.
+//! folders, at the paths [`recipient_path`], [`submission_file`], [`reply_file`] and
+//! [`reply_signature_file`] give. Names the server chooses pass [`safe_name`] (or
+//! `designation::is_valid`, or [`is_reply_id`]) before they become paths.
 //!
 //! Nothing here decrypts or touches the network. Writing is through [`crate::durable`].
 
@@ -51,6 +52,51 @@ pub fn submissions_path(designation: &str) -> String {
 /// `sources/<designation>/submissions/<id>/<name>`, the form [`SUMS`] uses.
 pub fn submission_file(designation: &str, id: &str, name: &str) -> String {
     format!("{}/{id}/{name}", submissions_path(designation))
+}
+
+/// `sources/<designation>/replies`: the folder of the team's replies to a source.
+pub fn replies_path(designation: &str) -> String {
+    format!("{SOURCES}/{designation}/replies")
+}
+
+/// `sources/<designation>/replies/<id>.age`: a reply's ciphertext, the form [`SUMS`] uses.
+pub fn reply_file(designation: &str, id: &str) -> String {
+    format!("{}/{id}{REPLY_SUFFIX}", replies_path(designation))
+}
+
+/// `sources/<designation>/replies/<id>.age.minisig`: the reply's minisign signature, as the
+/// server stored it beside the reply.
+pub fn reply_signature_file(designation: &str, id: &str) -> String {
+    format!("{}{SIGNATURE_SUFFIX}", reply_file(designation, id))
+}
+
+/// What a reply's id gains as a file name.
+pub const REPLY_SUFFIX: &str = ".age";
+/// What a reply's file name gains for its signature (minisign's own convention).
+pub const SIGNATURE_SUFFIX: &str = ".minisig";
+
+/// The number in the box's sequence that a server-chosen name carries: `s<seq>-…` for a
+/// submission, `r<seq>-…` for a reply (zero-padded). `None` for any other name.
+pub fn sequence_of(name: &str) -> Option<u64> {
+    let (digits, _) = name.strip_prefix(['s', 'r'])?.split_once('-')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether `id` is a reply id as the server names replies: `r<seq>-<lower-case hex>`, a
+/// [`safe_name`].
+pub fn is_reply_id(id: &str) -> bool {
+    id.starts_with('r')
+        && safe_name(id)
+        && sequence_of(id).is_some()
+        && id.split_once('-').is_some_and(|(_, hash)| {
+            !hash.is_empty()
+                && hash
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Whether a submission id or file name the server gave is a plain name that may become a
@@ -425,6 +471,32 @@ mod tests {
         assert_eq!(sums.sum("sources/a/x"), Some(sum(b"hello")));
         assert_eq!(sums.sum("absent"), None);
         assert!(!sums.to_text().contains("  t\n"));
+    }
+
+    #[test]
+    fn reply_paths_and_sequence_numbers() {
+        let id = "r0000000042-0123abcd";
+        assert!(is_reply_id(id));
+        assert_eq!(sequence_of(id), Some(42));
+        assert_eq!(sequence_of("s0000000007-ff00"), Some(7));
+        assert_eq!(
+            reply_signature_file("brave-otter-41", id),
+            "sources/brave-otter-41/replies/r0000000042-0123abcd.age.minisig"
+        );
+        for bad in [
+            "r-00ab",
+            "rx1-00ab",
+            "r12-",
+            "r12-XYZ",
+            "s12-00ab",
+            "r12-00ab/..",
+            "r12-00.ab",
+            "",
+        ] {
+            assert!(!is_reply_id(bad), "{bad:?}");
+        }
+        assert_eq!(sequence_of("zz-first"), None);
+        assert_eq!(sequence_of("s+1-ab"), None);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! the inbox's `SHA256SUMS` durably; a folder left by a killed import is not listed, and is
 //! replaced by the next import. A file the inbox already holds is never copied again, and one
 //! the bundle lists with another hash is refused before anything is written: a server does
-//! not rewrite history.
+//! not rewrite history. The team's replies are imported the same way, beside the
+//! submissions (`inbox_replies.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -47,7 +48,7 @@ const MAX_STATE_BYTES: u64 = 64 << 20;
 /// The lock file, in the inbox's root.
 const LOCK_FILE: &str = "lock";
 /// Prefix of the staging folders of an import, in the inbox's root.
-const STAGING_PREFIX: &str = ".lanterne-importing-";
+pub(crate) const STAGING_PREFIX: &str = ".lanterne-importing-";
 
 /// The inbox's `state.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -71,7 +72,7 @@ pub(crate) fn key(designation: &str, id: &str) -> String {
 /// The inbox: its folder, its sums and its state, read under its lock.
 pub(crate) struct Inbox {
     root: PathBuf,
-    sums: Sums,
+    pub(crate) sums: Sums,
     pub(crate) state: State,
     /// An exclusive `flock` on `inbox/lock`, held while this command reads and writes, so two
     /// commands at once (an import and a `star`) cannot lose each other's updates.
@@ -208,7 +209,7 @@ impl Inbox {
             .into_iter()
             .filter(|h| h.designation == designation)
             .collect();
-        if thread.is_empty() {
+        if thread.is_empty() && crate::inbox_replies::held(self, designation).is_empty() {
             return Err(ReviewError::NotInInbox(designation.to_owned()));
         }
         Ok(thread)
@@ -267,6 +268,10 @@ pub struct ImportReport {
     pub problems: Vec<String>,
     /// The server's deletion records in the bundle, as sentences.
     pub deletions: Vec<String>,
+    /// `designation / reply id` of each reply of the team added.
+    pub replies_added: Vec<String>,
+    /// Replies the inbox already held.
+    pub replies_already: usize,
 }
 
 impl std::fmt::Display for ImportReport {
@@ -280,6 +285,14 @@ impl std::fmt::Display for ImportReport {
         )?;
         for a in &self.added {
             writeln!(f, "  added {a}")?;
+        }
+        if !self.replies_added.is_empty() || self.replies_already > 0 {
+            writeln!(
+                f,
+                "{} reply(ies) of the team added, {} already there",
+                self.replies_added.len(),
+                self.replies_already
+            )?;
         }
         for s in &self.skipped {
             writeln!(
@@ -351,6 +364,7 @@ pub fn import(
             }
         }
     }
+    crate::inbox_replies::check_history(&inbox, &bundle)?;
     remove_stale_staging(inbox.root());
     let root = inbox.root().to_owned();
     let mut added = Vec::new();
@@ -378,7 +392,20 @@ pub fn import(
             }
         }
     }
-    if !added.is_empty() {
+    let mut replies = crate::inbox_replies::Imported::default();
+    for source in &sources {
+        crate::inbox_replies::import(
+            &bundle,
+            &mut inbox,
+            &source.designation,
+            &mut report.problems,
+            &mut replies,
+        )?;
+    }
+    report.skipped.append(&mut replies.skipped);
+    report.replies_already = replies.already;
+    report.replies_added = replies.added;
+    if !added.is_empty() || !report.replies_added.is_empty() {
         // The commit point.
         inbox
             .sums
@@ -398,8 +425,8 @@ pub fn import(
     Ok(report)
 }
 
-/// Why one submission was not imported.
-enum Skip {
+/// Why one submission (or reply) was not imported.
+pub(crate) enum Skip {
     /// Damage in the bundle: reported, the others are imported.
     Problem(String),
     /// The inbox cannot be written: stop.
@@ -471,7 +498,7 @@ fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<(), Skip> 
 
 /// Copies the bundle's file `rel` to `dest` (new, 0600, synced), hashing as it copies, and
 /// returns its hash if it is the one the bundle's `SHA256SUMS` lists.
-fn copy_checked(bundle: &Bundle, rel: &str, dest: &Path) -> Result<[u8; 32], Skip> {
+pub(crate) fn copy_checked(bundle: &Bundle, rel: &str, dest: &Path) -> Result<[u8; 32], Skip> {
     let Some(expected) = bundle.sums().sum(rel) else {
         return Err(Skip::Problem(format!(
             "{}: not listed (or listed twice) in the bundle's {}; fetch the bundle again",

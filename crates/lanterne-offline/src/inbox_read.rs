@@ -7,7 +7,9 @@
 //! strings. Only `export` writes plaintext, into the folder the reviewer names, each
 //! file under a sanitized name, never over an existing file, with `transcript.txt` beside them.
 //! Everything the source chose (names, types, messages) is escaped before it is printed
-//! ([`shown`], [`scrubbed`]), so it cannot drive the reviewer's terminal.
+//! ([`shown`], [`scrubbed`]), so it cannot drive the reviewer's terminal. The team's replies
+//! are interleaved with the submissions by the box's sequence (`inbox_replies.rs`), each shown
+//! only if a reviewer pinned on this machine signed it for this source.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -22,6 +24,7 @@ use zeroize::Zeroizing;
 use crate::home::ReviewHome;
 use crate::identity::{self, Identities};
 use crate::inbox::{Held, Inbox};
+use crate::inbox_replies::{self, ThreadReply};
 use crate::metadata;
 use crate::names::{sanitize, scrubbed, shown, NameSet};
 use crate::open::{make_private_dir, write_error, Submission};
@@ -128,7 +131,8 @@ pub fn show(
     let thread = inbox.thread(designation)?;
     let read = read_all(&inbox, &identities, thread.clone())?;
     let extra = inspect_in_memory(&inbox, &identities, &read)?;
-    let text = render(&inbox, designation, &read, &extra);
+    let replies = inbox_replies::read(&inbox, home, &identities, designation)?;
+    let text = render(&inbox, designation, &read, &extra, &replies);
     inbox.mark_seen(&thread)?;
     Ok(text)
 }
@@ -194,7 +198,13 @@ fn inspection_lines(inspection: &metadata::Inspection) -> Vec<String> {
 type FileLines = BTreeMap<(usize, usize), Vec<String>>;
 
 /// The thread as text: what `show` prints and `transcript.txt` holds.
-fn render(inbox: &Inbox, designation: &str, read: &[Read], extra: &FileLines) -> Zeroizing<String> {
+fn render(
+    inbox: &Inbox,
+    designation: &str,
+    read: &[Read],
+    extra: &FileLines,
+    replies: &[ThreadReply],
+) -> Zeroizing<String> {
     let mut t = Zeroizing::new(String::new());
     let star = if inbox.is_starred(designation) {
         " (starred)"
@@ -205,9 +215,19 @@ fn render(inbox: &Inbox, designation: &str, read: &[Read], extra: &FileLines) ->
     let _ = writeln!(
         t,
         "Messages, file names and types come from the source: untrusted, shown escaped.\n\
-         Numbers are the order the inbox received them; the box keeps no time but the day."
+         Numbers are the order the inbox received them; the box keeps no time but the day.\n\
+         A reply's number is its place in the box's sequence, which orders it among the \
+         submissions."
     );
+    // Replies go before the first submission the box numbered after them (the server's
+    // number is in its id); submissions keep the inbox's order.
+    let mut pending = replies.iter().peekable();
     for (i, r) in read.iter().enumerate() {
+        if let Some(seq) = lanterne_core::bundle::sequence_of(&r.held.id) {
+            while let Some(reply) = pending.next_if(|reply| reply.seq < seq) {
+                inbox_replies::render(&mut t, reply);
+            }
+        }
         let _ = writeln!(t);
         let new = if r.held.seen { "" } else { "  [new]" };
         let _ = write!(t, "#{} submission {}", r.held.seq, r.held.id);
@@ -240,6 +260,9 @@ fn render(inbox: &Inbox, designation: &str, read: &[Read], extra: &FileLines) ->
                 let _ = writeln!(t, "    {l}");
             }
         }
+    }
+    for reply in pending {
+        inbox_replies::render(&mut t, reply);
     }
     t
 }
@@ -343,7 +366,8 @@ pub fn export(
             extra.insert((i, j), lines);
         }
     }
-    let text = render(&inbox, designation, &read, &extra);
+    let replies = inbox_replies::read(&inbox, home, &identities, designation)?;
+    let text = render(&inbox, designation, &read, &extra, &replies);
     durable::write_new(&report.transcript, text.as_bytes(), 0o600)
         .map_err(|e| write_error(&report.transcript, e))?;
     crate::open::sync_dir(out);

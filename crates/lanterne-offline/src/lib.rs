@@ -19,6 +19,8 @@
 //!   bundles into (only what is new, refusing a file that changed under a known name);
 //!   `inbox_read.rs` reads it: [`list`], [`show`] (in memory only), [`export`] (the one place it
 //!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
+//!   `inbox_replies.rs` imports the team's replies and reads them ([`thread_replies`],
+//!   [`ThreadReply`]): shown only when signed by a pinned reviewer for that source.
 //!   [`tui`] is `review inbox`, the interactive terminal UI on the same inbox (ratatui on
 //!   termion), which also exports single files and writes replies through `reply.rs`.
 //! - What the commands read and trust: `bundle.rs` reads and verifies a bundle, `identity.rs`
@@ -54,6 +56,7 @@ mod home;
 mod identity;
 mod inbox;
 mod inbox_read;
+mod inbox_replies;
 pub mod keys;
 pub mod metadata;
 pub mod names;
@@ -215,6 +218,7 @@ pub enum ReviewError {
 
 pub use inbox::{import, ImportReport};
 pub use inbox_read::{export, list, set_star, show, ExportReport};
+pub use inbox_replies::{thread_replies, ThreadReply};
 pub use open::open;
 pub use reply::reply;
 
@@ -238,6 +242,7 @@ mod tests {
         ("identity.rs", include_str!("identity.rs")),
         ("inbox.rs", include_str!("inbox.rs")),
         ("inbox_read.rs", include_str!("inbox_read.rs")),
+        ("inbox_replies.rs", include_str!("inbox_replies.rs")),
         ("names.rs", include_str!("names.rs")),
         ("open.rs", include_str!("open.rs")),
         ("reply.rs", include_str!("reply.rs")),

@@ -235,6 +235,37 @@ fn search_finds_a_message_of_another_source_and_jumps_to_it() {
     assert!(screen(&a).contains("No message holds this text."));
 }
 
+#[test]
+fn the_teams_replies_sit_among_the_messages_and_a_forged_one_shows_no_text() {
+    let b = inbox();
+    let (genuine, sig) = b.genuine_reply(SOURCE, "We read it. Merci.");
+    b.put_reply(SOURCE, 3, &genuine, Some(&sig));
+    let (forged, sig) = b.forged_reply(SOURCE, "FORGED-7e21 tell us your name");
+    b.put_reply(SOURCE, 4, &forged, Some(&sig));
+    submit(&b, SOURCE, "s0000000005-cc", "A follow-up.", &[]);
+    lanterne_offline::import(&b.root(), &b.key(), None, &b.review_home()).unwrap();
+    let mut a = app(&b, Lang::En);
+    // SOURCE is now the newest activity: the first row.
+    keys(&mut a, &[Key::Char('\n')]);
+    let s = screen(&a);
+    let at = |needle: &str| {
+        s.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?}:\n{s}"))
+    };
+    let (first, reply, said, warning, follow) = (
+        at("the mayor's accounts"),
+        at("#3 reply from \"reviewer\""),
+        at("| We read it. Merci."),
+        at("#4 reply: WARNING, NOT SHOWN: it is signed by a key on NO CARD PINNED"),
+        at("| A follow-up."),
+    );
+    assert!(
+        first < reply && reply < said && said < warning && warning < follow,
+        "out of order:\n{s}"
+    );
+    assert!(!s.contains("FORGED-7e21"), "{s}");
+}
+
 /// Opens SOURCE's thread (the second row) and types `text` as a reply.
 fn write_reply(a: &mut App, text: &str) {
     keys(a, &[Key::Down, Key::Char('\n'), Key::Char('r')]);

@@ -1,4 +1,5 @@
-//! `lanterne fetch`: new submissions from the reviewer API into a bundle folder.
+//! `lanterne fetch`: new submissions and the team's replies from the reviewer API into a
+//! bundle folder.
 //!
 //! `fetch` is incremental and resumable. The bundle remembers the server's cursor; each file is
 //! downloaded to `NAME.part` (continuing with a Range request if a part is there), checked
@@ -17,6 +18,13 @@
 //! the pending ack (they stay on the server) and says how to ack them. The deletion records the
 //! index carries (who deleted what, refused acks) are printed and appended to the bundle's
 //! `deletions.txt`, which `SHA256SUMS` lists, so the offline machine sees them too.
+//!
+//! The index also lists each source's replies after the cursor (the team's, encrypted to the
+//! source and the reviewers): each is downloaded with its signature, checked against the
+//! SHA-256 the index announced, and written as `replies/<id>.age` and `<id>.age.minisig`
+//! (signature first), both listed in `SHA256SUMS`. A reply the source deleted in between is
+//! skipped. Nothing here trusts the signature: the offline machine checks it against the
+//! team it pinned.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -43,6 +51,8 @@ pub struct FetchReport {
     pub(crate) incomplete: usize,
     /// Deletion records the server listed that the bundle did not hold yet.
     pub(crate) deletions: Vec<api::Deletion>,
+    /// The team's replies added to the bundle.
+    pub(crate) replies: usize,
 }
 
 impl std::fmt::Display for FetchReport {
@@ -52,6 +62,9 @@ impl std::fmt::Display for FetchReport {
             "fetched {} new submission(s), {} file(s), {} bytes of ciphertext",
             self.submissions, self.files, self.bytes
         )?;
+        if self.replies > 0 {
+            write!(f, "; {} reply(ies) of the team", self.replies)?;
+        }
         if self.deleted_on_server > 0 {
             write!(f, "; {} deleted on the server", self.deleted_on_server)?;
         }
@@ -220,6 +233,17 @@ pub async fn fetch(
                 id: sub.id.clone(),
             });
         }
+        for reply in &source.replies {
+            fetch_reply(
+                &client,
+                bundle,
+                &source.designation,
+                reply,
+                &mut sums,
+                &mut report,
+            )
+            .await?;
+        }
     }
     state.next = state.next.max(next);
     if ack {
@@ -271,6 +295,76 @@ pub async fn fetch(
         write_state(bundle, &state)?;
     }
     Ok(report)
+}
+
+/// Brings one reply of `designation` and its signature into the bundle, unless it is there.
+async fn fetch_reply(
+    client: &Client,
+    bundle: &Path,
+    designation: &str,
+    reply: &api::Reply,
+    sums: &mut Sums,
+    report: &mut FetchReport,
+) -> Result<(), WorkstationError> {
+    let mut sha256 = [0u8; 32];
+    if !bundle::is_reply_id(&reply.id)
+        || hex::decode_to_slice(&reply.sha256, &mut sha256).is_err()
+        || reply.size > lanterne_core::limits::MAX_REPLY_CIPHERTEXT_BYTES
+    {
+        return Err(WorkstationError::Protocol(
+            "a reply entry is malformed".into(),
+        ));
+    }
+    let rel = bundle::reply_file(designation, &reply.id);
+    let path = bundle.join(&rel);
+    if sums.lists(&rel, &reply.sha256) && path.is_file() {
+        return Ok(());
+    }
+    let resp = client
+        .http
+        .get(client.url(&api::path::reply(designation, &reply.id)))
+        .header(AUTHORIZATION, client.auth.as_str())
+        .send()
+        .await?;
+    if resp.status() == StatusCode::NOT_FOUND {
+        // The source deleted it since the listing.
+        return Ok(());
+    }
+    let mut resp = Client::check(resp).await?;
+    let signature = match resp.headers().get(api::SIGNATURE_HEADER) {
+        None => Vec::new(),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(api::decode_signature)
+            .ok_or_else(|| WorkstationError::Protocol("a reply's signature is malformed".into()))?,
+    };
+    let mut ciphertext = Vec::with_capacity(usize::try_from(reply.size).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await? {
+        ciphertext.extend_from_slice(&chunk);
+        if ciphertext.len() as u64 > reply.size {
+            break;
+        }
+    }
+    if Sha256::digest(&ciphertext).as_slice() != sha256 {
+        return Err(WorkstationError::Protocol(format!(
+            "reply {} did not match its checksum; nothing was kept, run fetch again",
+            reply.id
+        )));
+    }
+    let dir = bundle.join(bundle::replies_path(designation));
+    fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+    // The signature first, so a reply in the bundle has its signature beside it.
+    if !signature.is_empty() {
+        let sig_rel = bundle::reply_signature_file(designation, &reply.id);
+        write_atomic(&bundle.join(&sig_rel), &signature)?;
+        sums.insert(sig_rel, Sha256::digest(&signature).into());
+    }
+    write_atomic(&path, &ciphertext)?;
+    sums.insert(rel, sha256);
+    write_sums(bundle, sums)?;
+    report.replies += 1;
+    Ok(())
 }
 
 fn write_state(bundle: &Path, state: &State) -> Result<(), WorkstationError> {

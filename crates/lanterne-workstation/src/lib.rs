@@ -1,10 +1,11 @@
 //! lanterne-workstation: the reviewer's *networked* workstation, `lanterne fetch` and
 //! `lanterne push`.
 //!
-//! It only moves ciphertext: `fetch` copies new submissions from the server's reviewer API into
-//! a bundle folder (see `docs/bundle.md`) that is carried to the offline machine, and `push`
-//! uploads the replies that the offline machine encrypted and signed. It never holds a key that
-//! decrypts anything, and the offline crate never depends on it: this is where the network is.
+//! It only moves ciphertext: `fetch` copies new submissions (and the team's signed replies)
+//! from the server's reviewer API into a bundle folder (see `docs/bundle.md`) that is carried
+//! to the offline machine, and `push` uploads the replies that the offline machine encrypted
+//! and signed. It never holds a key that decrypts anything, and the offline crate never
+//! depends on it: this is where the network is.
 //!
 //! # Layout
 //!

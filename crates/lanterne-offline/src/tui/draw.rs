@@ -231,6 +231,9 @@ fn thread_lines(app: &App, width: u16) -> (Vec<String>, Option<(usize, usize)>) 
                 own.push(fill(t.reply, &[&seq.to_string(), &shown(author)]));
                 quoted(text, &mut own);
             }
+            Entry::RefusedReply { seq, why } => {
+                own.push(fill(t.reply_refused, &[&seq.to_string(), why]));
+            }
             Entry::Unsent { text } => {
                 own.push(t.not_sent.to_owned());
                 quoted(text, &mut own);

@@ -58,14 +58,19 @@ pub(crate) enum Entry {
         content_type: String,
         notes: Vec<String>,
     },
-    /// A reply of the team, as the bundle brings them (`seq` in the inbox's sequence); its
-    /// text is escaped line by line when drawn. Built by [`team_replies`] once the inbox keeps
-    /// replies.
-    #[allow(dead_code)]
+    /// A reply of the team, signed by a reviewer pinned on this machine for this source
+    /// (`seq` in the box's sequence, which places it among the submissions); its text is
+    /// escaped line by line when drawn. Built by [`team_replies`].
     Reply {
         seq: u64,
         author: String,
         text: Zeroizing<String>,
+    },
+    /// A reply that is not shown (forged, moved, changed, unsigned or unreadable), and why
+    /// (escaped): a warning, never its text.
+    RefusedReply {
+        seq: u64,
+        why: String,
     },
     /// A reply written in this session, in the outgoing folder, not pushed by this program;
     /// escaped when drawn.
@@ -130,7 +135,16 @@ pub(crate) fn open_thread(
     let held = inbox.thread(designation)?;
     let bundle = inbox.as_bundle()?;
     let mut entries = Vec::new();
+    // The team's replies go before the first submission the box numbered after them.
+    let mut replies = team_replies(&inbox, home, identities, designation)?
+        .into_iter()
+        .peekable();
     for h in &held {
+        if let Some(seq) = lanterne_core::bundle::sequence_of(&h.id) {
+            while let Some(reply) = replies.next_if(|r| reply_seq(r) < seq) {
+                entries.push(reply);
+            }
+        }
         let sub = Submission {
             bundle: &bundle,
             identities,
@@ -183,7 +197,7 @@ pub(crate) fn open_thread(
             });
         }
     }
-    entries.extend(team_replies(&inbox, identities, designation));
+    entries.extend(replies);
     let thread = Thread {
         designation: designation.to_owned(),
         starred: inbox.is_starred(designation),
@@ -193,11 +207,39 @@ pub(crate) fn open_thread(
     Ok(thread)
 }
 
-/// The team's replies to this source that the inbox holds, as [`Entry::Reply`]. The inbox does
-/// not keep replies yet (they come with the bundle in another change of issue 14); this is
-/// where they join the thread.
-fn team_replies(_inbox: &Inbox, _identities: &Identities, _designation: &str) -> Vec<Entry> {
-    Vec::new()
+/// The team's replies to this source that the inbox holds, by number (`inbox_replies.rs`):
+/// [`Entry::Reply`] for one signed by a pinned reviewer for this source that decrypts,
+/// [`Entry::RefusedReply`] with why for any other.
+fn team_replies(
+    inbox: &Inbox,
+    home: &ReviewHome,
+    identities: &Identities,
+    designation: &str,
+) -> Result<Vec<Entry>, ReviewError> {
+    Ok(
+        crate::inbox_replies::read(inbox, home, identities, designation)?
+            .into_iter()
+            .map(|r| match (r.author, r.text) {
+                (Ok(author), Ok(text)) => Entry::Reply {
+                    seq: r.seq,
+                    author,
+                    text,
+                },
+                (Err(why), _) | (Ok(_), Err(why)) => Entry::RefusedReply {
+                    seq: r.seq,
+                    why: scrubbed(&why),
+                },
+            })
+            .collect(),
+    )
+}
+
+/// The box's number of a reply entry.
+fn reply_seq(entry: &Entry) -> u64 {
+    match entry {
+        Entry::Reply { seq, .. } | Entry::RefusedReply { seq, .. } => *seq,
+        _ => 0,
+    }
 }
 
 /// The message's lines, each escaped.

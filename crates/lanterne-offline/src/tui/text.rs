@@ -71,6 +71,9 @@ pub(crate) struct Text {
     pub(crate) file: &'static str,
     /// `{1}` sequence, `{2}` author.
     pub(crate) reply: &'static str,
+    /// `{1}` sequence, `{2}` why the reply is not shown (not signed by a pinned reviewer for
+    /// this source, or unreadable).
+    pub(crate) reply_refused: &'static str,
     pub(crate) not_sent: &'static str,
     pub(crate) hints_thread: &'static str,
     /// `{1}` a metadata finding.
@@ -131,6 +134,8 @@ static EN: Text = Text {
     source_wrote: "  The source wrote:",
     file: "  file: {1}, {2}, {3} bytes",
     reply: "#{1} reply from {2}",
+    reply_refused: "#{1} reply: WARNING, NOT SHOWN: {2}. The server may be compromised: keep \
+                    the bundle and tell the team",
     not_sent: "your reply: not sent yet (run `lanterne push`)",
     hints_thread: "↑↓ move  r reply  e editor  x export  s star  Esc back  ? help",
     metadata: "    metadata: {1}",
@@ -194,6 +199,8 @@ static FR: Text = Text {
     source_wrote: "  La source a écrit :",
     file: "  fichier : {1}, {2}, {3} octets",
     reply: "n°{1} réponse de {2}",
+    reply_refused: "n°{1} réponse : ATTENTION, NON AFFICHÉE : {2}. Le serveur est peut-être \
+                    compromis : gardez le paquet et prévenez l'équipe",
     not_sent: "votre réponse : pas encore envoyée (lancez `lanterne push`)",
     hints_thread: "↑↓ choisir  r répondre  e éditeur  x exporter  s étoile  Échap retour",
     metadata: "    métadonnées : {1}",

@@ -189,6 +189,78 @@ impl TestBundle {
         std::fs::write(self.root().join("SHA256SUMS"), lines.concat()).unwrap();
     }
 
+    /// Puts `ciphertext` (and `signature`, if any) into the bundle as the team's reply number
+    /// `seq` to `designation`, named as the server names it (`r<seq>-<start of its sha256>`)
+    /// and as `fetch` writes it, and rewrites the sums; returns the reply's path.
+    pub fn put_reply(
+        &self,
+        designation: &str,
+        seq: u64,
+        ciphertext: &[u8],
+        signature: Option<&[u8]>,
+    ) -> PathBuf {
+        let dir = self
+            .root()
+            .join("sources")
+            .join(designation)
+            .join("replies");
+        std::fs::create_dir_all(&dir).unwrap();
+        let hash = hex::encode(&Sha256::digest(ciphertext)[..16]);
+        let path = dir.join(format!("r{seq:010}-{hash}.age"));
+        std::fs::write(&path, ciphertext).unwrap();
+        if let Some(sig) = signature {
+            std::fs::write(sig_path(&path), sig).unwrap();
+        }
+        self.write_sums();
+        path
+    }
+
+    /// A genuine reply to `designation`, written by `review reply` (encrypted to the source and
+    /// the pinned team, signed by the pinned reviewer): (ciphertext, signature).
+    pub fn genuine_reply(&self, designation: &str, text: &str) -> (Vec<u8>, Vec<u8>) {
+        let message = self.dir.path().join("genuine-reply.txt");
+        std::fs::write(&message, text).unwrap();
+        let out = self.dir.path().join("genuine-replies");
+        let path = self.reply(designation, &message, &out).unwrap();
+        let pair = (
+            std::fs::read(&path).unwrap(),
+            std::fs::read(sig_path(&path)).unwrap(),
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+        pair
+    }
+
+    /// A reply the server could write itself: encrypted to the reviewer, signed by the stock
+    /// `minisign` CLI with a fresh key on no card, with the trusted comment of a real reply to
+    /// `designation`: (ciphertext, signature).
+    pub fn forged_reply(&self, designation: &str, text: &str) -> (Vec<u8>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public) = (dir.path().join("forger.key"), dir.path().join("forger.pub"));
+        let made = Command::new("minisign")
+            .args(["-G", "-W", "-f", "-p"])
+            .arg(&public)
+            .arg("-s")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("the `minisign` CLI must be installed");
+        assert!(made.success());
+        let file = dir.path().join("forged.age");
+        let ciphertext = self.seal(text.as_bytes());
+        std::fs::write(&file, &ciphertext).unwrap();
+        let signed = Command::new("minisign")
+            .args(["-S", "-s"])
+            .arg(&key)
+            .arg("-m")
+            .arg(&file)
+            .args(["-t", &lanterne_offline::trusted_comment(designation)])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(signed.success());
+        (ciphertext, std::fs::read(sig_path(&file)).unwrap())
+    }
+
     pub fn open(&self) -> lanterne_offline::OpenReport {
         lanterne_offline::open(&self.root(), &self.key(), &self.out(), None).unwrap()
     }
@@ -200,6 +272,13 @@ impl TestBundle {
             .filter(|p| p.file_name().unwrap() != "manifest.age")
             .collect()
     }
+}
+
+/// Where the signature of `file` is: `<file>.minisig`.
+pub fn sig_path(file: &Path) -> PathBuf {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".minisig");
+    PathBuf::from(p)
 }
 
 /// The age identity in the file `path` (the `AGE-SECRET-KEY-1…` line).
