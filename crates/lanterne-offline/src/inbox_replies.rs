@@ -298,7 +298,7 @@ pub(crate) fn render(t: &mut String, reply: &ThreadReply) {
     let _ = writeln!(t);
     match (&reply.author, &reply.text) {
         (Ok(name), Ok(text)) => {
-            let _ = writeln!(t, "reply #{} by {} (the team)", reply.seq, scrubbed(name));
+            let _ = writeln!(t, "reply by {} (the team)", scrubbed(name));
             for line in text.lines() {
                 let _ = writeln!(t, "  | {}", scrubbed(line));
             }
@@ -306,8 +306,8 @@ pub(crate) fn render(t: &mut String, reply: &ThreadReply) {
         (Ok(name), Err(why)) => {
             let _ = writeln!(
                 t,
-                "reply #{} by {}: CANNOT BE READ: {}",
-                reply.seq,
+                "reply {} by {}: CANNOT BE READ: {}",
+                reply.id,
                 scrubbed(name),
                 scrubbed(why)
             );
@@ -315,10 +315,9 @@ pub(crate) fn render(t: &mut String, reply: &ThreadReply) {
         (Err(why), _) => {
             let _ = writeln!(
                 t,
-                "reply #{} ({}): WARNING, NOT SHOWN: {}. The server, or the way the bundle \
+                "reply {}: WARNING, NOT SHOWN: {}. The server, or the way the bundle \
                  came, may be compromised: keep the bundle as evidence and tell the other \
                  reviewers",
-                reply.seq,
                 reply.id,
                 scrubbed(why)
             );

@@ -254,9 +254,9 @@ fn the_teams_replies_sit_among_the_messages_and_a_forged_one_shows_no_text() {
     };
     let (first, reply, said, warning, follow) = (
         at("the mayor's accounts"),
-        at("#3 reply from \"reviewer\""),
+        at("reply from \"reviewer\""),
         at("| We read it. Merci."),
-        at("#4 reply: WARNING, NOT SHOWN: it is signed by a key on NO CARD PINNED"),
+        at("reply: WARNING, NOT SHOWN: it is signed by a key on NO CARD PINNED"),
         at("| A follow-up."),
     );
     assert!(

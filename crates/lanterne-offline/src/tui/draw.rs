@@ -227,12 +227,12 @@ fn thread_lines(app: &App, width: u16) -> (Vec<String>, Option<(usize, usize)>) 
                 ));
                 own.extend(notes.iter().cloned());
             }
-            Entry::Reply { seq, author, text } => {
-                own.push(fill(t.reply, &[&seq.to_string(), &shown(author)]));
+            Entry::Reply { author, text, .. } => {
+                own.push(fill(t.reply, &[&shown(author)]));
                 quoted(text, &mut own);
             }
-            Entry::RefusedReply { seq, why } => {
-                own.push(fill(t.reply_refused, &[&seq.to_string(), why]));
+            Entry::RefusedReply { why, .. } => {
+                own.push(fill(t.reply_refused, &[why]));
             }
             Entry::Unsent { text } => {
                 own.push(t.not_sent.to_owned());

@@ -69,9 +69,10 @@ pub(crate) struct Text {
     pub(crate) source_wrote: &'static str,
     /// `{1}` name, `{2}` type, `{3}` size in bytes.
     pub(crate) file: &'static str,
-    /// `{1}` sequence, `{2}` author.
+    /// `{1}` author. Replies carry no number: the submissions' are the inbox's own, and the
+    /// thread places replies among them by the box's sequence.
     pub(crate) reply: &'static str,
-    /// `{1}` sequence, `{2}` why the reply is not shown (not signed by a pinned reviewer for
+    /// `{1}` why the reply is not shown (not signed by a pinned reviewer for
     /// this source, or unreadable).
     pub(crate) reply_refused: &'static str,
     pub(crate) not_sent: &'static str,
@@ -133,8 +134,8 @@ static EN: Text = Text {
     no_message: "  (no message)",
     source_wrote: "  The source wrote:",
     file: "  file: {1}, {2}, {3} bytes",
-    reply: "#{1} reply from {2}",
-    reply_refused: "#{1} reply: WARNING, NOT SHOWN: {2}. The server may be compromised: keep \
+    reply: "reply from {1}",
+    reply_refused: "reply: WARNING, NOT SHOWN: {1}. The server may be compromised: keep \
                     the bundle and tell the team",
     not_sent: "your reply: not sent yet (run `lanterne push`)",
     hints_thread: "↑↓ move  r reply  e editor  x export  s star  Esc back  ? help",
@@ -198,8 +199,8 @@ static FR: Text = Text {
     no_message: "  (pas de message)",
     source_wrote: "  La source a écrit :",
     file: "  fichier : {1}, {2}, {3} octets",
-    reply: "n°{1} réponse de {2}",
-    reply_refused: "n°{1} réponse : ATTENTION, NON AFFICHÉE : {2}. Le serveur est peut-être \
+    reply: "réponse de {1}",
+    reply_refused: "réponse : ATTENTION, NON AFFICHÉE : {1}. Le serveur est peut-être \
                     compromis : gardez le paquet et prévenez l'équipe",
     not_sent: "votre réponse : pas encore envoyée (lancez `lanterne push`)",
     hints_thread: "↑↓ choisir  r répondre  e éditeur  x exporter  s étoile  Échap retour",
