@@ -1,7 +1,8 @@
 //! Issue 14: `lanterne review inbox`, the terminal UI, driven in a real `tmux` (80×24) on a
 //! bundle the real server made and `fetch` brought over loopback HTTP. The reviewer goes to the
 //! source, reads the thread, writes a reply inline and sends it to the outgoing folder; `lanterne
-//! push` uploads it, and the source reads it after logging in with its code. The UI's screens
+//! push` uploads it, and the source reads it after logging in with its code; the next fetch
+//! brings the reply back and the thread shows it as the team's. The UI's screens
 //! themselves are snapshot-tested in crates/lanterne-offline/tests/inbox_tui.rs.
 
 use std::path::Path;
@@ -82,6 +83,7 @@ fn a_reviewer_reads_and_replies_in_the_terminal_ui_and_the_source_reads_the_repl
     ui.wait_for("boîte lanterne : sources", 10);
     ui.keys(&["q"]);
     ui.wait_exit(10);
+    drop(ui);
 
     let list = lanterne_offline(&server, &["review", "list", "--identity", s(&key)]);
     assert!(
@@ -112,6 +114,35 @@ fn a_reviewer_reads_and_replies_in_the_terminal_ui_and_the_source_reads_the_repl
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains(reply_first), "{}", page.body);
     assert!(page.body.contains(reply_second), "{}", page.body);
+
+    // The next fetch brings the pushed reply back; once imported, the thread shows it as the
+    // team's, signed by a pinned card, among the source's messages.
+    fetch(&server, &cred, &bundle, false);
+    lanterne_offline(
+        &server,
+        &["review", "import", s(&bundle), "--identity", s(&key)],
+    );
+    let ui = Tmux::start(
+        server.dir.path(),
+        BIN,
+        &["review", "inbox", "--identity", s(&key)],
+        &[(REVIEW_HOME_ENV, s(&home)), ("LANG", "fr_FR.UTF-8")],
+    );
+    ui.wait_for("boîte lanterne : sources", 30);
+    ui.keys(&["Enter"]);
+    let thread = ui.wait_for("réponse de", 30);
+    assert!(thread.contains(reply_first), "{thread}");
+    assert!(!thread.contains("pas encore envoyée"), "{thread}");
+    let (m, r) = (
+        thread.find("TUI-MESSAGE").unwrap(),
+        thread.find("réponse de").unwrap(),
+    );
+    assert!(m < r, "the reply comes after the message:\n{thread}");
+    ui.keys(&["q"]);
+    escape(&ui);
+    ui.keys(&["q"]);
+    ui.wait_exit(10);
+
     // Nothing the reviewer read or wrote is in plaintext under the review home.
     for secret in [message, reply_first, reply_second] {
         assert_eq!(
