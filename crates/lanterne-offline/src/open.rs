@@ -137,6 +137,7 @@ impl Submission<'_> {
                 saved: None,
                 metadata: Vec::new(),
                 notes: Vec::new(),
+                risks: Vec::new(),
                 problems: Vec::new(),
             };
             // One ciphertext listed under many entries would be decrypted and written again
@@ -156,6 +157,7 @@ impl Submission<'_> {
                     let inspection = metadata::inspect(&staging.path().join(&file.saved_name));
                     file.metadata = inspection.findings;
                     file.notes = inspection.notes;
+                    file.risks = inspection.risks;
                     file.saved = Some(PathBuf::from(&file.saved_name));
                 }
                 Err(problem) => file.problems.push(problem),
