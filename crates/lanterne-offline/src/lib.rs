@@ -24,7 +24,8 @@
 //!   team's cards, the sources' recipients) and `trust.rs` checks bundles against it;
 //!   `signing.rs` holds the minisign key that signs replies.
 //! - Helpers: [`names`] makes untrusted names safe, [`metadata`] looks for identifying
-//!   metadata and risky types (programs, macros, active PDFs), and `report.rs` ([`OpenReport`]) describes the outcome.
+//!   metadata and risky types (programs, macros, active PDFs), and `report.rs`
+//!   ([`OpenReport`]) describes the outcome.
 //!
 //! **Shared with the other machines, through `lanterne-core`:** the bundle format
 //! (`lanterne_core::bundle`, which the workstation's `fetch` writes), the reply size limit
