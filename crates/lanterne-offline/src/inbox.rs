@@ -5,7 +5,8 @@
 //! (docs/bundle.md): a marker, `SHA256SUMS` and `sources/<designation>/…` holding **only
 //! ciphertext**, copied from bundles. So it is read with the same code as a bundle
 //! ([`Bundle`], [`Submission`]), every file is checked against the inbox's own `SHA256SUMS`
-//! before it is decrypted, and plaintext exists only in memory (and in `review export`'s
+//! in the same pass that decrypts it (what was decrypted is used only if the whole file
+//! matched), and plaintext exists only in memory (and in `review export`'s
 //! output folder). Beside them, `state.json` holds the inbox's small state: each
 //! submission's place in the inbox's sequence (the order it was imported, and within one
 //! import the server's order, which its ids carry; no clock time), what was seen, which

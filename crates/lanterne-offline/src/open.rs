@@ -1,9 +1,9 @@
 //! `review open`: decrypts every new submission of a bundle into the output folder.
 //!
 //! For each submission not yet opened: check `manifest.age` against `SHA256SUMS`, decrypt it,
-//! then for each file check its ciphertext, decrypt it streaming into a temp file and keep it
-//! only if age authenticated the whole stream (age detects truncation and tampering only at
-//! the end). Everything is written into a hidden staging folder beside the final one, which is
+//! then decrypt each file streaming into a temp file while its ciphertext is hashed (one read),
+//! and keep it only if age authenticated the whole stream (age detects truncation and
+//! tampering only at the end) and the ciphertext matched its `SHA256SUMS` line. Everything is written into a hidden staging folder beside the final one, which is
 //! renamed into place at the end: `<id>/` if every file made it, `<id>.incomplete/` if not.
 //! A folder `<id>/` therefore means "complete", and re-running skips it. The server's deletion
 //! records the bundle carries (`deletions.txt`) are listed in the report every time.
