@@ -30,7 +30,9 @@ const PREFIXES: [&[u8]; 6] = [
 ];
 
 /// Extensions of the inspected file's name, so the name-against-content check runs.
-const EXTENSIONS: [&str; 8] = ["", ".pdf", ".docx", ".exe", ".txt", ".jpg", ".sh", ".desktop"];
+const EXTENSIONS: [&str; 8] = [
+    "", ".pdf", ".docx", ".exe", ".txt", ".jpg", ".sh", ".desktop",
+];
 
 fn dir() -> &'static PathBuf {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
