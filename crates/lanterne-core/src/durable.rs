@@ -185,7 +185,36 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn early_sync_writes_every_byte_in_order_past_its_flush_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let file = std::fs::File::create(&p).unwrap();
+        let mut w = super::EarlySync::new(&file);
+        let block: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let blocks = (super::EARLY_SYNC_BYTES >> 20) * 2 + 3;
+        for i in 0..blocks {
+            w.write_all(&block).unwrap();
+            w.write_all(&i.to_le_bytes()).unwrap();
+        }
+        assert!(w.helper.is_some(), "no flush was asked for");
+        w.finish().unwrap();
+        let back = std::fs::read(&p).unwrap();
+        assert_eq!(back.len() as u64, blocks * ((1 << 20) + 8));
+        for (i, chunk) in back.chunks((1 << 20) + 8).enumerate() {
+            assert_eq!(&chunk[..1 << 20], &block[..]);
+            assert_eq!(chunk[1 << 20..], (i as u64).to_le_bytes());
+        }
+        // A small file never starts the thread.
+        let small = std::fs::File::create(dir.path().join("small")).unwrap();
+        let mut w = super::EarlySync::new(&small);
+        w.write_all(b"tiny").unwrap();
+        assert!(w.helper.is_none());
+        w.finish().unwrap();
+    }
 
     #[test]
     fn replace_and_create_private_leave_whole_0600_files() {
