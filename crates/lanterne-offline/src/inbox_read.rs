@@ -161,7 +161,7 @@ fn inspect_in_memory(
                         inspection_lines(&metadata::inspect_bytes(&bytes, &entry.name))
                     }
                     Ok(None) => vec![format!(
-                        "larger than {} MiB: metadata is checked when it is exported",
+                        "larger than {} MiB: metadata and risky types are checked when it is exported",
                         metadata::MAX_READ >> 20
                     )],
                     Err(p) => vec![format!("CANNOT BE READ: {}", scrubbed(&p))],
