@@ -3,7 +3,9 @@
 //! then the EXIF (kamadak-exif), XMP (roxmltree), PDF (lanterne's own reader, with inflate)
 //! or Office/ODF (zip) reader looks for identifying metadata. The input is written to a file
 //! (on tmpfs when there is one) and inspected. The first byte picks a magic prefix (none, JPEG,
-//! TIFF, PNG, PDF, zip) so every reader gets inputs from the start.
+//! TIFF, PNG, PDF, zip) so every reader gets inputs from the start, and (divided by the number
+//! of prefixes) the file's extension, which the risky-type check (`metadata/risk.rs`) compares
+//! with the content: mode bytes 0 to 5 keep the extensionless name the seeds were made with.
 //!
 //! Asserts: no panic, including panics that `inspect` would catch with `catch_unwind` (the
 //! libFuzzer panic hook aborts first, so a reader that panics on some input is reported);
@@ -27,15 +29,19 @@ const PREFIXES: [&[u8]; 6] = [
     b"PK\x03\x04",
 ];
 
-fn file() -> &'static PathBuf {
-    static FILE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &FILE
-        .get_or_init(|| {
-            let dir = tmp::dir("metadata");
-            let path = dir.path().join("upload");
-            (dir, path)
-        })
-        .1
+/// Extensions of the inspected file's name, so the name-against-content check runs.
+const EXTENSIONS: [&str; 8] = [
+    "", ".pdf", ".docx", ".exe", ".txt", ".jpg", ".sh", ".desktop",
+];
+
+fn dir() -> &'static PathBuf {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let dir = tmp::dir("metadata");
+        let path = dir.path().to_owned();
+        (dir, path)
+    })
+    .1
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -46,11 +52,16 @@ fuzz_target!(|data: &[u8]| {
     let mut bytes = Vec::with_capacity(prefix.len() + rest.len());
     bytes.extend_from_slice(prefix);
     bytes.extend_from_slice(rest);
-    let path = file();
-    std::fs::write(path, &bytes).unwrap();
-    let inspection = lanterne::review::metadata::inspect(path);
+    let ext = EXTENSIONS[usize::from(mode) / PREFIXES.len() % EXTENSIONS.len()];
+    let path = dir().join(format!("upload{ext}"));
+    std::fs::write(&path, &bytes).unwrap();
+    let inspection = lanterne::review::metadata::inspect(&path);
+    let _ = std::fs::remove_file(&path);
     assert!(inspection.findings.len() <= 100);
     for finding in &inspection.findings {
         let _ = finding.to_string();
+    }
+    for risk in &inspection.risks {
+        assert!(risk.contains("do not open it on this machine"), "{risk}");
     }
 });

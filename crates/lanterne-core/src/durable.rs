@@ -4,11 +4,101 @@
 //! file written here is either whole or absent after a crash, and, except with [`write_new`]
 //! (whose caller renames the file into place), the directory entry that names it is on disk
 //! before the call returns. Private folders are made by [`create_private_dir_all`].
+//! [`EarlySync`] writes a large stream so that its final fsync has little left to wait for.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+
+/// How much [`EarlySync`] writes between two background flushes.
+pub const EARLY_SYNC_BYTES: u64 = 32 << 20;
+
+/// A writer into a file that asks a helper thread to flush what is written so far
+/// (`fdatasync`) every [`EARLY_SYNC_BYTES`], so the disk works while the caller reads,
+/// hashes or decrypts the next part, instead of all at the final fsync (Linux would start
+/// writing only past its dirty-memory threshold, gigabytes here). It changes nothing about
+/// durability: the caller still fsyncs the file (through [`keep`], or `sync_all`) before it
+/// names or lists it. A file shorter than [`EARLY_SYNC_BYTES`] never starts the thread.
+pub struct EarlySync<'a> {
+    file: &'a File,
+    since: u64,
+    helper: Option<(
+        std::sync::mpsc::SyncSender<()>,
+        std::thread::JoinHandle<io::Result<()>>,
+    )>,
+}
+
+impl<'a> EarlySync<'a> {
+    pub fn new(file: &'a File) -> EarlySync<'a> {
+        EarlySync {
+            file,
+            since: 0,
+            helper: None,
+        }
+    }
+
+    /// Waits for the helper's last flush and returns its error, if any.
+    pub fn finish(mut self) -> io::Result<()> {
+        match self.helper.take() {
+            None => Ok(()),
+            Some((tx, thread)) => {
+                drop(tx);
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the flushing thread panicked")))
+            }
+        }
+    }
+
+    fn ask_for_flush(&mut self) -> io::Result<()> {
+        if self.helper.is_none() {
+            let clone = self.file.try_clone()?;
+            // One request pending at most: requests made while it flushes are merged.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+            let thread = std::thread::Builder::new()
+                .name("early-sync".into())
+                .spawn(move || {
+                    for () in rx {
+                        clone.sync_data()?;
+                    }
+                    Ok(())
+                })?;
+            self.helper = Some((tx, thread));
+        }
+        if let Some((tx, _)) = &self.helper {
+            // Full: a flush is already queued. Disconnected: the helper stopped on an
+            // error, which `finish` returns.
+            let _ = tx.try_send(());
+        }
+        Ok(())
+    }
+}
+
+impl Write for EarlySync<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = (&mut &*self.file).write(buf)?;
+        self.since += n as u64;
+        if self.since >= EARLY_SYNC_BYTES {
+            self.since = 0;
+            self.ask_for_flush()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for EarlySync<'_> {
+    fn drop(&mut self) {
+        if let Some((tx, thread)) = self.helper.take() {
+            drop(tx);
+            let _ = thread.join();
+        }
+    }
+}
 
 /// Makes a rename, creation or removal in `dir` durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -95,7 +185,36 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn early_sync_writes_every_byte_in_order_past_its_flush_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let file = std::fs::File::create(&p).unwrap();
+        let mut w = super::EarlySync::new(&file);
+        let block: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let blocks = (super::EARLY_SYNC_BYTES >> 20) * 2 + 3;
+        for i in 0..blocks {
+            w.write_all(&block).unwrap();
+            w.write_all(&i.to_le_bytes()).unwrap();
+        }
+        assert!(w.helper.is_some(), "no flush was asked for");
+        w.finish().unwrap();
+        let back = std::fs::read(&p).unwrap();
+        assert_eq!(back.len() as u64, blocks * ((1 << 20) + 8));
+        for (i, chunk) in back.chunks((1 << 20) + 8).enumerate() {
+            assert_eq!(&chunk[..1 << 20], &block[..]);
+            assert_eq!(chunk[1 << 20..], (i as u64).to_le_bytes());
+        }
+        // A small file never starts the thread.
+        let small = std::fs::File::create(dir.path().join("small")).unwrap();
+        let mut w = super::EarlySync::new(&small);
+        w.write_all(b"tiny").unwrap();
+        assert!(w.helper.is_none());
+        w.finish().unwrap();
+    }
 
     #[test]
     fn replace_and_create_private_leave_whole_0600_files() {

@@ -71,6 +71,12 @@ impl Bundle {
         self.sums.verify(&self.root, rel)
     }
 
+    /// Opens one file to be checked against `SHA256SUMS` while it is read
+    /// ([`Sums::open_checked`]).
+    pub(crate) fn open_checked(&self, rel: &str) -> Result<format::CheckedFile, Integrity> {
+        self.sums.open_checked(&self.root, rel)
+    }
+
     /// Every source and its submissions, in name order. Odd entries become `problems`.
     pub(crate) fn sources(&self, problems: &mut Vec<String>) -> Result<Vec<Source>, ReviewError> {
         let dir = self.root.join(format::SOURCES);

@@ -5,7 +5,8 @@
 //! (docs/bundle.md): a marker, `SHA256SUMS` and `sources/<designation>/…` holding **only
 //! ciphertext**, copied from bundles. So it is read with the same code as a bundle
 //! ([`Bundle`], [`Submission`]), every file is checked against the inbox's own `SHA256SUMS`
-//! before it is decrypted, and plaintext exists only in memory (and in `review export`'s
+//! in the same pass that decrypts it (what was decrypted is used only if the whole file
+//! matched), and plaintext exists only in memory (and in `review export`'s
 //! output folder). Beside them, `state.json` holds the inbox's small state: each
 //! submission's place in the inbox's sequence (the order it was imported, and within one
 //! import the server's order, which its ids carry; no clock time), what was seen, which
@@ -22,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,6 @@ use age::secrecy::SecretString;
 use lanterne_core::bundle::{self as format, Sums};
 use lanterne_core::{durable, manifest};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::bundle::{read_capped, Bundle};
 use crate::home::ReviewHome;
@@ -496,66 +496,31 @@ fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<(), Skip> 
     Ok(())
 }
 
-/// Copies the bundle's file `rel` to `dest` (new, 0600, synced), hashing as it copies, and
-/// returns its hash if it is the one the bundle's `SHA256SUMS` lists.
+/// Copies the bundle's file `rel` to `dest` (new, 0600, synced), checking it against the
+/// bundle's `SHA256SUMS` as it copies (one read), and returns its hash.
 pub(crate) fn copy_checked(bundle: &Bundle, rel: &str, dest: &Path) -> Result<[u8; 32], Skip> {
-    let Some(expected) = bundle.sums().sum(rel) else {
-        return Err(Skip::Problem(format!(
-            "{}: not listed (or listed twice) in the bundle's {}; fetch the bundle again",
-            shown(rel),
-            format::SUMS
-        )));
+    let damaged = |e: &dyn std::fmt::Display| {
+        Skip::Problem(format!("{}: {e}; fetch the bundle again", shown(rel)))
     };
-    let src = bundle.root().join(rel);
-    let is_file = fs::symlink_metadata(&src).is_ok_and(|m| m.is_file());
-    if !is_file {
-        return Err(Skip::Problem(format!(
-            "{}: missing, or not a regular file",
-            shown(rel)
-        )));
-    }
-    let mut input = File::open(&src).map_err(|e| Skip::Problem(format!("{rel}: {e}")))?;
-    let mut out = fs::OpenOptions::new()
+    let mut input = bundle.open_checked(rel).map_err(|e| damaged(&e))?;
+    let out = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(dest)
         .map_err(|e| write_error(dest, e))?;
-    let mut hasher = Hashing {
-        out: &mut out,
-        hasher: Sha256::new(),
-    };
-    io::copy(&mut input, &mut hasher).map_err(|e| {
-        Skip::Problem(format!(
-            "{rel}: cannot be copied ({e}); check the inbox's free space"
-        ))
-    })?;
-    let sum: [u8; 32] = hasher.hasher.finalize().into();
-    if sum != expected {
-        return Err(Skip::Problem(format!(
-            "{rel} does not match its {} line (damaged); fetch the bundle again",
-            format::SUMS
-        )));
-    }
+    let mut writer = durable::EarlySync::new(&out);
+    crate::open::copy_in_blocks(&mut input, &mut writer)
+        .and_then(|_| writer.finish())
+        .map_err(|e| {
+            Skip::Problem(format!(
+                "{rel}: cannot be copied ({e}); check the inbox's free space"
+            ))
+        })?;
+    // Not renamed into the inbox (its staging folder is removed) unless it matched.
+    let sum = input.finish().map_err(|e| damaged(&e))?;
     out.sync_all().map_err(|e| write_error(dest, e))?;
     Ok(sum)
-}
-
-/// A writer that hashes what passes through it.
-struct Hashing<'a> {
-    out: &'a mut File,
-    hasher: Sha256,
-}
-
-impl Write for Hashing<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
 }
 
 /// Removes staging folders left by a killed import (they hold ciphertext only).

@@ -161,9 +161,11 @@ fn inspect_in_memory(
                 vec!["the manifest lists its ciphertext twice; shown once".to_owned()]
             } else {
                 match sub.file_bytes(entry, metadata::MAX_READ) {
-                    Ok(Some(bytes)) => inspection_lines(&metadata::inspect_bytes(&bytes)),
+                    Ok(Some(bytes)) => {
+                        inspection_lines(&metadata::inspect_bytes(&bytes, &entry.name))
+                    }
                     Ok(None) => vec![format!(
-                        "larger than {} MiB: metadata is checked when it is exported",
+                        "larger than {} MiB: metadata and risky types are checked when it is exported",
                         metadata::MAX_READ >> 20
                     )],
                     Err(p) => vec![format!("CANNOT BE READ: {}", scrubbed(&p))],
@@ -178,10 +180,11 @@ fn inspect_in_memory(
 /// The lines an inspection gives, as `show` and the transcript print them.
 fn inspection_lines(inspection: &metadata::Inspection) -> Vec<String> {
     let mut lines: Vec<String> = inspection
-        .findings
+        .risks
         .iter()
-        .map(|f| format!("metadata: {f}"))
+        .map(|r| format!("risky: {r}"))
         .collect();
+    lines.extend(inspection.findings.iter().map(|f| format!("metadata: {f}")));
     lines.extend(
         inspection
             .notes

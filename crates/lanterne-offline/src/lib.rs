@@ -28,7 +28,8 @@
 //!   team's cards, the sources' recipients) and `trust.rs` checks bundles against it;
 //!   `signing.rs` holds the minisign key that signs replies.
 //! - Helpers: [`names`] makes untrusted names safe, [`metadata`] looks for identifying
-//!   metadata, and `report.rs` ([`OpenReport`]) describes the outcome.
+//!   metadata and risky types (programs, macros, active PDFs), and `report.rs`
+//!   ([`OpenReport`]) describes the outcome.
 //!
 //! **Shared with the other machines, through `lanterne-core`:** the bundle format
 //! (`lanterne_core::bundle`, which the workstation's `fetch` writes), the reply size limit
@@ -251,6 +252,7 @@ mod tests {
         ("metadata/image.rs", include_str!("metadata/image.rs")),
         ("metadata/office.rs", include_str!("metadata/office.rs")),
         ("metadata/pdf.rs", include_str!("metadata/pdf.rs")),
+        ("metadata/risk.rs", include_str!("metadata/risk.rs")),
         ("metadata/xmp.rs", include_str!("metadata/xmp.rs")),
         (
             "metadata/zip_bounds.rs",

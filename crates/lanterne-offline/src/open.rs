@@ -1,15 +1,15 @@
 //! `review open`: decrypts every new submission of a bundle into the output folder.
 //!
 //! For each submission not yet opened: check `manifest.age` against `SHA256SUMS`, decrypt it,
-//! then for each file check its ciphertext, decrypt it streaming into a temp file and keep it
-//! only if age authenticated the whole stream (age detects truncation and tampering only at
-//! the end). Everything is written into a hidden staging folder beside the final one, which is
+//! then decrypt each file streaming into a temp file while its ciphertext is hashed (one read),
+//! and keep it only if age authenticated the whole stream (age detects truncation and
+//! tampering only at the end) and the ciphertext matched its `SHA256SUMS` line. Everything is written into a hidden staging folder beside the final one, which is
 //! renamed into place at the end: `<id>/` if every file made it, `<id>.incomplete/` if not.
 //! A folder `<id>/` therefore means "complete", and re-running skips it. The server's deletion
 //! records the bundle carries (`deletions.txt`) are listed in the report every time.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,7 @@ use super::identity::{self, Identities};
 use super::names::{sanitize, shown, NameSet};
 use super::report::{manifest_text, FileReport, OpenReport, SubmissionReport, SubmissionStatus};
 use super::{metadata, ReviewError};
+use lanterne_core::bundle::READ_BUFFER;
 use lanterne_core::manifest::{self, Manifest};
 use lanterne_core::{durable, seal};
 
@@ -137,6 +138,7 @@ impl Submission<'_> {
                 saved: None,
                 metadata: Vec::new(),
                 notes: Vec::new(),
+                risks: Vec::new(),
                 problems: Vec::new(),
             };
             // One ciphertext listed under many entries would be decrypted and written again
@@ -156,6 +158,7 @@ impl Submission<'_> {
                     let inspection = metadata::inspect(&staging.path().join(&file.saved_name));
                     file.metadata = inspection.findings;
                     file.notes = inspection.notes;
+                    file.risks = inspection.risks;
                     file.saved = Some(PathBuf::from(&file.saved_name));
                 }
                 Err(problem) => file.problems.push(problem),
@@ -251,20 +254,31 @@ impl Submission<'_> {
             .map(|i| i.as_ref() as &dyn age::Identity)
     }
 
-    /// Checks a file's ciphertext against the sums and starts decrypting it.
-    fn decryptor(&self, stored: &str) -> Result<impl Read + '_, String> {
+    /// Decrypts one file's ciphertext with `body`, checking it against the sums in the same
+    /// pass ([`Bundle::open_checked`]): `body` gets the decrypting reader, and its outcome is
+    /// returned only if the whole ciphertext then matched its `SHA256SUMS` line. A mismatch is
+    /// reported as such even when age also failed (the bundle is damaged: fetch it again), and
+    /// whatever `body` made from a mismatching file is for the caller to drop.
+    fn decrypt_checked<T>(
+        &self,
+        stored: &str,
+        body: impl FnOnce(&mut dyn Read) -> Result<T, String>,
+    ) -> Result<T, String> {
         check_ciphertext_name(stored).map_err(|e| format!("{e}; not opened"))?;
         let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
-        self.bundle
-            .verify(&rel)
-            .map_err(|e| format!("{stored}: {e}; not opened. Fetch the bundle again"))?;
-        let input = File::open(self.bundle.root().join(&rel))
-            .map_err(|e| format!("{stored}: cannot be read: {e}"))?;
-        seal::decrypt(
-            BufReader::with_capacity(seal::MAX_HEADER_BYTES + 8192, input),
+        let not_opened = |e: &dyn std::fmt::Display| {
+            format!("{stored}: {e}; not opened. Fetch the bundle again")
+        };
+        let mut checked = self.bundle.open_checked(&rel).map_err(|e| not_opened(&e))?;
+        let outcome = match seal::decrypt(
+            BufReader::with_capacity(seal::MAX_HEADER_BYTES + READ_BUFFER, &mut checked),
             self.identities(),
-        )
-        .map_err(|e| format!("{stored}: {e}; not opened"))
+        ) {
+            Ok(mut reader) => body(&mut reader),
+            Err(e) => Err(format!("{stored}: {e}; not opened")),
+        };
+        checked.finish().map_err(|e| not_opened(&e))?;
+        outcome
     }
 
     /// Checks and decrypts one file into memory, if the manifest declares at most `max`
@@ -279,25 +293,27 @@ impl Submission<'_> {
             return Ok(None);
         }
         let stored = &entry.stored_as;
-        let mut reader = self.decryptor(stored)?;
-        // Reserved up front: growing a Vec would leave copies of the plaintext in freed memory
-        // (the zeroizing allocator clears them too; this avoids them).
-        let mut out = Zeroizing::new(Vec::with_capacity(entry.size as usize + 1));
-        (&mut reader)
-            .take(entry.size + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("{stored} is damaged or truncated ({e})"))?;
-        if out.len() as u64 > entry.size {
-            return Err(format!(
-                "{stored} holds more than the {} bytes its manifest declares",
-                entry.size
-            ));
-        }
-        Ok(Some(out))
+        self.decrypt_checked(stored, |reader| {
+            // Reserved up front: growing a Vec would leave copies of the plaintext in freed
+            // memory (the zeroizing allocator clears them too; this avoids them).
+            let mut out = Zeroizing::new(Vec::with_capacity(entry.size as usize + 1));
+            reader
+                .take(entry.size + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("{stored} is damaged or truncated ({e})"))?;
+            if out.len() as u64 > entry.size {
+                return Err(format!(
+                    "{stored} holds more than the {} bytes its manifest declares",
+                    entry.size
+                ));
+            }
+            Ok(Some(out))
+        })
     }
 
     /// Checks and decrypts one file into `dir/name`, never over an existing file. `Ok` may
-    /// carry a remark.
+    /// carry a remark. The plaintext goes to a temp file that is synced and renamed into place
+    /// only once age authenticated the whole stream and the ciphertext matched its sum.
     pub(crate) fn file(
         &self,
         entry: &manifest::FileEntry,
@@ -305,16 +321,22 @@ impl Submission<'_> {
         name: &str,
     ) -> Result<Option<String>, String> {
         let stored = &entry.stored_as;
-        let mut reader = self.decryptor(stored)?;
-        let mut tmp = tempfile::Builder::new()
+        let tmp = tempfile::Builder::new()
             .prefix(".lanterne-part-")
             .tempfile_in(dir)
             .map_err(|e| format!("cannot create a temp file in {}: {e}", dir.display()))?;
         // One byte more than declared, to notice a stream longer than the manifest says.
-        let copied =
-            io::copy(&mut (&mut reader).take(entry.size + 1), tmp.as_file_mut()).map_err(|e| {
-                format!("{stored} is damaged or truncated ({e}); nothing was saved for it")
-            })?;
+        let copied = self.decrypt_checked(stored, |reader| {
+            let mut writer = durable::EarlySync::new(tmp.as_file());
+            let copied =
+                copy_in_blocks(&mut reader.take(entry.size + 1), &mut writer).map_err(|e| {
+                    format!("{stored} is damaged or truncated ({e}); nothing was saved for it")
+                })?;
+            writer
+                .finish()
+                .map_err(|e| format!("cannot save {name} in {}: {e}", dir.display()))?;
+            Ok(copied)
+        })?;
         if copied > entry.size {
             return Err(format!(
                 "{stored} holds more than the {} bytes its manifest declares; not saved",
@@ -329,6 +351,30 @@ impl Submission<'_> {
                 entry.size
             )
         }))
+    }
+}
+
+/// Copies `input` to `out` in blocks of [`READ_BUFFER`] bytes (a decrypting reader gives less
+/// than an age chunk on some reads; one write per full block instead), through a buffer
+/// cleared when dropped.
+pub(crate) fn copy_in_blocks(input: &mut dyn Read, out: &mut dyn io::Write) -> io::Result<u64> {
+    let mut buf = Zeroizing::new(vec![0u8; READ_BUFFER]);
+    let mut total = 0;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match input.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        out.write_all(&buf[..filled])?;
+        total += filled as u64;
     }
 }
 

@@ -85,6 +85,9 @@ pub struct FileReport {
     pub metadata: Vec<Finding>,
     /// Remarks from the metadata readers.
     pub notes: Vec<String>,
+    /// Why opening it could run code, or why its name hides what it is
+    /// ([`super::metadata::Inspection::risks`]).
+    pub risks: Vec<String>,
     /// Why it was not saved, or what is odd about it.
     pub problems: Vec<String>,
 }
@@ -154,6 +157,9 @@ impl fmt::Display for OpenReport {
                         file.size
                     )?,
                     None => writeln!(f, "  NOT SAVED: {}", shown(&file.sent_name))?,
+                }
+                for r in &file.risks {
+                    writeln!(f, "    risky: {r}")?;
                 }
                 for m in &file.metadata {
                     writeln!(f, "    metadata: {m}")?;
@@ -241,6 +247,9 @@ pub(crate) fn manifest_text(s: &SubmissionReport, message_len: usize) -> String 
         match &file.saved {
             Some(_) => line(format!("  saved as:      {}", file.saved_name)),
             None => line("  saved as:      NOT SAVED".into()),
+        }
+        for r in &file.risks {
+            line(format!("  risky:         {r}"));
         }
         for m in &file.metadata {
             line(format!("  metadata:      {m}"));

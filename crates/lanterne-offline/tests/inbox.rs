@@ -447,3 +447,45 @@ fn commands_running_at_once_lose_no_update() {
         );
     }
 }
+
+#[test]
+fn a_file_swapped_in_the_inbox_is_never_exported_or_shown() {
+    // Someone with write access to the offline disk swaps a stored ciphertext for another
+    // valid one, encrypted to the reviewer's public key: age authenticates it, so only the
+    // inbox's SHA256SUMS can tell. The files are large enough (9 MiB) to be hashed on the
+    // helper thread while they are decrypted, and small (a few bytes) to be hashed inline.
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    let big = vec![b'o'; 9 << 20];
+    let sub = b.add_submission(
+        "s1",
+        "m",
+        &[
+            ("big.bin", "application/octet-stream", &big),
+            ("small.txt", "text/plain", b"original"),
+        ],
+    );
+    import(&b).unwrap();
+    let stored = b
+        .home()
+        .join("inbox/sources")
+        .join(SOURCE)
+        .join("submissions/s1");
+    let canary = b"CANARY-swapped-in-the-inbox".repeat(1 << 15);
+    for ct in b.ciphertexts(&sub) {
+        let name = ct.file_name().unwrap();
+        std::fs::write(stored.join(name), b.seal(&canary)).unwrap();
+    }
+    let text = show(&b, SOURCE);
+    assert_eq!(text.matches("SHA256SUMS").count(), 2, "{text}");
+    let out = b.dir.path().join("exported");
+    let r = review::export(&b.review_home(), SOURCE, &b.key(), None, &out).unwrap();
+    assert_eq!(r.exported, 0, "{r:?}");
+    assert_eq!(r.problems.len(), 2, "{r:?}");
+    assert!(any_file_contains(&out, b"CANARY-swapped").is_none());
+    assert_eq!(
+        walk(&out),
+        std::slice::from_ref(&r.transcript),
+        "debris left in the export folder"
+    );
+}

@@ -209,6 +209,28 @@ fn opening_a_thread_marks_it_seen() {
 }
 
 #[test]
+fn a_risky_file_is_flagged_in_the_thread_in_both_languages() {
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    // An ELF program under a harmless name: the bytes decide, not the source's name.
+    let elf: &[u8] = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+    submit(
+        &b,
+        SOURCE,
+        "s0000000001-aa",
+        "see the report",
+        &[("report.pdf", "application/pdf", elf)],
+    );
+    lanterne_offline::import(&b.root(), &b.key(), None, &b.review_home()).unwrap();
+    for (lang, word) in [(Lang::En, "RISKY: "), (Lang::Fr, "RISQUÉ : ")] {
+        let mut a = app(&b, lang);
+        keys(&mut a, &[Key::Char('\n')]);
+        let shown = screen(&a);
+        assert!(shown.contains(word), "{shown}");
+    }
+}
+
+#[test]
 fn search_finds_a_message_of_another_source_and_jumps_to_it() {
     let b = inbox();
     let mut a = app(&b, Lang::En);

@@ -9,10 +9,15 @@
 //! read, decompression and XML parsing have their own caps, and a panic in a parser crate is
 //! caught and becomes a note. A failure to parse is a note in the report, never an error.
 //! The kind of file is taken from its first bytes, never from its (untrusted) name or type.
+//!
+//! Beside metadata, `risk.rs` looks for files that could run code when opened (programs,
+//! scripts, Office macros, PDFs with JavaScript or launch actions) and for a name that does
+//! not match the content: [`Inspection::risks`].
 
 mod image;
 mod office;
 mod pdf;
+mod risk;
 mod xmp;
 mod zip_bounds;
 
@@ -61,6 +66,9 @@ pub struct Inspection {
     /// Things the reviewer should know that are not findings (could not parse, only part
     /// of the file examined…).
     pub notes: Vec<String>,
+    /// Why opening the file could run code (each sentence says not to open it on this
+    /// machine), or why its name hides what it is. Printed as "risky: …".
+    pub risks: Vec<String>,
 }
 
 /// Gathers findings without duplicates and within [`MAX_FINDINGS`].
@@ -97,6 +105,12 @@ impl Collector {
         self.out.notes.push(note.into());
     }
 
+    fn risk(&mut self, sentence: String) {
+        if !self.out.risks.contains(&sentence) {
+            self.out.risks.push(sentence);
+        }
+    }
+
     fn finish(mut self) -> Inspection {
         if self.dropped {
             self.out.notes.push(format!(
@@ -108,7 +122,7 @@ impl Collector {
 }
 
 /// What the first bytes say the file is.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Image,
     Pdf,
@@ -147,23 +161,27 @@ fn parse_xml(xml: &str, nodes_limit: u32) -> Result<roxmltree::Document<'_>, rox
     roxmltree::Document::parse_with_options(xml, options)
 }
 
+///
+/// The file's own name is the one checked against its content: the name the reviewer's
+/// desktop will use to pick a program.
 pub fn inspect(path: &Path) -> Inspection {
+    let name = path.file_name().map(|n| n.to_string_lossy());
     match File::open(path).and_then(|f| Ok((f.metadata()?.len(), f))) {
-        Ok((size, mut file)) => inspect_reader(&mut file, size),
+        Ok((size, mut file)) => inspect_reader(&mut file, size, name.as_deref()),
         Err(e) => could_not_read(e),
     }
 }
 
 /// Inspects a file held in memory (decrypted for `review show`), as [`inspect`] does a saved
-/// one.
-pub(crate) fn inspect_bytes(bytes: &[u8]) -> Inspection {
-    inspect_reader(&mut io::Cursor::new(bytes), bytes.len() as u64)
+/// one; `name` is the name the source gave it.
+pub(crate) fn inspect_bytes(bytes: &[u8], name: &str) -> Inspection {
+    inspect_reader(&mut io::Cursor::new(bytes), bytes.len() as u64, Some(name))
 }
 
 fn could_not_read(e: io::Error) -> Inspection {
     Inspection {
-        findings: Vec::new(),
         notes: vec![format!("could not read the file to look for metadata: {e}")],
+        ..Inspection::default()
     }
 }
 
@@ -171,17 +189,17 @@ fn could_not_read(e: io::Error) -> Inspection {
 pub(crate) trait Input: Read + Seek {}
 impl<T: Read + Seek> Input for T {}
 
-fn inspect_reader(input: &mut dyn Input, size: u64) -> Inspection {
-    let head = match read_head(input, 1024) {
+fn inspect_reader(input: &mut dyn Input, size: u64, name: Option<&str>) -> Inspection {
+    let head = match read_head(input, 4096) {
         Ok((head, _)) => head,
         Err(e) => return could_not_read(e),
     };
     let kind = sniff(&head);
-    if kind == Kind::Other {
-        return Inspection::default();
-    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut c = Collector::default();
+        for r in risk::from_head_and_name(&head, &kind, name) {
+            c.risk(r);
+        }
         match kind {
             Kind::Image => image::inspect(input, size, &mut c),
             Kind::Pdf => pdf::inspect(input, size, &mut c),
@@ -196,6 +214,9 @@ fn inspect_reader(input: &mut dyn Input, size: u64) -> Inspection {
             "the metadata reader crashed on this file: it is malformed, perhaps on purpose; \
              open it with care",
         );
+        c.risk(risk::sentence(
+            "a file malformed enough to crash the metadata reader",
+        ));
         c
     });
     c.finish()

@@ -120,6 +120,11 @@ pub(super) fn inspect(file: &mut dyn Input, c: &mut Collector) {
     };
     // Parts are read with their own caps below.
     budget.set(None);
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    let types = read_part(&mut archive, "[Content_Types].xml", SMALL_PART).ok();
+    if let Some(risk) = super::risk::zip_macros(&names, types.as_deref()) {
+        c.risk(risk);
+    }
     let mut parts: Vec<(String, u64, Rule)> = PARTS
         .iter()
         .filter(|(name, _, _)| archive.index_for_name(name).is_some())

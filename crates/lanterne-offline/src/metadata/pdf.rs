@@ -56,7 +56,11 @@ pub(super) fn inspect(input: &mut dyn Input, size: u64, c: &mut Collector) {
     let mut refs_left = MAX_REFS;
     info_entries(&data, &data, c, &mut refs_left);
     super::xmp::scan(&data, c);
-    compressed_streams(&data, c, &mut refs_left);
+    let mut actions = super::risk::pdf_actions(&data);
+    compressed_streams(&data, c, &mut refs_left, &mut actions);
+    if let Some(risk) = super::risk::pdf_sentence(&actions) {
+        c.risk(risk);
+    }
     if find(&data, b"/Encrypt", 0).is_some() {
         c.note("this PDF is encrypted: metadata in encrypted objects could not be read");
     }
@@ -241,8 +245,14 @@ fn decode(b: &[u8]) -> String {
     }
 }
 
-/// Inflates the object and metadata streams and scans them like the file itself.
-fn compressed_streams(data: &[u8], c: &mut Collector, refs_left: &mut usize) {
+/// Inflates the object and metadata streams and scans them like the file itself, adding the
+/// risky actions found in them to `actions`.
+fn compressed_streams(
+    data: &[u8],
+    c: &mut Collector,
+    refs_left: &mut usize,
+    actions: &mut Vec<&'static str>,
+) {
     let mut from = 0;
     let mut budget = MAX_INFLATED_TOTAL;
     let mut count = 0;
@@ -276,6 +286,11 @@ fn compressed_streams(data: &[u8], c: &mut Collector, refs_left: &mut usize) {
         budget = budget.saturating_sub(inflated.len() as u64);
         info_entries(&inflated, data, c, refs_left);
         super::xmp::scan(&inflated, c);
+        for a in super::risk::pdf_actions(&inflated) {
+            if !actions.contains(&a) {
+                actions.push(a);
+            }
+        }
     }
 }
 

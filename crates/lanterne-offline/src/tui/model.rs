@@ -180,7 +180,9 @@ pub(crate) fn open_thread(
                 vec![t.listed_twice.to_owned()]
             } else {
                 match sub.file_bytes(f, metadata::MAX_READ) {
-                    Ok(Some(bytes)) => inspection_notes(&metadata::inspect_bytes(&bytes), lang),
+                    Ok(Some(bytes)) => {
+                        inspection_notes(&metadata::inspect_bytes(&bytes, &f.name), lang)
+                    }
                     Ok(None) => vec![fill(
                         t.too_large_to_check,
                         &[&(metadata::MAX_READ >> 20).to_string()],
@@ -253,11 +255,18 @@ fn message_lines(m: &Manifest) -> Vec<Zeroizing<String>> {
 /// What an inspection found, as the thread's lines under a file.
 fn inspection_notes(inspection: &metadata::Inspection, lang: Lang) -> Vec<String> {
     let t = lang.text();
+    // Risks first: they say not to open the file on this machine.
     let mut lines: Vec<String> = inspection
-        .findings
+        .risks
         .iter()
-        .map(|f| fill(t.metadata, &[&scrubbed(&f.to_string())]))
+        .map(|r| fill(t.risky, &[&scrubbed(r)]))
         .collect();
+    lines.extend(
+        inspection
+            .findings
+            .iter()
+            .map(|f| fill(t.metadata, &[&scrubbed(&f.to_string())])),
+    );
     lines.extend(
         inspection
             .notes

@@ -79,6 +79,8 @@ pub(crate) struct Text {
     pub(crate) hints_thread: &'static str,
     /// `{1}` a metadata finding.
     pub(crate) metadata: &'static str,
+    /// `{1}` why opening the file could run code (metadata/risk.rs, in English).
+    pub(crate) risky: &'static str,
     pub(crate) no_metadata: &'static str,
     /// `{1}` MiB.
     pub(crate) too_large_to_check: &'static str,
@@ -140,6 +142,7 @@ static EN: Text = Text {
     not_sent: "your reply: not sent yet (run `lanterne push`)",
     hints_thread: "↑↓ move  r reply  e editor  x export  s star  Esc back  ? help",
     metadata: "    metadata: {1}",
+    risky: "    RISKY: {1}",
     no_metadata: "    no identifying metadata found",
     too_large_to_check: "    larger than {1} MiB: metadata is checked when exported",
     cannot_read: "    CANNOT BE READ: {1}",
@@ -205,6 +208,7 @@ static FR: Text = Text {
     not_sent: "votre réponse : pas encore envoyée (lancez `lanterne push`)",
     hints_thread: "↑↓ choisir  r répondre  e éditeur  x exporter  s étoile  Échap retour",
     metadata: "    métadonnées : {1}",
+    risky: "    RISQUÉ : {1}",
     no_metadata: "    aucune métadonnée identifiante trouvée",
     too_large_to_check: "    plus de {1} Mio : métadonnées vérifiées à l'export",
     cannot_read: "    ILLISIBLE : {1}",
