@@ -264,6 +264,9 @@ pub struct ImportReport {
     pub already: usize,
     /// Submissions not imported (damaged, or not for this identity); the next import retries.
     pub skipped: Vec<String>,
+    /// Files imported whole (their ciphertext is what the bundle lists) that do not decrypt
+    /// with this identity, or not to the size their manifest declares.
+    pub unreadable: Vec<String>,
     /// Problems with the bundle itself.
     pub problems: Vec<String>,
     /// The server's deletion records in the bundle, as sentences.
@@ -298,6 +301,13 @@ impl std::fmt::Display for ImportReport {
             writeln!(
                 f,
                 "  NOT IMPORTED {s} (the next import tries again; fetch the bundle again)"
+            )?;
+        }
+        for u in &self.unreadable {
+            writeln!(
+                f,
+                "  WARNING {u}. Its ciphertext is kept as the server gave it: tell the team, \
+                 and ask the source to send it again"
             )?;
         }
         if !self.deletions.is_empty() {
@@ -382,7 +392,16 @@ pub fn import(
                 dest: &root,
             };
             match copy_submission(&sub, &mut inbox) {
-                Ok(()) => added.push((source.designation.clone(), id.clone())),
+                Ok(problems) => {
+                    added.push((source.designation.clone(), id.clone()));
+                    report.unreadable.extend(problems.iter().map(|p| {
+                        format!(
+                            "{} / {id}: {}",
+                            source.designation,
+                            crate::names::scrubbed(p)
+                        )
+                    }));
+                }
                 Err(Skip::Problem(p)) => report.skipped.push(format!(
                     "{} / {id}: {}",
                     source.designation,
@@ -441,8 +460,10 @@ impl From<ReviewError> for Skip {
 
 /// Copies a submission's ciphertexts (its manifest, the files it lists, and the source's
 /// recipient if the inbox lacks it) into the inbox, checked against the bundle's sums as they
-/// are copied, and adds their sums to `inbox.sums` (not yet written).
-fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<(), Skip> {
+/// are copied, the files decrypted in the same read (`inbox_copy.rs`), and adds their sums to
+/// `inbox.sums` (not yet written). Returns what is wrong with files that were copied whole but
+/// do not decrypt as their manifest says.
+fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<Vec<String>, Skip> {
     // Decrypting the manifest in memory shows the submission is whole and for this identity.
     let manifest = sub.manifest().map_err(Skip::Problem)?;
     if manifest.files.len() > manifest::MAX_FILES {
@@ -452,22 +473,29 @@ fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<(), Skip> 
             manifest::MAX_FILES
         )));
     }
-    let mut names = vec![manifest::FILE_NAME.to_owned()];
-    for f in &manifest.files {
-        check_ciphertext_name(&f.stored_as).map_err(Skip::Problem)?;
-        if !names.contains(&f.stored_as) {
-            names.push(f.stored_as.clone());
-        }
-    }
     let staging = tempfile::Builder::new()
         .prefix(STAGING_PREFIX)
         .tempdir_in(inbox.root())
         .map_err(|e| write_error(inbox.root(), e))?;
-    let mut sums = Vec::new();
-    for name in &names {
-        let rel = format::submission_file(sub.designation, sub.id, name);
-        let sum = copy_checked(sub.bundle, &rel, &staging.path().join(name))?;
-        sums.push((rel, sum));
+    let manifest_rel = format::submission_file(sub.designation, sub.id, manifest::FILE_NAME);
+    let sum = copy_checked(
+        sub.bundle,
+        &manifest_rel,
+        &staging.path().join(manifest::FILE_NAME),
+    )?;
+    let mut sums = vec![(manifest_rel, sum)];
+    let mut problems = Vec::new();
+    for f in &manifest.files {
+        check_ciphertext_name(&f.stored_as).map_err(Skip::Problem)?;
+        let rel = format::submission_file(sub.designation, sub.id, &f.stored_as);
+        if sums.iter().any(|(r, _)| *r == rel) {
+            continue; // listed twice: copied once (`show` says so)
+        }
+        let copied = sub
+            .copy_decrypting(f, &staging.path().join(&f.stored_as))
+            .map_err(Skip::Problem)?;
+        problems.extend(copied.problem);
+        sums.push((rel, copied.sum));
     }
     let recipient = format::recipient_path(sub.designation);
     if !inbox.sums.contains(&recipient) {
@@ -493,7 +521,7 @@ fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<(), Skip> 
     for (rel, sum) in sums {
         inbox.sums.insert(rel, sum);
     }
-    Ok(())
+    Ok(problems)
 }
 
 /// Copies the bundle's file `rel` to `dest` (new, 0600, synced), checking it against the

@@ -16,7 +16,8 @@
 //!   `lanterne-review` binary.
 //! - The inbox (issue 14): `inbox.rs` keeps a persistent inbox of ciphertext under
 //!   `LANTERNE_REVIEW_HOME/inbox/`, a folder of the bundle format that [`import`] merges
-//!   bundles into (only what is new, refusing a file that changed under a known name);
+//!   bundles into (only what is new, refusing a file that changed under a known name;
+//!   `inbox_copy.rs` copies each file while checking and decrypting it, in one read);
 //!   `inbox_read.rs` reads it: [`list`], [`show`] (in memory only), [`export`] (the one place it
 //!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
 //!   `inbox_replies.rs` imports the team's replies and reads them ([`thread_replies`],
@@ -56,6 +57,7 @@ pub mod cli;
 mod home;
 mod identity;
 mod inbox;
+mod inbox_copy;
 mod inbox_read;
 mod inbox_replies;
 pub mod keys;
@@ -242,6 +244,7 @@ mod tests {
         ("bundle.rs", include_str!("bundle.rs")),
         ("identity.rs", include_str!("identity.rs")),
         ("inbox.rs", include_str!("inbox.rs")),
+        ("inbox_copy.rs", include_str!("inbox_copy.rs")),
         ("inbox_read.rs", include_str!("inbox_read.rs")),
         ("inbox_replies.rs", include_str!("inbox_replies.rs")),
         ("names.rs", include_str!("names.rs")),

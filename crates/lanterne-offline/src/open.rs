@@ -248,7 +248,7 @@ impl Submission<'_> {
         )
     }
 
-    fn identities(&self) -> impl Iterator<Item = &dyn age::Identity> {
+    pub(crate) fn identities(&self) -> impl Iterator<Item = &dyn age::Identity> {
         self.identities
             .iter()
             .map(|i| i.as_ref() as &dyn age::Identity)

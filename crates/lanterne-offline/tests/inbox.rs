@@ -156,6 +156,63 @@ fn a_damaged_file_is_not_imported_and_the_next_import_takes_it() {
     assert_eq!(r.added.len(), 1, "{r}");
 }
 
+/// A server (broken or hostile) serves files whose bytes match its own sums but that do not
+/// decrypt as their manifest says: sealed to another key, cut before age's last chunk, longer
+/// than declared. Import keeps them as given, and names each the day it arrives.
+#[test]
+fn import_names_files_that_do_not_decrypt_and_keeps_them_as_given() {
+    use lanterne_core::manifest::FileEntry;
+    use std::io::Write as _;
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    let sub = b.add_submission("s1", "m", &[]);
+    let other = age::x25519::Identity::generate().to_public();
+    let mut to_other = Vec::new();
+    let enc =
+        age::Encryptor::with_recipients(std::iter::once(&other as &dyn age::Recipient)).unwrap();
+    let mut w = enc.wrap_output(&mut to_other).unwrap();
+    w.write_all(b"for someone else").unwrap();
+    w.finish().unwrap();
+    let mut cut = b.seal(&vec![7u8; 200_000]);
+    cut.truncate(cut.len() - 1000);
+    let files: [(&str, Vec<u8>, u64); 4] = [
+        ("other-key", to_other, 16),
+        ("cut", cut, 200_000),
+        ("longer", b.seal(b"0123456789"), 5),
+        ("fine", b.seal(b"fine"), 4),
+    ];
+    let mut entries = Vec::new();
+    for (name, bytes, size) in &files {
+        let stored_as = format!("{}.age", support::random_hex());
+        std::fs::write(sub.join(&stored_as), bytes).unwrap();
+        entries.push(FileEntry {
+            name: name.to_string(),
+            content_type: "text/plain".into(),
+            size: *size,
+            stored_as,
+        });
+    }
+    b.write_manifest(&sub, "m", entries);
+    let printed = import(&b).unwrap().to_string();
+    assert!(printed.contains("1 submission(s) added"), "{printed}");
+    assert_eq!(printed.matches("WARNING").count(), 3, "{printed}");
+    assert!(
+        printed.contains("does not decrypt with this identity"),
+        "{printed}"
+    );
+    assert!(printed.contains("damaged or truncated"), "{printed}");
+    assert!(printed.contains("more than the 5 bytes"), "{printed}");
+    // Every file is in the inbox exactly as the bundle had it.
+    let stored = b
+        .home()
+        .join("inbox")
+        .join(sub.strip_prefix(b.root()).unwrap());
+    for f in b.ciphertexts(&sub) {
+        let kept = std::fs::read(stored.join(f.file_name().unwrap())).unwrap();
+        assert_eq!(kept, std::fs::read(&f).unwrap());
+    }
+}
+
 #[test]
 fn a_message_and_a_follow_up_show_in_order_and_no_plaintext_is_at_rest() {
     let b = TestBundle::new();
