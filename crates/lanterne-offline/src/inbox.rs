@@ -35,8 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::{read_capped, Bundle};
 use crate::home::ReviewHome;
 use crate::identity;
-use crate::names::shown;
-use crate::open::{check_ciphertext_name, make_private_dir, write_error, Submission};
+use crate::open::{make_private_dir, write_error, Submission};
 use crate::ReviewError;
 
 /// The inbox's folder inside `LANTERNE_REVIEW_HOME`.
@@ -486,7 +485,6 @@ fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<Vec<String
     let mut sums = vec![(manifest_rel, sum)];
     let mut problems = Vec::new();
     for f in &manifest.files {
-        check_ciphertext_name(&f.stored_as).map_err(Skip::Problem)?;
         let rel = format::submission_file(sub.designation, sub.id, &f.stored_as);
         if sums.iter().any(|(r, _)| *r == rel) {
             continue; // listed twice: copied once (`show` says so)
@@ -527,28 +525,9 @@ fn copy_submission(sub: &Submission<'_>, inbox: &mut Inbox) -> Result<Vec<String
 /// Copies the bundle's file `rel` to `dest` (new, 0600, synced), checking it against the
 /// bundle's `SHA256SUMS` as it copies (one read), and returns its hash.
 pub(crate) fn copy_checked(bundle: &Bundle, rel: &str, dest: &Path) -> Result<[u8; 32], Skip> {
-    let damaged = |e: &dyn std::fmt::Display| {
-        Skip::Problem(format!("{}: {e}; fetch the bundle again", shown(rel)))
-    };
-    let mut input = bundle.open_checked(rel).map_err(|e| damaged(&e))?;
-    let out = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dest)
-        .map_err(|e| write_error(dest, e))?;
-    let mut writer = durable::EarlySync::new(&out);
-    crate::open::copy_in_blocks(&mut input, &mut writer)
-        .and_then(|_| writer.finish())
-        .map_err(|e| {
-            Skip::Problem(format!(
-                "{rel}: cannot be copied ({e}); check the inbox's free space"
-            ))
-        })?;
-    // Not renamed into the inbox (its staging folder is removed) unless it matched.
-    let sum = input.finish().map_err(|e| damaged(&e))?;
-    out.sync_all().map_err(|e| write_error(dest, e))?;
-    Ok(sum)
+    crate::inbox_copy::copy_checked_with(bundle, rel, dest, |_| ())
+        .map(|(sum, ())| sum)
+        .map_err(Skip::Problem)
 }
 
 /// Removes staging folders left by a killed import (they hold ciphertext only).

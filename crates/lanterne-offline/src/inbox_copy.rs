@@ -1,6 +1,7 @@
-//! How `review import` copies a submission's file into the inbox: in one read of the bundle,
-//! the ciphertext is copied, hashed against the bundle's `SHA256SUMS` and decrypted with the
-//! reviewer's identity, the plaintext counted and dropped (it never reaches the disk).
+//! How `review import` copies a bundle's file into the inbox ([`copy_checked_with`]): in one
+//! read of the bundle, the ciphertext is copied and hashed against the bundle's `SHA256SUMS`;
+//! a submission's files are also decrypted with the reviewer's identity in that read, the
+//! plaintext counted and dropped (it never reaches the disk).
 //!
 //! Why decrypt at import, when the inbox keeps ciphertext: a file that does not decrypt for
 //! this identity, or decrypts to another size than its manifest declares, is then named the
@@ -18,8 +19,9 @@ use lanterne_core::manifest::FileEntry;
 use lanterne_core::{durable, seal};
 use zeroize::Zeroizing;
 
+use crate::bundle::Bundle;
 use crate::names::shown;
-use crate::open::Submission;
+use crate::open::{copy_in_blocks, Submission};
 
 /// Reads from `input` and writes every byte read to `out`: age reads the ciphertext through
 /// it, so the copy is exactly what was decrypted. A write error is kept apart from the read
@@ -50,52 +52,66 @@ pub(crate) struct Copied {
     pub(crate) problem: Option<String>,
 }
 
+/// Copies the bundle's file `rel` to `dest` (new, 0600, synced), checked against the bundle's
+/// `SHA256SUMS` in the same read, and hands the bytes to `use_bytes` as they are copied
+/// (whatever it leaves unread is copied after it). Returns the file's hash and what
+/// `use_bytes` returned. The copy is whole and matched its sum, or this is an `Err`; the
+/// caller's staging folder then goes, so a mismatching copy never enters the inbox.
+pub(crate) fn copy_checked_with<T>(
+    bundle: &Bundle,
+    rel: &str,
+    dest: &Path,
+    use_bytes: impl FnOnce(&mut dyn Read) -> T,
+) -> Result<([u8; 32], T), String> {
+    let damaged =
+        |e: &dyn std::fmt::Display| format!("{}: {e}; fetch the bundle again", shown(rel));
+    let cannot_write = |e: io::Error| {
+        format!(
+            "{}: cannot be copied ({e}); check the inbox's free space",
+            shown(rel)
+        )
+    };
+    let mut checked = bundle.open_checked(rel).map_err(|e| damaged(&e))?;
+    let out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)
+        .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+    let mut writer = durable::EarlySync::new(&out);
+    let mut tee = Tee {
+        input: &mut checked,
+        out: &mut writer,
+        failed: None,
+    };
+    let used = use_bytes(&mut tee);
+    let drained = copy_in_blocks(&mut tee, &mut io::sink());
+    if let Some(e) = tee.failed.take() {
+        return Err(cannot_write(e));
+    }
+    drained.map_err(|e| damaged(&e))?;
+    writer.finish().map_err(cannot_write)?;
+    let sum = checked.finish().map_err(|e| damaged(&e))?;
+    out.sync_all().map_err(cannot_write)?;
+    Ok((sum, used))
+}
+
 impl Submission<'_> {
-    /// Copies the file `entry` names to `dest` (new, 0600, synced), checking and decrypting
-    /// it in the same read. `Err` (the copy is not whole, or not the listed bytes) skips the
+    /// Copies the file `entry` names to `dest` ([`copy_checked_with`]), decrypting it in the
+    /// same read. `Err` (the copy is not whole, or not the listed bytes) skips the
     /// submission; a file that only fails to decrypt is copied, with [`Copied::problem`].
     pub(crate) fn copy_decrypting(&self, entry: &FileEntry, dest: &Path) -> Result<Copied, String> {
         let stored = &entry.stored_as;
         crate::open::check_ciphertext_name(stored)?;
         let rel = lanterne_core::bundle::submission_file(self.designation, self.id, stored);
-        let damaged =
-            |e: &dyn std::fmt::Display| format!("{}: {e}; fetch the bundle again", shown(&rel));
-        let mut checked = self.bundle.open_checked(&rel).map_err(|e| damaged(&e))?;
-        let out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dest)
-            .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
-        let mut writer = durable::EarlySync::new(&out);
-        let mut tee = Tee {
-            input: &mut checked,
-            out: &mut writer,
-            failed: None,
-        };
-        let mut buffered = BufReader::with_capacity(seal::MAX_HEADER_BYTES + READ_BUFFER, &mut tee);
-        let problem = match seal::decrypt(&mut buffered, self.identities()) {
-            Ok(mut plain) => plaintext_problem(&mut plain, entry.size),
-            Err(e) => Some(format!("it does not decrypt with this identity ({e})")),
-        };
-        // What age did not read (after a failure, or bytes past the end) is copied too: the
-        // inbox keeps the whole file the sums list.
-        let drained = io::copy(&mut buffered, &mut io::sink());
-        drop(buffered);
-        let cannot_write = |e: io::Error| {
-            format!(
-                "{}: cannot be copied ({e}); check the inbox's free space",
-                shown(&rel)
-            )
-        };
-        if let Some(e) = tee.failed.take() {
-            return Err(cannot_write(e));
-        }
-        drained.map_err(|e| damaged(&e))?;
-        writer.finish().map_err(cannot_write)?;
-        // Not renamed into the inbox (its staging folder is removed) unless it matched.
-        let sum = checked.finish().map_err(|e| damaged(&e))?;
-        out.sync_all().map_err(cannot_write)?;
+        let (sum, problem) = copy_checked_with(self.bundle, &rel, dest, |ciphertext| {
+            let buffered =
+                BufReader::with_capacity(seal::MAX_HEADER_BYTES + READ_BUFFER, ciphertext);
+            match seal::decrypt(buffered, self.identities()) {
+                Ok(mut plain) => plaintext_problem(&mut plain, entry.size),
+                Err(e) => Some(format!("it does not decrypt with this identity ({e})")),
+            }
+        })?;
         Ok(Copied {
             sum,
             problem: problem.map(|p| format!("file {}: {p}", shown(stored))),

@@ -11,59 +11,27 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use lanterne_core::manifest::FileEntry;
 use lanterne_offline::tui::{draw, App, Flow, Key, Lang};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use support::files::{age_cli_decrypt, list};
-use support::{random_hex, TestBundle, SOURCE, SOURCE_KEY};
+use support::{TestBundle, SOURCE, SOURCE_KEY};
 
 /// A second source (its key is random: only read and searched, never replied to).
 const OTHER: &str = "quiet-heron-2048";
-
-/// A submission of `designation` with `(name, type, bytes)` files.
-fn submit(
-    b: &TestBundle,
-    designation: &str,
-    id: &str,
-    message: &str,
-    files: &[(&str, &str, &[u8])],
-) {
-    let dir = b
-        .root()
-        .join("sources")
-        .join(designation)
-        .join("submissions")
-        .join(id);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut entries = Vec::new();
-    for (name, content_type, bytes) in files {
-        let stored_as = format!("{}.age", random_hex());
-        std::fs::write(dir.join(&stored_as), b.seal(bytes)).unwrap();
-        entries.push(FileEntry {
-            name: name.to_string(),
-            content_type: content_type.to_string(),
-            size: bytes.len() as u64,
-            stored_as,
-        });
-    }
-    b.write_manifest(&dir, message, entries);
-}
 
 /// An inbox with two sources: [`SOURCE`] (a message and a file) then [`OTHER`].
 fn inbox() -> TestBundle {
     let b = TestBundle::new();
     b.add_source(SOURCE);
     b.add_source(OTHER);
-    submit(
-        &b,
+    b.add_submission_to(
         SOURCE,
         "s0000000001-aa",
         "Bonjour,\nthe mayor's accounts are in the file.",
         &[("accounts.csv", "text/csv", b"a,b\n1,2\n")],
     );
-    submit(
-        &b,
+    b.add_submission_to(
         OTHER,
         "s0000000002-bb",
         "I saw the shipment at the harbour.",
@@ -214,8 +182,7 @@ fn a_risky_file_is_flagged_in_the_thread_in_both_languages() {
     b.add_source(SOURCE);
     // An ELF program under a harmless name: the bytes decide, not the source's name.
     let elf: &[u8] = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00";
-    submit(
-        &b,
+    b.add_submission_to(
         SOURCE,
         "s0000000001-aa",
         "see the report",
@@ -264,7 +231,7 @@ fn the_teams_replies_sit_among_the_messages_and_a_forged_one_shows_no_text() {
     b.put_reply(SOURCE, 3, &genuine, Some(&sig));
     let (forged, sig) = b.forged_reply(SOURCE, "FORGED-7e21 tell us your name");
     b.put_reply(SOURCE, 4, &forged, Some(&sig));
-    submit(&b, SOURCE, "s0000000005-cc", "A follow-up.", &[]);
+    b.add_submission_to(SOURCE, "s0000000005-cc", "A follow-up.", &[]);
     lanterne_offline::import(&b.root(), &b.key(), None, &b.review_home()).unwrap();
     let mut a = app(&b, Lang::En);
     // SOURCE is now the newest activity: the first row.
@@ -439,8 +406,7 @@ fn a_hostile_source_cannot_put_control_characters_on_the_screen() {
     let b = TestBundle::new();
     b.add_source(SOURCE);
     let message = "hello\x1b[2J\x1b]0;owned\x07 world\r\u{202e}txt.exe\u{9b}31m";
-    submit(
-        &b,
+    b.add_submission_to(
         SOURCE,
         "s0000000001-aa",
         message,

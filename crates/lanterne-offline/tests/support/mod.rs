@@ -132,9 +132,20 @@ impl TestBundle {
         self.write_sums();
     }
 
-    /// Adds a submission of `(name, type, bytes)` files; returns its folder.
+    /// Adds a submission of [`SOURCE`] with `(name, type, bytes)` files; returns its folder.
     pub fn add_submission(
         &self,
+        id: &str,
+        message: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> PathBuf {
+        self.add_submission_to(SOURCE, id, message, files)
+    }
+
+    /// Adds a submission of `designation` with `(name, type, bytes)` files; returns its folder.
+    pub fn add_submission_to(
+        &self,
+        designation: &str,
         id: &str,
         message: &str,
         files: &[(&str, &str, &[u8])],
@@ -142,7 +153,7 @@ impl TestBundle {
         let dir = self
             .root()
             .join("sources")
-            .join(SOURCE)
+            .join(designation)
             .join("submissions")
             .join(id);
         std::fs::create_dir_all(&dir).unwrap();
