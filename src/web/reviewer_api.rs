@@ -5,8 +5,9 @@
 //! signature by a reviewer's card in the keys dir (checked by [`crate::reply`], which holds the
 //! crypto; this module only speaks HTTP). Every request must carry a valid credential
 //! ([`crate::credentials`]); a bad one gets 401 and no data, and too many failures in a minute
-//! for one name make requests with that name answer 429 until the minute is over (unknown
-//! names share one budget, so they never lock out a reviewer). Sources are named by designation,
+//! with one token make requests with that name and token answer 429 until the minute is over
+//! (counted per presented token, so bad tokens sent with a reviewer's name never lock out the
+//! workstation that holds the good one; unknown names share one budget). Sources are named by designation,
 //! derived from each source's recipient ([`crate::designation::of_recipient`]); the lookup id
 //! never leaves the server. See [`crate::api`] for the
 //! routes and their JSON.
@@ -48,23 +49,25 @@ use crate::store::{AckOutcome, Served, StoreError};
 #[derive(Clone)]
 struct Reviewer(String);
 
-/// Most names tracked at once. Only registered names are tracked, so this is reached only by
-/// a box with that many reviewers; past it (after dropping ended windows), a name's failures
-/// count in the shared budget of unknown names.
+/// Most (name, token) pairs tracked at once. Only registered names are tracked; past it (after
+/// dropping ended windows), a pair's failures count in the shared budget of unknown names,
+/// which a good token never needs, since it never fails.
 const MAX_TRACKED_NAMES: usize = 1024;
 
 /// Whose budget a failed check is counted in.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Presented {
-    /// A registered reviewer's name.
-    Reviewer(String),
+    /// A registered reviewer's name and the SHA-256 of the token presented with it (a hash,
+    /// so that no presented secret stays in memory).
+    Reviewer(String, [u8; 32]),
     /// Any name that is not registered, a malformed header, or none: one budget for all of
     /// them, so endless invented names cannot grow the map.
     Unknown,
 }
 
-/// Counts failed credential checks per presented name in fixed one-minute windows, so bad
-/// requests for one name (or for invented names) never lock out another reviewer.
+/// Counts failed credential checks per presented name and token in fixed one-minute windows,
+/// so bad requests for one name (or for invented names) never lock out a reviewer's good
+/// token.
 struct Failures {
     windows: Mutex<HashMap<Presented, (Instant, u32)>>,
     limit: u32,
@@ -150,15 +153,15 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
     let root = s.app.store.root();
     let presented = credential(req.headers());
     let who = match &presented {
-        Some((name, _)) if crate::credentials::exists(root, name) => {
-            Presented::Reviewer(name.clone())
+        Some((name, token)) if crate::credentials::exists(root, name) => {
+            Presented::Reviewer(name.clone(), Sha256::digest(token.as_bytes()).into())
         }
         _ => Presented::Unknown,
     };
     if s.failures.blocked(&who) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many failed credentials for this name; wait a minute",
+            "too many failed attempts with this credential; wait a minute",
         );
     }
     let name = presented
