@@ -394,10 +394,14 @@ fn bad_tokens_with_a_reviewers_name_do_not_lock_it_out() {
             api_get(&index, Some(&format!("Bearer ws:{i:064x}")));
         }
     }
-    let repeated = (0..21)
-        .map(|_| api_get(&index, Some("Bearer ws:00")).0)
-        .last();
-    assert_eq!(repeated, Some(429), "one bad token is still limited");
+    for _ in 0..20 {
+        api_get(&index, Some("Bearer ws:00"));
+    }
+    assert_eq!(
+        api_get(&index, Some("Bearer ws:00")).0,
+        429,
+        "one bad token is still limited"
+    );
     let bundle = work.path().join("bundle");
     let out = std::process::Command::new(BIN)
         .args(fetch_args(&server.reviewer_base, &cred, &bundle, false))
