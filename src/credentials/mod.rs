@@ -347,6 +347,14 @@ pub fn verify(data_dir: &Path, name: &str, token: &str) -> bool {
     bool::from(stored.trim().as_bytes().ct_eq(hash(token).as_bytes()))
 }
 
+/// The name a credential's served counts are kept under (`crate::store`'s `fetched` files):
+/// its name and 64 bits of a hash of its token. A name removed and added again has a new
+/// token, so it starts with no counts and cannot ack what the old credential fetched.
+pub fn served_as(name: &str, token: &str) -> String {
+    let id = Sha256::digest(format!("lanterne served-as\n{token}").as_bytes());
+    format!("{name}.{}", hex::encode(&id[..8]))
+}
+
 /// Whether `name` is a registered reviewer (whatever token is presented with it).
 pub fn exists(data_dir: &Path, name: &str) -> bool {
     valid_name(name) && data_dir.join(DIR).join(name).is_file()

@@ -45,9 +45,13 @@ use crate::designation;
 use crate::source_key::LookupId;
 use crate::store::{AckOutcome, Served, StoreError};
 
-/// The name of the credential a request was authenticated with.
+/// The credential a request was authenticated with: its name (in deletion records and
+/// messages) and the name its served counts are kept under ([`crate::credentials::served_as`]).
 #[derive(Clone)]
-struct Reviewer(String);
+struct Reviewer {
+    name: String,
+    served_as: String,
+}
 
 /// Most (name, token) pairs tracked at once. Only registered names are tracked; past it (after
 /// dropping ended windows), a pair's failures count in the shared budget of unknown names,
@@ -164,16 +168,19 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
             "too many failed attempts with this credential; wait a minute",
         );
     }
-    let name = presented
+    let reviewer = presented
         .filter(|(name, token)| crate::credentials::verify(root, name, token))
-        .map(|(name, _)| name);
-    let Some(name) = name else {
+        .map(|(name, token)| Reviewer {
+            served_as: crate::credentials::served_as(&name, &token),
+            name,
+        });
+    let Some(reviewer) = reviewer else {
         s.failures.record(who);
         tracing::warn!("reviewer API: a request with a bad credential was refused");
         return error(StatusCode::UNAUTHORIZED, "bad credential");
     };
     let mut req = req;
-    req.extensions_mut().insert(Reviewer(name));
+    req.extensions_mut().insert(reviewer);
     next.run(req).await
 }
 
@@ -227,11 +234,12 @@ struct After {
 
 async fn index(
     State(s): State<ReviewerState>,
-    Extension(Reviewer(who)): Extension<Reviewer>,
+    Extension(who): Extension<Reviewer>,
     Query(q): Query<After>,
 ) -> Response {
     let app = s.app.clone();
-    let built = tokio::task::spawn_blocking(move || build_index(&app, &who, q.after)).await;
+    let built =
+        tokio::task::spawn_blocking(move || build_index(&app, &who.served_as, q.after)).await;
     match built {
         Ok(Ok(index)) => Json(index).into_response(),
         _ => error(
@@ -244,6 +252,7 @@ async fn index(
 /// Names with their sequence numbers, as the store lists them.
 type Numbered = Vec<(String, u64)>;
 
+/// The index after `after`, with the counts served to the credential kept as `who`.
 fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, StoreError> {
     let mut index = api::Index {
         next: after,
@@ -384,7 +393,7 @@ async fn reply(
 
 async fn file(
     State(s): State<ReviewerState>,
-    Extension(Reviewer(who)): Extension<Reviewer>,
+    Extension(who): Extension<Reviewer>,
     Path((name, id, file)): Path<(String, String, String)>,
     req: Request,
 ) -> Response {
@@ -400,7 +409,7 @@ async fn file(
         _ => return error(StatusCode::NOT_FOUND, "no such file"),
     };
     let key = Served {
-        credential: who,
+        credential: who.served_as,
         lookup,
         submission: id,
         file,
@@ -415,7 +424,10 @@ async fn file(
 
 async fn ack(
     State(s): State<ReviewerState>,
-    Extension(Reviewer(who)): Extension<Reviewer>,
+    Extension(Reviewer {
+        name: who,
+        served_as,
+    }): Extension<Reviewer>,
     Json(body): Json<api::Ack>,
 ) -> Response {
     let Ok(map) = designations(&s.app) else {
@@ -435,7 +447,7 @@ async fn ack(
     let by = who.clone();
     let done = tokio::task::spawn_blocking(move || {
         let which: Vec<(LookupId, &str)> = which.iter().map(|(l, id)| (*l, id.as_str())).collect();
-        store.ack(&by, &which)
+        store.ack(&by, &served_as, &which)
     })
     .await;
     match done {
