@@ -375,7 +375,7 @@ fn a_fetch_cut_mid_file_and_resumed_after_a_restart_still_acks() {
             .ok()
             .and_then(|t| {
                 t.lines()
-                    .filter(|l| l.starts_with("alice ") && !l.contains("manifest"))
+                    .filter(|l| l.starts_with("alice.") && !l.contains("manifest"))
                     .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
                     .next()
             })
@@ -402,4 +402,41 @@ fn a_fetch_cut_mid_file_and_resumed_after_a_restart_still_acks() {
         .output()
         .unwrap();
     assert!(check.status.success(), "{check:?}");
+}
+
+/// `reviewers remove bob` then `reviewers add bob`: the new bob is a new credential, with none
+/// of the old one's served counts, so it cannot ack what only the old bob fetched.
+#[test]
+fn a_name_added_again_inherits_no_served_counts() {
+    let (server, work, _alice, bob, _bob_auth) = box_with_two_reviewers();
+    source_with_file(&server, vec![7u8; 4096]);
+    let out = try_fetch(&server.reviewer_base, &bob, &work.path().join("b"), false);
+    assert!(out.status.success(), "{out:?}");
+    lanterne(&[
+        "reviewers",
+        "remove",
+        "bob",
+        "--data-dir",
+        p(&server.data()),
+    ]);
+    let again = work.path().join("bob-again.cred");
+    let auth = server.add_reviewer("bob", &again);
+    let listed = index(&server, &auth);
+    let served: Vec<u64> = listed["sources"][0]["submissions"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["served"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(
+        served.iter().all(|&n| n == 0),
+        "the new bob inherited served counts: {served:?}"
+    );
+    let (designation, id, _) = only_submission(&listed);
+    let (status, body) = ack(&server, &auth, &designation, &id);
+    assert_eq!(
+        status, 403,
+        "the new bob acked what it never fetched: {body}"
+    );
+    assert_eq!(server.submissions().len(), 1);
 }

@@ -17,6 +17,7 @@ mod crash;
 mod disk_full;
 mod hardening;
 mod hostile;
+mod hostile_server;
 mod lifecycle;
 mod logs;
 mod replies_in_bundle;

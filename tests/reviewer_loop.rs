@@ -270,12 +270,13 @@ fn wrong_or_revoked_credentials_get_nothing_and_failures_are_limited() {
         404
     );
 
-    // Five failures in a minute for this name: now even its good credential waits. Failures
-    // for other names do not count (tests/availability.rs plays that attack).
-    for _ in 0..4 {
+    // Five failures in a minute with this token: that token now waits, but the good one,
+    // which never failed, does not (bad_tokens_with_a_reviewers_name_do_not_lock_it_out).
+    for _ in 0..5 {
         api_get(&index, Some("Bearer ws:11"));
     }
-    assert_eq!(api_get(&index, Some(&good)).0, 429);
+    assert_eq!(api_get(&index, Some("Bearer ws:11")).0, 429);
+    assert_eq!(api_get(&index, Some(&good)).0, 200);
 
     // A fresh server: revocation is immediate.
     let server = Server::start("");
@@ -375,4 +376,41 @@ fn replies_too_large_to_show_are_refused_at_push() {
     );
     // The largest reply `review reply` accepts passes the size check.
     assert_ne!(push(1 << 20), 413);
+}
+
+/// Anyone who can reach the reviewer API and knows a workstation's name sends 25 bad tokens
+/// with it, each more than once, in a minute (the limit is 20): the real workstation still
+/// fetches, while the flooding tokens get 429.
+#[test]
+fn bad_tokens_with_a_reviewers_name_do_not_lock_it_out() {
+    let server = Server::start("");
+    server.source_with_message("still reachable");
+    let work = tempfile::tempdir().unwrap();
+    let cred = work.path().join("ws.cred");
+    server.add_reviewer("ws", &cred);
+    let index = format!("{}/api/v1/index", server.reviewer_base);
+    for i in 0..25 {
+        for _ in 0..2 {
+            api_get(&index, Some(&format!("Bearer ws:{i:064x}")));
+        }
+    }
+    for _ in 0..20 {
+        api_get(&index, Some("Bearer ws:00"));
+    }
+    assert_eq!(
+        api_get(&index, Some("Bearer ws:00")).0,
+        429,
+        "one bad token is still limited"
+    );
+    let bundle = work.path().join("bundle");
+    let out = std::process::Command::new(BIN)
+        .args(fetch_args(&server.reviewer_base, &cred, &bundle, false))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the real workstation was locked out: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fetched 1 new submission(s)"));
 }

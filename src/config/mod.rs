@@ -106,9 +106,9 @@ pub struct ReviewerConfig {
     pub allow_public_listen: bool,
     /// Submissions are deleted this many days after they arrived.
     pub retention_days: u32,
-    /// Failed credential checks allowed per minute for one reviewer name before requests
-    /// presenting that name get 429. Names that are not registered share one such budget, so
-    /// bad requests for one name never lock out another reviewer.
+    /// Failed credential checks allowed per minute for one reviewer name and token before
+    /// requests presenting that name and token get 429. Names that are not registered share
+    /// one such budget, so bad requests never lock out a reviewer's good token.
     pub auth_failures_per_minute: u32,
     /// Also publish the reviewer API as a second onion service with restricted discovery
     /// (`--reviewer-onion`): only workstations holding a client key from `reviewers add` can

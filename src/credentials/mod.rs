@@ -98,8 +98,31 @@ pub fn ensure_placeholder_client(clients_dir: &Path) -> Result<(), CredentialErr
         return Ok(());
     }
     let key = ClientKey::generate();
-    durable::create_atomic(&path, key.auth_line().as_bytes()).map_err(io_err(&path))
+    durable::create_atomic(&path, key.auth_line().as_bytes()).map_err(io_err(&path))?;
     // `key` is dropped here: its secret is zeroized, never written.
+    for p in [path.as_path(), clients_dir] {
+        crate::store::normalize_times(p).map_err(io_err(p))?;
+    }
+    Ok(())
+}
+
+/// Puts the times of `files`, of the credentials' and client keys' folders and of the data dir
+/// back to the epoch, as the store does for everything else in the data dir: the disk does not
+/// date an enrolment or a revocation.
+fn undated(data_dir: &Path, files: &[&Path]) -> Result<(), CredentialError> {
+    let dirs = [data_dir.join(DIR), onion_clients_dir(data_dir)];
+    let all = files
+        .iter()
+        .copied()
+        .chain(dirs.iter().map(PathBuf::as_path))
+        .chain([data_dir]);
+    for path in all {
+        match crate::store::normalize_times(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(path)(e)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn hash(token: &str) -> String {
@@ -219,6 +242,7 @@ pub fn add(
         durable::create_private,
     )?;
     undo.done();
+    undated(data_dir, &[&stored, &client_key])?;
     Ok(Issued {
         credential: out.to_owned(),
         client_key,
@@ -234,6 +258,7 @@ pub fn remove(data_dir: &Path, name: &str) -> Result<(), CredentialError> {
     }
     let had_token = remove_durably(&data_dir.join(DIR).join(name))?;
     let had_key = remove_durably(&onion_clients_dir(data_dir).join(format!("{name}.auth")))?;
+    undated(data_dir, &[])?;
     if had_token || had_key {
         Ok(())
     } else {
@@ -345,6 +370,14 @@ pub fn verify(data_dir: &Path, name: &str, token: &str) -> bool {
         return false;
     };
     bool::from(stored.trim().as_bytes().ct_eq(hash(token).as_bytes()))
+}
+
+/// The name a credential's served counts are kept under (`crate::store`'s `fetched` files):
+/// its name and 64 bits of a hash of its token. A name removed and added again has a new
+/// token, so it starts with no counts and cannot ack what the old credential fetched.
+pub fn served_as(name: &str, token: &str) -> String {
+    let id = Sha256::digest(format!("lanterne served-as\n{token}").as_bytes());
+    format!("{name}.{}", hex::encode(&id[..8]))
 }
 
 /// Whether `name` is a registered reviewer (whatever token is presented with it).

@@ -283,3 +283,46 @@ fn a_failed_add_leaves_nothing_half_written() {
     assert!(!out.exists() && !auth_private_path(&out).exists());
     assert!(!dir.path().join("reviewers/carol").exists());
 }
+
+/// Enrolments and revocations are not dated on the server's disk: after `add` and `remove`,
+/// the token hashes, client keys and their folders (and the data dir) keep epoch times, as the
+/// rest of the data dir does (`store::normalize_times`).
+#[test]
+fn enrolment_files_keep_epoch_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    durable::create_private_dir_all(&data).unwrap();
+    let cfg = OnionConfig::default();
+    let out = dir.path().join("alice.cred");
+    add(&data, "alice", &out, reviewer_onion(&cfg)).unwrap();
+    add(
+        &data,
+        "bob",
+        &dir.path().join("bob.cred"),
+        reviewer_onion(&cfg),
+    )
+    .unwrap();
+    ensure_placeholder_client(&onion_clients_dir(&data)).unwrap();
+    let dated = |paths: Vec<PathBuf>| -> Vec<PathBuf> {
+        paths
+            .into_iter()
+            .filter(|p| fs::metadata(p).unwrap().modified().unwrap() != std::time::UNIX_EPOCH)
+            .collect()
+    };
+    // (arti's own key store, made on the first `add`, is arti's and not checked here.)
+    let mut paths: Vec<PathBuf> = tree(&data)
+        .into_iter()
+        .filter(|p| p.starts_with(DIR) || p.starts_with("reviewer-onion-clients"))
+        .map(|p| data.join(p))
+        .collect();
+    paths.push(data.clone());
+    assert_eq!(dated(paths), Vec::<PathBuf>::new(), "after add");
+    remove(&data, "alice").unwrap();
+    let mut paths: Vec<PathBuf> = tree(&data)
+        .into_iter()
+        .filter(|p| p.starts_with(DIR) || p.starts_with("reviewer-onion-clients"))
+        .map(|p| data.join(p))
+        .collect();
+    paths.push(data.clone());
+    assert_eq!(dated(paths), Vec::<PathBuf>::new(), "after remove");
+}

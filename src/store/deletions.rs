@@ -171,12 +171,14 @@ impl Store {
     }
 
     /// `credential`'s ack of `which`: refused as a whole, and each offending submission
-    /// recorded as a refused ack, if the credential was not served every byte of one that is
-    /// still held; otherwise each one held is recorded as acked by the credential, then deleted.
-    /// Submissions already gone are skipped (another workstation acked them, or retention).
+    /// recorded as a refused ack, if the credential (whose served counts are kept as
+    /// `served_as`) was not served every byte of one that is still held; otherwise each one
+    /// held is recorded as acked by the credential, then deleted. Submissions already gone are
+    /// skipped (another workstation acked them, or retention).
     pub fn ack(
         &self,
         credential: &str,
+        served_as: &str,
         which: &[(LookupId, &str)],
     ) -> Result<AckOutcome, StoreError> {
         let _deleting = self.deleting.lock().unwrap_or_else(|p| p.into_inner());
@@ -189,7 +191,7 @@ impl Store {
             if !dir.is_dir() {
                 continue;
             }
-            if self.fetched_in_full(credential, lookup, id)? {
+            if self.fetched_in_full(served_as, lookup, id)? {
                 held.push((*lookup, *id));
             } else {
                 refused.push((*lookup, *id));
@@ -265,14 +267,14 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let id = submit(&store);
         let before = store.settled();
-        let out = store.ack("bob", &[(lookup(), &id)]).unwrap();
+        let out = store.ack("bob", "bob", &[(lookup(), &id)]).unwrap();
         assert_eq!(
             out,
             AckOutcome::Refused(vec![(store.designation_of(&lookup()).unwrap(), id.clone())])
         );
         assert_eq!(store.submissions(&lookup()).unwrap(), vec![id.clone()]);
         // Asking again adds no second record.
-        store.ack("bob", &[(lookup(), &id)]).unwrap();
+        store.ack("bob", "bob", &[(lookup(), &id)]).unwrap();
         let recs = store.deletions_after(before).unwrap();
         assert_eq!(recs.len(), 1, "{recs:?}");
         assert_eq!(recs[0].kind, DeletionKind::Refused);
@@ -287,13 +289,13 @@ mod tests {
         };
         store.note_served(&key, 0, 10);
         assert_eq!(
-            store.ack("alice", &[(lookup(), &id)]).unwrap(),
+            store.ack("alice", "alice", &[(lookup(), &id)]).unwrap(),
             AckOutcome::Deleted(1)
         );
         assert!(store.submissions(&lookup()).unwrap().is_empty());
         // Gone: a second ack is a no-op, with no record.
         assert_eq!(
-            store.ack("alice", &[(lookup(), &id)]).unwrap(),
+            store.ack("alice", "alice", &[(lookup(), &id)]).unwrap(),
             AckOutcome::Deleted(0)
         );
         let recs = store.deletions_after(before).unwrap();
@@ -322,7 +324,7 @@ mod tests {
         let id = submit(&store);
         let before = store.settled();
         let low = store.ticket().unwrap();
-        store.ack("bob", &[(lookup(), &id)]).unwrap();
+        store.ack("bob", "bob", &[(lookup(), &id)]).unwrap();
         assert!(store
             .deletions_between(before, store.settled())
             .unwrap()

@@ -9,7 +9,9 @@
 //! (`web::served`), not when they are read from disk.
 //!
 //! The counts live in memory while the box runs and in `fetched`, a small file (0600) inside the
-//! submission's own folder, one line `<credential> <file> <bytes>` each. The file goes with the
+//! submission's own folder, one line `<credential> <file> <bytes>` each, where `<credential>`
+//! is the name the counts are kept under (`credentials::served_as`: the credential's name and a
+//! hash of its token, so a name removed and added again starts with no counts). The file goes with the
 //! submission (an ack, retention), so nothing outside `sources/` remembers who fetched what. It
 //! is written durably (temp file, fsync, rename) when a download ends or is cut off, every
 //! [`CHECKPOINT_BYTES`] while one runs, and *before* the last byte of a file is handed out:

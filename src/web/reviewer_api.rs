@@ -5,8 +5,9 @@
 //! signature by a reviewer's card in the keys dir (checked by [`crate::reply`], which holds the
 //! crypto; this module only speaks HTTP). Every request must carry a valid credential
 //! ([`crate::credentials`]); a bad one gets 401 and no data, and too many failures in a minute
-//! for one name make requests with that name answer 429 until the minute is over (unknown
-//! names share one budget, so they never lock out a reviewer). Sources are named by designation,
+//! with one token make requests with that name and token answer 429 until the minute is over
+//! (counted per presented token, so bad tokens sent with a reviewer's name never lock out the
+//! workstation that holds the good one; unknown names share one budget). Sources are named by designation,
 //! derived from each source's recipient ([`crate::designation::of_recipient`]); the lookup id
 //! never leaves the server. See [`crate::api`] for the
 //! routes and their JSON.
@@ -44,27 +45,33 @@ use crate::designation;
 use crate::source_key::LookupId;
 use crate::store::{AckOutcome, Served, StoreError};
 
-/// The name of the credential a request was authenticated with.
+/// The credential a request was authenticated with: its name (in deletion records and
+/// messages) and the name its served counts are kept under ([`crate::credentials::served_as`]).
 #[derive(Clone)]
-struct Reviewer(String);
+struct Reviewer {
+    name: String,
+    served_as: String,
+}
 
-/// Most names tracked at once. Only registered names are tracked, so this is reached only by
-/// a box with that many reviewers; past it (after dropping ended windows), a name's failures
-/// count in the shared budget of unknown names.
+/// Most (name, token) pairs tracked at once. Only registered names are tracked; past it (after
+/// dropping ended windows), a pair's failures count in the shared budget of unknown names,
+/// which a good token never needs, since it never fails.
 const MAX_TRACKED_NAMES: usize = 1024;
 
 /// Whose budget a failed check is counted in.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Presented {
-    /// A registered reviewer's name.
-    Reviewer(String),
+    /// A registered reviewer's name and the SHA-256 of the token presented with it (a hash,
+    /// so that no presented secret stays in memory).
+    Reviewer(String, [u8; 32]),
     /// Any name that is not registered, a malformed header, or none: one budget for all of
     /// them, so endless invented names cannot grow the map.
     Unknown,
 }
 
-/// Counts failed credential checks per presented name in fixed one-minute windows, so bad
-/// requests for one name (or for invented names) never lock out another reviewer.
+/// Counts failed credential checks per presented name and token in fixed one-minute windows,
+/// so bad requests for one name (or for invented names) never lock out a reviewer's good
+/// token.
 struct Failures {
     windows: Mutex<HashMap<Presented, (Instant, u32)>>,
     limit: u32,
@@ -150,27 +157,30 @@ async fn authenticate(State(s): State<ReviewerState>, req: Request, next: Next) 
     let root = s.app.store.root();
     let presented = credential(req.headers());
     let who = match &presented {
-        Some((name, _)) if crate::credentials::exists(root, name) => {
-            Presented::Reviewer(name.clone())
+        Some((name, token)) if crate::credentials::exists(root, name) => {
+            Presented::Reviewer(name.clone(), Sha256::digest(token.as_bytes()).into())
         }
         _ => Presented::Unknown,
     };
     if s.failures.blocked(&who) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many failed credentials for this name; wait a minute",
+            "too many failed attempts with this credential; wait a minute",
         );
     }
-    let name = presented
+    let reviewer = presented
         .filter(|(name, token)| crate::credentials::verify(root, name, token))
-        .map(|(name, _)| name);
-    let Some(name) = name else {
+        .map(|(name, token)| Reviewer {
+            served_as: crate::credentials::served_as(&name, &token),
+            name,
+        });
+    let Some(reviewer) = reviewer else {
         s.failures.record(who);
         tracing::warn!("reviewer API: a request with a bad credential was refused");
         return error(StatusCode::UNAUTHORIZED, "bad credential");
     };
     let mut req = req;
-    req.extensions_mut().insert(Reviewer(name));
+    req.extensions_mut().insert(reviewer);
     next.run(req).await
 }
 
@@ -224,11 +234,12 @@ struct After {
 
 async fn index(
     State(s): State<ReviewerState>,
-    Extension(Reviewer(who)): Extension<Reviewer>,
+    Extension(who): Extension<Reviewer>,
     Query(q): Query<After>,
 ) -> Response {
     let app = s.app.clone();
-    let built = tokio::task::spawn_blocking(move || build_index(&app, &who, q.after)).await;
+    let built =
+        tokio::task::spawn_blocking(move || build_index(&app, &who.served_as, q.after)).await;
     match built {
         Ok(Ok(index)) => Json(index).into_response(),
         _ => error(
@@ -241,6 +252,7 @@ async fn index(
 /// Names with their sequence numbers, as the store lists them.
 type Numbered = Vec<(String, u64)>;
 
+/// The index after `after`, with the counts served to the credential kept as `who`.
 fn build_index(app: &AppState, who: &str, after: u64) -> Result<api::Index, StoreError> {
     let mut index = api::Index {
         next: after,
@@ -381,7 +393,7 @@ async fn reply(
 
 async fn file(
     State(s): State<ReviewerState>,
-    Extension(Reviewer(who)): Extension<Reviewer>,
+    Extension(who): Extension<Reviewer>,
     Path((name, id, file)): Path<(String, String, String)>,
     req: Request,
 ) -> Response {
@@ -397,7 +409,7 @@ async fn file(
         _ => return error(StatusCode::NOT_FOUND, "no such file"),
     };
     let key = Served {
-        credential: who,
+        credential: who.served_as,
         lookup,
         submission: id,
         file,
@@ -412,7 +424,10 @@ async fn file(
 
 async fn ack(
     State(s): State<ReviewerState>,
-    Extension(Reviewer(who)): Extension<Reviewer>,
+    Extension(Reviewer {
+        name: who,
+        served_as,
+    }): Extension<Reviewer>,
     Json(body): Json<api::Ack>,
 ) -> Response {
     let Ok(map) = designations(&s.app) else {
@@ -432,7 +447,7 @@ async fn ack(
     let by = who.clone();
     let done = tokio::task::spawn_blocking(move || {
         let which: Vec<(LookupId, &str)> = which.iter().map(|(l, id)| (*l, id.as_str())).collect();
-        store.ack(&by, &which)
+        store.ack(&by, &served_as, &which)
     })
     .await;
     match done {

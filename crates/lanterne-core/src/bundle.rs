@@ -214,6 +214,8 @@ pub enum Integrity {
     Conflict,
     Missing,
     NotAFile,
+    /// A folder on the path is a symlink.
+    SymlinkOnPath,
     Mismatch,
     Unreadable(io::Error),
 }
@@ -225,6 +227,9 @@ impl fmt::Display for Integrity {
             Integrity::Conflict => write!(f, "listed twice in {SUMS} with different sums"),
             Integrity::Missing => write!(f, "missing from the bundle"),
             Integrity::NotAFile => write!(f, "not a regular file (a symlink or a folder)"),
+            Integrity::SymlinkOnPath => {
+                write!(f, "a folder on its path is a symlink (never followed)")
+            }
             Integrity::Mismatch => write!(f, "does not match its {SUMS} line (damaged)"),
             Integrity::Unreadable(e) => write!(f, "cannot be read: {e}"),
         }
@@ -336,7 +341,8 @@ impl Sums {
     /// and a second that uses bytes which may have changed since. Whatever was made from the
     /// bytes is kept only if [`CheckedFile::finish`] then says they were the listed ones. A
     /// path that is not listed (or listed twice), missing, or not a regular file is refused
-    /// here, before anything is read; a symlink is refused, never followed.
+    /// here, before anything is read; a symlink, for the file or any folder on its path, is
+    /// refused, never followed.
     pub fn open_checked(&self, root: &Path, rel: &str) -> Result<CheckedFile, Integrity> {
         let expected = match self.get(rel) {
             None => return Err(Integrity::NotListed),
@@ -344,6 +350,21 @@ impl Sums {
             Some(Listed::Sum(s)) => s,
         };
         let path = root.join(rel);
+        // Every folder between the bundle and the file is a real one, not a symlink.
+        let mut folder = root.to_owned();
+        for part in Path::new(rel)
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+        {
+            folder.push(part);
+            match std::fs::symlink_metadata(&folder) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Integrity::Missing),
+                Err(e) => return Err(Integrity::Unreadable(e)),
+                Ok(m) if m.file_type().is_symlink() => return Err(Integrity::SymlinkOnPath),
+                Ok(_) => {}
+            }
+        }
         match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Integrity::Missing),
             Err(e) => return Err(Integrity::Unreadable(e)),

@@ -23,7 +23,7 @@
 //!   ([`api::path`]: the server's routes and the client's URLs), and [`credential`], the
 //!   workstation's credential file.
 //! - **Every machine:** [`durable`] (the one "temp file, fsync, rename" and the one "new 0600
-//!   file, fsync").
+//!   file, fsync") and [`text`] (the one escaping of untrusted text before it is printed).
 //!
 //! Shared means public; what only this crate uses is `pub(crate)`.
 
@@ -41,3 +41,4 @@ pub mod limits;
 pub mod manifest;
 pub mod reply;
 pub mod seal;
+pub mod text;

@@ -81,13 +81,13 @@ impl Bundle {
     pub(crate) fn sources(&self, problems: &mut Vec<String>) -> Result<Vec<Source>, ReviewError> {
         let dir = self.root.join(format::SOURCES);
         let mut out = Vec::new();
-        if !dir.exists() {
+        if !real_dir(&dir, problems) {
             // A bundle fetched before any source wrote has no `sources/` yet.
             return Ok(out);
         }
         for designation in list_dirs(&dir, problems, is_designation)? {
             let subs_dir = self.root.join(format::submissions_path(&designation));
-            let submissions = if subs_dir.exists() {
+            let submissions = if real_dir(&subs_dir, problems) {
                 list_dirs(&subs_dir, problems, is_server_name)?
             } else {
                 Vec::new()
@@ -150,6 +150,22 @@ impl Bundle {
             }
         }
         out
+    }
+}
+
+/// Whether `dir` is there and not a symlink; a symlink (never followed) is reported.
+fn real_dir(dir: &Path, problems: &mut Vec<String>) -> bool {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            problems.push(format!(
+                "ignored {}: a symlink, not a folder lanterne writes",
+                dir.display()
+            ));
+            false
+        }
+        // Anything else that is there is listed as before (a file makes that a read error).
+        Ok(_) => true,
+        Err(_) => false,
     }
 }
 
@@ -228,6 +244,63 @@ mod tests {
         let (dir2, b2) = bundle_with(&format!("{hello}  l\n"));
         std::os::unix::fs::symlink(dir.path().join("sources/a/x"), dir2.path().join("l")).unwrap();
         assert!(matches!(b2.verify("l"), Err(Integrity::NotAFile)));
+    }
+
+    /// A symlinked `sources/`, `submissions/` or `replies/` folder is not followed: the files
+    /// under it are refused even though their sums match, and its submissions are not listed.
+    #[test]
+    fn symlinked_folders_on_a_path_are_refused() {
+        let hello = hex::encode(Sha256::digest(b"hello"));
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(elsewhere.path().join("s1")).unwrap();
+        std::fs::write(elsewhere.path().join("s1/manifest.age"), b"hello").unwrap();
+        std::fs::write(elsewhere.path().join("r.age"), b"hello").unwrap();
+        let sums = format!(
+            "{hello}  sources/brave-otter-41/submissions/s1/manifest.age\n\
+             {hello}  sources/brave-otter-41/replies/r.age\n"
+        );
+        let (dir, b) = bundle_with(&sums);
+        let source = dir.path().join("sources/brave-otter-41");
+        std::fs::create_dir_all(&source).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), source.join("submissions")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), source.join("replies")).unwrap();
+        for rel in [
+            "sources/brave-otter-41/submissions/s1/manifest.age",
+            "sources/brave-otter-41/replies/r.age",
+        ] {
+            assert!(
+                matches!(b.verify(rel), Err(Integrity::SymlinkOnPath)),
+                "{rel}: {:?}",
+                b.verify(rel)
+            );
+        }
+        let mut problems = Vec::new();
+        let sources = b.sources(&mut problems).unwrap();
+        assert_eq!(sources.len(), 1);
+        assert!(
+            sources[0].submissions.is_empty(),
+            "{:?}",
+            sources[0].submissions
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("symlink")),
+            "{problems:?}"
+        );
+
+        // The whole `sources/` folder a symlink: nothing is listed.
+        let (dir2, b2) = bundle_with(&sums);
+        std::os::unix::fs::symlink(dir.path().join("sources"), dir2.path().join("sources"))
+            .unwrap();
+        let mut problems = Vec::new();
+        assert!(b2.sources(&mut problems).unwrap().is_empty());
+        assert!(
+            problems.iter().any(|p| p.contains("symlink")),
+            "{problems:?}"
+        );
+        assert!(matches!(
+            b2.verify("sources/brave-otter-41/replies/r.age"),
+            Err(Integrity::SymlinkOnPath)
+        ));
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //! absolute paths, NUL bytes, terminal escape sequences or right-to-left overrides that make
 //! `gpj.exe` look like `exe.jpg`. [`sanitize`] reduces it to one plain path component that
 //! cannot leave the output folder; [`NameSet`] keeps the names of one folder distinct;
-//! [`shown`] makes any untrusted string harmless to print.
+//! [`shown`] and [`scrubbed`] (defined in `lanterne_core::text`, which the networked
+//! workstation uses too) make any untrusted string harmless to print.
 
 use std::collections::{HashMap, HashSet};
+
+use lanterne_core::text::is_format_char;
+pub use lanterne_core::text::{scrubbed, shown};
 
 /// Longest saved name, in bytes, before a ` (N)` suffix. eCryptfs (home folders on some
 /// offline setups) allows 143 bytes, so this leaves room for the suffix.
@@ -15,13 +19,6 @@ const MAX_NAME_BYTES: usize = 120;
 
 /// Longest extension kept when a long name is cut.
 const MAX_EXT_BYTES: usize = 16;
-
-/// Characters that are invisible or reorder text: shown escaped, dropped from file names.
-fn is_format_char(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
-        | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
-}
 
 /// Characters that some filesystems (FAT on a USB stick, NTFS) refuse: replaced by `_` so the
 /// folder can be copied anywhere.
@@ -117,43 +114,6 @@ impl NameSet {
     }
 }
 
-/// An untrusted string made safe for a terminal or a text file: quoted, control and invisible
-/// characters written as `\u{…}` escapes, cut at 300 characters.
-pub fn shown(untrusted: &str) -> String {
-    const MAX_CHARS: usize = 300;
-    let mut out = String::with_capacity(untrusted.len().min(MAX_CHARS) + 2);
-    out.push('"');
-    for (i, c) in untrusted.chars().enumerate() {
-        if i == MAX_CHARS {
-            out.push('…');
-            break;
-        }
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() || is_format_char(c) => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Like [`shown`] without the quotes: for messages that may quote untrusted text.
-pub fn scrubbed(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().take(1000) {
-        if c.is_control() || is_format_char(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Whether `s` is a safe name chosen by the server: ASCII letters, digits and `-`, not
 /// starting with `-`, at most 128 bytes. Such a name can never be `.`, `..` or hold `/`.
 pub fn is_server_name(s: &str) -> bool {
@@ -237,16 +197,6 @@ mod tests {
             set.probes,
             2 * N
         );
-    }
-
-    #[test]
-    fn shown_strings_cannot_drive_a_terminal() {
-        assert_eq!(shown("ok"), "\"ok\"");
-        assert_eq!(shown("a\x1b[2Jb"), "\"a\\u{1b}[2Jb\"");
-        assert_eq!(shown("x\u{202E}y"), "\"x\\u{202e}y\"");
-        assert_eq!(shown("q\"\\"), "\"q\\\"\\\\\"");
-        assert!(shown(&"z".repeat(1000)).ends_with("…\""));
-        assert_eq!(scrubbed("a \"b\" \\ \x07"), "a \"b\" \\ \\u{7}");
     }
 
     #[test]

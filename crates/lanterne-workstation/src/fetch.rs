@@ -2,8 +2,9 @@
 //! bundle folder.
 //!
 //! `fetch` is incremental and resumable. The bundle remembers the server's cursor; each file is
-//! downloaded to `NAME.part` (continuing with a Range request if a part is there), checked
-//! against the SHA-256 the server announced, then renamed into place; the cursor advances only
+//! downloaded to `NAME.part` (continuing with a Range request if a part is there), never past
+//! the size the server announced, checked against the SHA-256 the server announced, then
+//! renamed into place; the cursor advances only
 //! after every file of the listing is in. An interrupted fetch simply runs again.
 //!
 //! A submission counts as fetched only when it arrived whole: listed with its `manifest.age`,
@@ -38,7 +39,10 @@ use reqwest::header::{AUTHORIZATION, RANGE};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::{io_at, Client, WorkstationError};
+use crate::{body_capped, io_at, Client, WorkstationError};
+
+/// Most bytes read of a refused ack's answer: room for the names of thousands of submissions.
+const MAX_REFUSAL_BODY: usize = 1 << 20;
 
 /// What a fetch brought.
 #[derive(Debug, Default)]
@@ -271,8 +275,21 @@ pub async fn fetch(
             .send()
             .await?;
         if resp.status() == StatusCode::FORBIDDEN {
+            let body = body_capped(resp, MAX_REFUSAL_BODY).await?;
             let refused: api::AckRefused =
-                serde_json::from_slice(&resp.bytes().await?).map_err(WorkstationError::Json)?;
+                serde_json::from_slice(&body).map_err(WorkstationError::Json)?;
+            // Validated like every other name from the server before any is printed or used.
+            if !refused
+                .refused
+                .iter()
+                .all(|i| designation::is_valid(&i.designation) && safe_name(&i.id))
+            {
+                return Err(WorkstationError::Protocol(
+                    "the server refused the ack naming a malformed submission; the ack stays \
+                     pending in this bundle"
+                        .into(),
+                ));
+            }
             // Refused for good: keep the others pending, and say how to ack these.
             state
                 .awaiting_ack
@@ -422,7 +439,24 @@ async fn download(
         .truncate(!append)
         .open(&part)
         .map_err(io_at(&part))?;
+    // Never more than the announced size: a server sending more is cut off at once.
+    let mut room = if append {
+        file.size.saturating_sub(have)
+    } else {
+        file.size
+    };
     while let Some(chunk) = resp.chunk().await? {
+        if chunk.len() as u64 > room {
+            drop(out);
+            let _ = fs::remove_file(&part);
+            return Err(WorkstationError::Protocol(format!(
+                "{}: the server sent more than the {} bytes its index announced; the \
+                 download stopped there and nothing of it was kept. Run fetch again; if this \
+                 persists, tell the server's administrator",
+                file.name, file.size
+            )));
+        }
+        room -= chunk.len() as u64;
         out.write_all(&chunk).map_err(io_at(&part))?;
     }
     out.sync_all().map_err(io_at(&part))?;

@@ -12,7 +12,9 @@
 //! All of it runs on the networked workstation:
 //! - [`fetch`]: the incremental, resumable download into a bundle, and the ack;
 //! - [`push`]: the upload of replies;
-//! - this file: the error type and the reviewer API client they share, and the route to the
+//! - this file: the error type and the reviewer API client they share (which reads at most
+//!   [`MAX_ERROR_BODY`] of an error's body and escapes it with `lanterne_core::text`, so no
+//!   byte of the server's reaches the terminal raw), and the route to the
 //!   server: direct (loopback, a tunnel), or through a SOCKS5 proxy (`--socks`, a tor client
 //!   holding the reviewer onion's client key) that resolves names itself, so a `.onion` server
 //!   is only ever named to tor. The wire types and the
@@ -53,6 +55,7 @@ pub enum WorkstationError {
     BadSocks(String),
     #[error("the server refused the credential (401): check --credential, or ask for a new one")]
     Unauthorized,
+    /// The body is already escaped ([`lanterne_core::text::scrubbed`]) and cut.
     #[error("the server answered {0}: {1}")]
     Status(StatusCode, String),
     #[error("{path}: {source}")]
@@ -61,6 +64,7 @@ pub enum WorkstationError {
         #[source]
         source: io::Error,
     },
+    /// Names in the message are ones the workstation validated (or escaped) first.
     #[error("the server sent something unexpected: {0}")]
     Protocol(String),
     #[error("the server's answer is not the JSON this build expects (is it a lanterne reviewer API of the same version?)")]
@@ -86,6 +90,27 @@ pub enum WorkstationError {
     Unsigned(PathBuf),
 }
 
+/// Most bytes of an error's body that are read: the server's explanation is short, and a
+/// hostile server's endless one must not fill the workstation's memory or terminal.
+pub const MAX_ERROR_BODY: usize = 4 << 10;
+
+/// The first `max` bytes of `resp`'s body, or all of it if it is shorter; the rest is never
+/// read.
+pub(crate) async fn body_capped(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = max - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == max {
+            break;
+        }
+    }
+    Ok(body)
+}
+
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> WorkstationError + '_ {
     move |source| WorkstationError::Io {
         path: path.to_owned(),
@@ -109,7 +134,10 @@ impl Client {
         socks: Option<&str>,
     ) -> Result<Client, WorkstationError> {
         let onion = is_onion(server)?;
-        let builder = reqwest::Client::builder().no_proxy();
+        // No redirects either: a server's `Location` could point anywhere.
+        let builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none());
         let builder = match socks {
             Some(proxy) => builder.proxy(socks_proxy(proxy)?),
             // Refused before any connection or name lookup: an onion name must never reach
@@ -134,10 +162,11 @@ impl Client {
         match resp.status() {
             s if s.is_success() => Ok(resp),
             StatusCode::UNAUTHORIZED => Err(WorkstationError::Unauthorized),
-            s => Err(WorkstationError::Status(
-                s,
-                resp.text().await.unwrap_or_default().trim().to_owned(),
-            )),
+            s => {
+                let body = body_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+                let text = lanterne_core::text::scrubbed(String::from_utf8_lossy(&body).trim());
+                Err(WorkstationError::Status(s, text))
+            }
         }
     }
 

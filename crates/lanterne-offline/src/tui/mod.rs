@@ -5,12 +5,14 @@
 //! key does, `model.rs` reads and writes the inbox one action at a time (the inbox's lock is
 //! held per action, never for the session), `draw.rs` draws the state, `text.rs` holds every
 //! string in both languages. This file owns the real terminal: termion's raw mode and
-//! alternate screen, restored on exit, on error and on panic, and `$EDITOR`.
+//! alternate screen, restored on exit, on error and on panic, and `$EDITOR` (started with its
+//! history off when `editor.rs` knows it).
 //!
 //! The terminal backend is ratatui's termion one, not crossterm: crossterm's event reading
 //! links `mio`, a socket crate that `scripts/check-offline-deps` keeps out of this crate.
 
 mod draw;
+mod editor;
 mod model;
 mod state;
 mod text;
@@ -132,8 +134,9 @@ fn editor_command() -> String {
         .unwrap_or_else(|| "vi".to_owned())
 }
 
-/// Runs `editor` (a program and its arguments, split on spaces) on an empty private file and
-/// returns what it holds.
+/// Runs `editor` (a program and its arguments, split on spaces, then for a known editor the
+/// arguments that switch its history and backups off: [`editor::history_off`]) on an empty
+/// private file and returns what it holds.
 ///
 /// This is the one place the reply exists in plaintext on disk: on the offline machine's disk,
 /// in a 0700 folder of the review home holding one 0600 file, for the editor's life only. The
@@ -154,6 +157,7 @@ fn edit(home: &ReviewHome, editor: &str) -> io::Result<Zeroizing<String>> {
     let program = words.next().unwrap_or("vi");
     let status = std::process::Command::new(program)
         .args(words)
+        .args(editor::history_off(program))
         .arg(&path)
         .status();
     let mut bytes = Zeroizing::new(Vec::new());
@@ -215,5 +219,77 @@ mod tests {
         // An editor that fails gives no text, and leaves nothing either.
         assert!(edit(&home, "false").is_err());
         assert_eq!(fs::read_dir(home.dir()).unwrap().count(), 0);
+    }
+
+    /// Stand-ins named like the known editors record their arguments: each is started with its
+    /// history, swap, undo and backup files off; `vi` linked to `vim.tiny` (Debian's
+    /// alternatives) counts as vim; an unknown editor gets the file only.
+    #[test]
+    fn known_editors_start_with_their_history_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = ReviewHome::at(&dir.path().join("home")).unwrap();
+        let bin = dir.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        let log = dir.path().join("argv");
+        let vim_off = [
+            "-i",
+            "NONE",
+            "-n",
+            "-c",
+            "set noundofile nobackup nowritebackup",
+        ];
+        let emacs_off = [
+            "-Q",
+            "--eval",
+            "(setq auto-save-list-file-prefix nil auto-save-default nil make-backup-files nil)",
+        ];
+        let cases: [(&str, &[&str]); 6] = [
+            ("vim", &vim_off),
+            ("nvim", &vim_off),
+            ("vim.tiny", &vim_off),
+            ("emacs", &emacs_off),
+            ("nano", &["-I"]),
+            ("myedit", &[]),
+        ];
+        for (name, _) in &cases {
+            let script = bin.join(name);
+            fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\nfor last; do :; done\n\
+                     echo reply > \"$last\"\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&script, fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        std::os::unix::fs::symlink(bin.join("vim.tiny"), bin.join("vi")).unwrap();
+        let argv = |editor: &str| -> Vec<String> {
+            let text = edit(&home, editor).unwrap();
+            assert_eq!(text.as_str(), "reply\n", "{editor}");
+            let lines: Vec<String> = fs::read_to_string(&log)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            let (file, flags) = lines.split_last().unwrap();
+            assert!(file.ends_with("/reply.txt"), "{editor}: {lines:?}");
+            flags.to_vec()
+        };
+        for (name, off) in cases {
+            let editor = bin.join(name);
+            assert_eq!(argv(editor.to_str().unwrap()), off, "{name}");
+        }
+        assert_eq!(
+            argv(bin.join("vi").to_str().unwrap()),
+            vim_off,
+            "vi -> vim.tiny"
+        );
+        // The reviewer's own arguments come first.
+        let with_args = format!("{} -p", bin.join("vim").display());
+        let mut want = vec!["-p"];
+        want.extend(vim_off);
+        assert_eq!(argv(&with_args), want);
     }
 }
