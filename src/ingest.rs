@@ -7,6 +7,10 @@
 //! temporary file under `staging/`; at most a few chunks wait in its queue, so memory stays flat
 //! whatever the size.
 //!
+//! Every file is padded to its size bucket ([`crate::padding`]) before its age stream ends:
+//! the padding is plaintext fed to the sealer like the file's own bytes, so the stored file
+//! stays one plain age file, and the manifest keeps the exact size.
+//!
 //! Limits are checked as bytes arrive. When one is crossed, or on any error, the caller drops
 //! the `Ingest`, and the staging folder goes with every partial ciphertext in it. Only
 //! [`Ingest::commit`] makes a submission durable (fsync, then atomic rename), and only after it
@@ -26,6 +30,7 @@ pub use sealer::Sealer;
 
 use crate::config::Limits;
 use crate::manifest::{self, FileEntry, Manifest};
+use crate::padding;
 use crate::seal::Recipients;
 use crate::source_key::LookupId;
 use crate::store::{random_id, Staged, Store};
@@ -133,9 +138,11 @@ impl Ingest {
         Ok(())
     }
 
-    /// Finishes the open file's age stream (without which it would be truncated).
+    /// Pads the open file to its bucket and finishes its age stream (without which it would
+    /// be truncated).
     pub async fn end_file(&mut self) -> Result<(), IngestError> {
-        if let Some(open) = self.open.take() {
+        if let Some(mut open) = self.open.take() {
+            pad(&mut open.sealer, open.entry.size).await?;
             let file = open.sealer.finish().await?;
             self.finished.push((file, open.entry));
         }
@@ -222,6 +229,35 @@ impl Ingest {
     }
 }
 
+/// Padding bytes, handed to a sealer in slices of this (a zeroed static: no allocation, and
+/// no bytes in the binary).
+static PADDING: [u8; 1 << 20] = [padding::PAD_BYTE; 1 << 20];
+
+/// Feeds the padding of a file of `size` bytes to its sealer, after the file's own bytes.
+async fn pad(sealer: &mut Sealer, size: u64) -> io::Result<()> {
+    if !pads() {
+        return Ok(());
+    }
+    let mut left = padding::padding_len(size);
+    while left > 0 {
+        let n = left.min(PADDING.len() as u64) as usize;
+        sealer.write(Bytes::from_static(&PADDING[..n])).await?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Whether files are padded: always, except in a build with the `bench-unpadded` feature (the
+/// ingest benchmark's baseline, never in a package), where `LANTERNE_BENCH_UNPADDED` turns it
+/// off so the benchmark can time the same build both ways in one run.
+fn pads() -> bool {
+    #[cfg(feature = "bench-unpadded")]
+    if std::env::var_os("LANTERNE_BENCH_UNPADDED").is_some() {
+        return false;
+    }
+    true
+}
+
 fn truncate(s: &str) -> String {
     let mut end = s.len().min(MAX_FIELD_BYTES);
     while !s.is_char_boundary(end) {
@@ -284,13 +320,14 @@ mod tests {
         assert_eq!(m.message, "the message");
         assert_eq!(m.files.len(), 2);
         assert_eq!((m.files[0].name.as_str(), m.files[0].size), ("a.txt", 11));
-        let body = open_small(
-            &std::fs::read(dir.join(&m.files[0].stored_as)).unwrap(),
-            &id,
-            100,
-        )
-        .unwrap();
-        assert_eq!(&body[..], b"hello world");
+        // Each file is its bytes, then zeros up to its bucket; the manifest has its size.
+        for (entry, want) in m.files.iter().zip([&b"hello world"[..], b""]) {
+            let stored = std::fs::read(dir.join(&entry.stored_as)).unwrap();
+            let body = open_small(&stored, &id, 1 << 20).unwrap();
+            assert_eq!(body.len() as u64, padding::MIN_BUCKET);
+            assert_eq!(&body[..entry.size as usize], want);
+            assert!(body[want.len()..].iter().all(|&b| b == padding::PAD_BYTE));
+        }
     }
 
     #[tokio::test]

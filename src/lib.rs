@@ -61,7 +61,9 @@ mod status;
 mod store;
 pub mod web;
 
-pub use lanterne_core::{api, card, designation, durable, hardening, manifest, reply, seal};
+pub use lanterne_core::{
+    api, card, designation, durable, hardening, manifest, padding, reply, seal,
+};
 pub use lanterne_offline as review;
 pub use lanterne_offline::keys;
 pub use lanterne_workstation as workstation;

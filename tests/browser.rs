@@ -674,7 +674,11 @@ async fn flow(v: &mut Visit<'_>, script: &Script, picked: &[Picked]) {
     for ((entry, p), (name, _)) in entries.iter().zip(picked).zip(script.files) {
         assert_eq!(entry["name"], *name);
         let stored = subs[0].join(entry["stored_as"].as_str().unwrap());
-        assert!(v.server.age_decrypt(&stored) == p.bytes, "{name} differs");
+        let size = entry["size"].as_u64().unwrap();
+        assert!(
+            v.server.age_decrypt_file(&stored, size) == p.bytes,
+            "{name} differs"
+        );
     }
 
     // A reviewer answers, offline: encrypted to the source's stored recipient and the team.

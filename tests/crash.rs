@@ -118,7 +118,8 @@ fn sigkill_during_uploads_loses_nothing_acknowledged_and_leaks_nothing() {
         for f in manifest["files"].as_array().unwrap() {
             let name = f["name"].as_str().unwrap().to_owned();
             let stored = sub.join(f["stored_as"].as_str().unwrap());
-            found.insert(name, server.age_decrypt(&stored));
+            let size = f["size"].as_u64().unwrap();
+            found.insert(name, server.age_decrypt_file(&stored, size));
         }
     }
     let mut recovered = 0;

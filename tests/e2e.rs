@@ -30,4 +30,5 @@ mod self_check;
 mod signed_replies;
 mod source_flow;
 mod startup_guards;
+mod stored_sizes;
 mod workstation_onion;

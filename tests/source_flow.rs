@@ -56,7 +56,13 @@ fn three_files_and_a_message_are_stored_encrypted_and_decrypt_with_the_age_cli()
         assert_eq!(entry["content_type"], upload.mime);
         assert_eq!(entry["size"], upload.bytes.len() as u64);
         let stored = subs[0].join(entry["stored_as"].as_str().unwrap());
-        assert_eq!(server.age_decrypt(&stored), upload.bytes, "{}", upload.name);
+        let size = entry["size"].as_u64().unwrap();
+        assert_eq!(
+            server.age_decrypt_file(&stored, size),
+            upload.bytes,
+            "{}",
+            upload.name
+        );
     }
 
     // Nothing readable on disk: no canary, no original name, no telling times.

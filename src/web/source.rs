@@ -19,9 +19,9 @@ use super::session::{clear_cookie, SourceRef};
 use super::{AppState, Circuit};
 use crate::code::{self, Code};
 use crate::i18n::Tr;
-use crate::seal;
 use crate::source_key::{DeriveError, InternalError, Purpose, SourceKeys};
 use crate::store::{Store, StoreError};
+use crate::{padding, seal};
 use lanterne_core::limits;
 
 #[derive(Template)]
@@ -268,7 +268,9 @@ fn read_replies(store: &Store, keys: &SourceKeys) -> (Vec<ReplyView>, u64) {
         match text {
             Some(bytes) => views.push(ReplyView {
                 id,
-                text: Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()),
+                text: Zeroizing::new(
+                    String::from_utf8_lossy(padding::unpad_text(&bytes)).into_owned(),
+                ),
             }),
             None => unreadable += 1,
         }

@@ -255,6 +255,25 @@ impl Server {
     pub fn age_decrypt(&self, file: &Path) -> Vec<u8> {
         age_cli_decrypt(&self.identity, file)
     }
+
+    /// A stored submission file's exact bytes, `size` from its manifest, through the stock
+    /// `age` CLI: what it decrypts is the file padded with zeros to its size bucket.
+    pub fn age_decrypt_file(&self, file: &Path, size: u64) -> Vec<u8> {
+        let mut plain = self.age_decrypt(file);
+        assert_eq!(
+            plain.len() as u64,
+            lanterne::padding::bucket(size),
+            "{file:?} is not padded to its bucket"
+        );
+        assert!(
+            plain[size as usize..]
+                .iter()
+                .all(|&b| b == lanterne::padding::PAD_BYTE),
+            "{file:?}'s padding is not zeros"
+        );
+        plain.truncate(size as usize);
+        plain
+    }
 }
 
 impl Drop for Server {

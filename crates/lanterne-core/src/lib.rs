@@ -15,7 +15,8 @@
 //!   plaintext; the server's memory lock and data dir lock too), [`card`] (a reviewer's public
 //!   age and signing keys, which the offline machine pins and the server reads from its keys
 //!   dir), [`reply`] (the trusted comment a reply's signature carries, and the server's check of
-//!   a pushed reply and its signature) and [`limits`] (the reply size that `review reply` writes, the reviewer API
+//!   a pushed reply and its signature), [`padding`] (the size buckets every stored file is
+//!   padded to, and how the exact bytes come back) and [`limits`] (the reply size that `review reply` writes, the reviewer API
 //!   accepts and the source's page shows).
 //! - **Networked workstation and offline machine:** [`bundle`], the reviewer bundle's format:
 //!   `fetch` writes it, `review open` and `review reply` read it.
@@ -39,6 +40,7 @@ pub mod durable;
 pub mod hardening;
 pub mod limits;
 pub mod manifest;
+pub mod padding;
 pub mod reply;
 pub mod seal;
 pub mod text;

@@ -2,14 +2,14 @@
 //!
 //! File names, declared types, sizes and the message are secrets too, so they never appear on
 //! disk in clear: they go in this JSON document, which is age-encrypted to the reviewers like
-//! the files. The JSON is padded with spaces to a multiple of [`PAD_TO`] bytes so the
-//! ciphertext's length does not give away the message's length. Time is kept only to the day.
+//! the files. The JSON is padded with spaces (which JSON ignores) to its size bucket
+//! ([`crate::padding::bucket`], as every stored file) so the ciphertext's length does not give
+//! away the message's length or the number of files. Time is kept only to the day.
 
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-/// Manifests are padded to a multiple of this many bytes.
-pub const PAD_TO: usize = 4096;
+use crate::padding;
 
 /// Name of the manifest inside a submission folder.
 pub const FILE_NAME: &str = "manifest.age";
@@ -63,10 +63,10 @@ impl Manifest {
 
     /// The padded JSON to encrypt.
     pub fn to_padded_json(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(PAD_TO));
+        let mut out = Zeroizing::new(Vec::with_capacity(padding::MIN_BUCKET as usize));
         // Serializing plain strings and numbers into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, self);
-        let padded = out.len().div_ceil(PAD_TO).max(1) * PAD_TO;
+        let padded = usize::try_from(padding::bucket(out.len() as u64)).unwrap_or(out.len());
         out.resize(padded, b' ');
         out
     }
@@ -103,12 +103,14 @@ mod tests {
     fn round_trips_and_pads() {
         let m = sample("bonjour\n\"quoted\"");
         let json = m.to_padded_json();
-        assert_eq!(json.len() % PAD_TO, 0);
+        assert_eq!(json.len() as u64, padding::MIN_BUCKET);
         assert_eq!(Manifest::parse(&json).unwrap(), m);
         assert_eq!(
             sample("a").to_padded_json().len(),
-            sample("ab").to_padded_json().len()
+            sample(&"ab".repeat(20_000)).to_padded_json().len()
         );
+        let long = sample(&"é".repeat(100_000)).to_padded_json();
+        assert_eq!(long.len() as u64, padding::bucket(200_000));
         assert_eq!(m.received.len(), 10);
     }
 

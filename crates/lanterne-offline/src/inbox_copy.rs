@@ -4,7 +4,8 @@
 //! plaintext counted and dropped (it never reaches the disk).
 //!
 //! Why decrypt at import, when the inbox keeps ciphertext: a file that does not decrypt for
-//! this identity, or decrypts to another size than its manifest declares, is then named the
+//! this identity, or decrypts to another size than its manifest declares (and the padding to its
+//! size bucket, see `lanterne_core::padding`), is then named the
 //! day it arrives, while the bundle (and maybe the server) still has it, not months later when
 //! a reviewer exports it. The ciphertext is kept either way, exactly as the server gave it
 //! (it is evidence, and the sums matched); the import's report says what is wrong.
@@ -17,11 +18,10 @@ use std::path::Path;
 use lanterne_core::bundle::READ_BUFFER;
 use lanterne_core::manifest::FileEntry;
 use lanterne_core::{durable, seal};
-use zeroize::Zeroizing;
 
 use crate::bundle::Bundle;
 use crate::names::shown;
-use crate::open::{copy_in_blocks, Submission};
+use crate::open::{copy_declared, copy_in_blocks, too_long, Length, Submission};
 
 /// Reads from `input` and writes every byte read to `out`: age reads the ciphertext through
 /// it, so the copy is exactly what was decrypted. A write error is kept apart from the read
@@ -119,23 +119,16 @@ impl Submission<'_> {
     }
 }
 
-/// Reads the whole plaintext (authenticating every chunk) into a buffer that is cleared, and
-/// says what is wrong with it, if anything: a damaged stream, or another size than declared.
+/// Reads the whole plaintext (authenticating every chunk) through [`copy_declared`], into
+/// nothing, and says what is wrong with it, if anything: a damaged stream, or another size
+/// than declared (padding to its bucket aside).
 fn plaintext_problem(plain: &mut dyn Read, declared: u64) -> Option<String> {
-    let mut buf = Zeroizing::new(vec![0u8; READ_BUFFER]);
-    let mut total: u64 = 0;
-    loop {
-        match plain.read(&mut buf[..]) {
-            Ok(0) => break,
-            Ok(n) => total += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Some(format!("it is damaged or truncated ({e})")),
-        }
-        if total > declared {
-            return Some(format!(
-                "it holds more than the {declared} bytes its manifest declares"
-            ));
-        }
+    match copy_declared(plain, declared, &mut io::sink()) {
+        Ok(Length::Declared) => None,
+        Ok(Length::Short(total)) => Some(format!(
+            "{total} bytes, but the manifest declares {declared}"
+        )),
+        Ok(Length::Long) => Some(format!("it {}", too_long(declared))),
+        Err(e) => Some(format!("it is damaged or truncated ({e})")),
     }
-    (total != declared).then(|| format!("{total} bytes, but the manifest declares {declared}"))
 }

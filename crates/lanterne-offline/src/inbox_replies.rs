@@ -283,6 +283,9 @@ fn decrypt(ciphertext: &[u8], identities: &Identities) -> Result<Zeroizing<Strin
         .map_err(|e| {
             format!("it cannot be decrypted with this identity ({e}); is it the right one?")
         })?;
+    // The padding's NULs (`lanterne_core::padding`) are zeros: nothing to clear.
+    let text_len = lanterne_core::padding::unpad_text(&plain).len();
+    plain.truncate(text_len);
     let bytes = std::mem::take(&mut *plain);
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Zeroizing::new(text)),

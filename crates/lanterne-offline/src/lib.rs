@@ -150,6 +150,11 @@ pub enum ReviewError {
     MessageNotUtf8(PathBuf),
     #[error("the message in {0} is empty; write the reply in that file first")]
     MessageEmpty(PathBuf),
+    #[error(
+        "the message in {0} holds a NUL byte, which a reply's padding is made of; remove it \
+         (it is not text)"
+    )]
+    MessageHasNul(PathBuf),
     #[error("cannot encrypt the reply")]
     Encrypt(#[source] age::EncryptError),
     #[error("cannot encrypt the reply")]

@@ -23,6 +23,7 @@ use super::report::{manifest_text, FileReport, OpenReport, SubmissionReport, Sub
 use super::{metadata, ReviewError};
 use lanterne_core::bundle::READ_BUFFER;
 use lanterne_core::manifest::{self, Manifest};
+use lanterne_core::padding::{self, PAD_BYTE};
 use lanterne_core::{durable, seal};
 
 /// Largest manifest read (ciphertext) and decrypted (plaintext).
@@ -297,15 +298,10 @@ impl Submission<'_> {
             // Reserved up front: growing a Vec would leave copies of the plaintext in freed
             // memory (the zeroizing allocator clears them too; this avoids them).
             let mut out = Zeroizing::new(Vec::with_capacity(entry.size as usize + 1));
-            reader
-                .take(entry.size + 1)
-                .read_to_end(&mut out)
+            let length = copy_declared(reader, entry.size, &mut *out)
                 .map_err(|e| format!("{stored} is damaged or truncated ({e})"))?;
-            if out.len() as u64 > entry.size {
-                return Err(format!(
-                    "{stored} holds more than the {} bytes its manifest declares",
-                    entry.size
-                ));
+            if let Length::Long = length {
+                return Err(format!("{stored} {}", too_long(entry.size)));
             }
             Ok(Some(out))
         })
@@ -325,33 +321,81 @@ impl Submission<'_> {
             .prefix(".lanterne-part-")
             .tempfile_in(dir)
             .map_err(|e| format!("cannot create a temp file in {}: {e}", dir.display()))?;
-        // One byte more than declared, to notice a stream longer than the manifest says.
-        let copied = self.decrypt_checked(stored, |reader| {
+        let length = self.decrypt_checked(stored, |reader| {
             let mut writer = durable::EarlySync::new(tmp.as_file());
-            let copied =
-                copy_in_blocks(&mut reader.take(entry.size + 1), &mut writer).map_err(|e| {
-                    format!("{stored} is damaged or truncated ({e}); nothing was saved for it")
-                })?;
+            let length = copy_declared(reader, entry.size, &mut writer).map_err(|e| {
+                format!("{stored} is damaged or truncated ({e}); nothing was saved for it")
+            })?;
             writer
                 .finish()
                 .map_err(|e| format!("cannot save {name} in {}: {e}", dir.display()))?;
-            Ok(copied)
+            Ok(length)
         })?;
-        if copied > entry.size {
-            return Err(format!(
-                "{stored} holds more than the {} bytes its manifest declares; not saved",
-                entry.size
-            ));
+        if let Length::Long = length {
+            return Err(format!("{stored} {}; not saved", too_long(entry.size)));
         }
         durable::keep(tmp, &dir.join(name), false)
             .map_err(|e| format!("cannot save {name} in {}: {e}", dir.display()))?;
-        Ok((copied != entry.size).then(|| {
-            format!(
+        Ok(match length {
+            Length::Short(copied) => Some(format!(
                 "{copied} bytes, but the manifest declares {}; saved as it decrypted",
                 entry.size
-            )
-        }))
+            )),
+            _ => None,
+        })
     }
+}
+
+/// How a decrypted file's length compares with what its manifest declares.
+pub(crate) enum Length {
+    /// The declared bytes, then the padding a box writes ([`padding::is_stored_length`]).
+    Declared,
+    /// The stream ended after this many bytes, fewer than declared.
+    Short(u64),
+    /// More than the declared bytes and their padding, or padding that is not [`PAD_BYTE`]s.
+    Long,
+}
+
+/// The one length check of a decrypted file: copies the first `declared` bytes of `plain` to
+/// `out` and reads what follows, which must be its bucket's padding (`review open`, `export`,
+/// `show`, the TUI's export and `import` all check here). It reads to the end of the
+/// stream, so that age authenticates its last chunk, but never more than one byte past the
+/// padding; the padding is read into a buffer cleared when dropped, and written nowhere.
+pub(crate) fn copy_declared(
+    plain: &mut dyn Read,
+    declared: u64,
+    out: &mut dyn io::Write,
+) -> io::Result<Length> {
+    let copied = copy_in_blocks(&mut plain.take(declared), out)?;
+    if copied < declared {
+        return Ok(Length::Short(copied));
+    }
+    let mut rest = plain.take(padding::padding_len(declared) + 1);
+    let mut buf = Zeroizing::new(vec![0u8; READ_BUFFER]);
+    let (mut extra, mut only_padding) = (0u64, true);
+    loop {
+        match rest.read(&mut buf[..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                extra += n as u64;
+                only_padding &= buf[..n].iter().all(|&b| b == PAD_BYTE);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(
+        if only_padding && padding::is_stored_length(declared, declared + extra) {
+            Length::Declared
+        } else {
+            Length::Long
+        },
+    )
+}
+
+/// What [`Length::Long`] says, after the file's name.
+pub(crate) fn too_long(declared: u64) -> String {
+    format!("holds more than the {declared} bytes its manifest declares and their padding")
 }
 
 /// Copies `input` to `out` in blocks of [`READ_BUFFER`] bytes (a decrypting reader gives less

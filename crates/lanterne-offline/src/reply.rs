@@ -25,6 +25,7 @@ use super::ReviewError;
 use lanterne_core::designation::is_valid as is_designation;
 
 use lanterne_core::limits::MAX_REPLY_BYTES;
+use lanterne_core::padding;
 
 // A recipient a reply can be encrypted to, parsed as the server parses its keys dir.
 use lanterne_core::reply::trusted_comment;
@@ -125,6 +126,9 @@ fn seal_reply(
         age::EncryptError::IncompatibleRecipients { .. } => ReviewError::PostQuantumReply,
         other => ReviewError::Encrypt(other),
     })?;
+    // Padded to its size bucket, as every file the server stores (`padding`): the source
+    // sees the text without it, and the server stores this ciphertext as it is signed.
+    let message = padding::pad_text(&message);
     let mut ciphertext = Vec::with_capacity(message.len() + 1024);
     let mut w = encryptor
         .wrap_output(&mut ciphertext)
@@ -228,6 +232,10 @@ fn check_message(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ReviewError::MessageEmpty(path.to_owned()));
     }
+    // The source's page and the thread drop the padding's NULs from the end of a reply.
+    if bytes.contains(&padding::PAD_BYTE) {
+        return Err(ReviewError::MessageHasNul(path.to_owned()));
+    }
     Ok(bytes)
 }
 
@@ -251,6 +259,9 @@ mod tests {
             read_message(&p),
             Err(ReviewError::MessageEmpty(_))
         ));
+        std::fs::write(&p, "merci\0").unwrap();
+        let e = read_message(&p).unwrap_err();
+        assert!(matches!(e, ReviewError::MessageHasNul(_)), "{e}");
         std::fs::write(&p, vec![b'a'; MAX_REPLY_BYTES as usize + 1]).unwrap();
         let e = read_message(&p).unwrap_err();
         assert!(e.to_string().contains("1 MiB"), "{e}");

@@ -407,9 +407,12 @@ fn a_reply_decrypts_with_the_source_and_the_reviewer_identity() {
 
     let source_key = b.dir.path().join("source.key");
     std::fs::write(&source_key, source.to_string().expose_secret()).unwrap();
+    // The text, then the NULs that pad it to its size bucket (lanterne_core::padding).
     for key in [&source_key, &b.key()] {
+        let plain = common::age_cli_decrypt(key, &path);
+        assert_eq!(plain.len(), lanterne_core::padding::MIN_BUCKET as usize);
         assert_eq!(
-            common::age_cli_decrypt(key, &path),
+            lanterne_core::padding::unpad_text(&plain),
             std::fs::read(&message).unwrap()
         );
     }
@@ -518,4 +521,66 @@ fn exif_metadata_in_a_jpeg_is_reported_and_the_file_left_as_sent() {
 #[test]
 fn the_lanterne_review_binary_works_with_no_network_and_opens_no_socket() {
     support::offline_round_trip(env!("CARGO_BIN_EXE_lanterne-review"), &[]);
+}
+
+/// Files as a box stores them, padded with zeros to their size bucket, give back their exact
+/// bytes through `review open`, `import` and `export`; a file stored exactly (before padding
+/// existed) too. Any other length, or padding that is not zeros, is named.
+#[test]
+fn padded_files_come_back_exact_and_other_lengths_are_named() {
+    use lanterne_core::padding::{bucket, PAD_BYTE};
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    let sub = b.add_submission("s1", "m", &[]);
+    let body = random_bytes(70_000);
+    let padded = |len: u64, fill: u8| {
+        let mut v = body.clone();
+        v.resize(len as usize, fill);
+        v
+    };
+    let full = bucket(body.len() as u64);
+    let files: [(&str, Vec<u8>, bool); 5] = [
+        ("padded.bin", padded(full, PAD_BYTE), true),
+        ("exact.bin", body.clone(), true),
+        ("half-padded.bin", padded(full - 1000, PAD_BYTE), false),
+        ("over-padded.bin", padded(full + 1, PAD_BYTE), false),
+        ("not-zeros.bin", padded(full, 7), false),
+    ];
+    let mut entries = Vec::new();
+    for (name, plain, _) in &files {
+        let stored_as = format!("{}.age", support::random_hex());
+        std::fs::write(sub.join(&stored_as), b.seal(plain)).unwrap();
+        entries.push(FileEntry {
+            name: name.to_string(),
+            content_type: "application/octet-stream".into(),
+            size: body.len() as u64,
+            stored_as,
+        });
+    }
+    b.write_manifest(&sub, "m", entries);
+    let bad = files.iter().filter(|f| !f.2).count();
+
+    let opened = b.open();
+    assert_eq!(opened.submissions[0].status, SubmissionStatus::Incomplete);
+    let text = opened.to_string();
+    assert_eq!(text.matches("and their padding").count(), bad, "{text}");
+    let imported = review::import(&b.root(), &b.key(), None, &b.review_home()).unwrap();
+    assert_eq!(imported.unreadable.len(), bad, "{imported}");
+    let out = b.dir.path().join("exported");
+    let exported = review::export(&b.review_home(), SOURCE, &b.key(), None, &out).unwrap();
+    assert_eq!(exported.problems.len(), bad, "{exported:?}");
+    for (name, _, good) in &files {
+        for dir in [b.out().join(SOURCE), out.clone()] {
+            let found: Vec<_> = common::walk(&dir)
+                .into_iter()
+                .filter(|f| f.file_name().is_some_and(|n| n == *name))
+                .collect();
+            if *good {
+                assert_eq!(found.len(), 1, "{name} in {dir:?}");
+                assert!(std::fs::read(&found[0]).unwrap() == body, "{name}");
+            } else {
+                assert!(found.is_empty(), "{name} saved in {dir:?}");
+            }
+        }
+    }
 }
