@@ -11,7 +11,7 @@
 //! Why powers of two and not Padmé (Nikitin et al., PETS 2019), which pads by at most 12 %
 //! (about 3 % above 64 KiB): Padmé hides a size among the files within a few per cent of it,
 //! and a drop box holds few files at a time. On a mix of 50 files of log-uniform sizes from
-//! 2 KiB to 200 MiB (BENCHMARKS.md), Padmé left 39 to 48 of the 50 files alone in their bucket,
+//! 2 KiB to 200 MiB (a simulation of both schemes with fixed seeds 1 to 3), Padmé left 39 to 48 of the 50 files alone in their bucket,
 //! so the named attack (which stored file is the 3.2 MB document) still works on them; powers of
 //! two left 0 to 3 alone, at a cost of about 1.4 times the exact bytes on disk and at most
 //! twice a file's size above 64 KiB.
