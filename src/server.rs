@@ -349,6 +349,17 @@ mod tests {
         resp.bytes().await.unwrap().to_vec()
     }
 
+    /// A stored file holds the canary, then zeros to its size bucket.
+    fn assert_canary(plain: &[u8]) {
+        assert_eq!(
+            plain.len() as u64,
+            lanterne_core::padding::bucket(CANARY.len() as u64)
+        );
+        let (canary, padding) = plain.split_at(CANARY.len());
+        assert_eq!(canary, CANARY);
+        assert!(padding.iter().all(|&b| b == 0));
+    }
+
     fn decrypt(identity: &age::x25519::Identity, ciphertext: &[u8]) -> Vec<u8> {
         let decryptor = age::Decryptor::new(ciphertext).unwrap();
         let mut reader = decryptor
@@ -395,7 +406,7 @@ mod tests {
         }));
 
         upload(&base).await;
-        assert_eq!(decrypt(&identity, &fetch(&api, &bearer).await), CANARY);
+        assert_canary(&decrypt(&identity, &fetch(&api, &bearer).await));
 
         // A client half-way through its request head when the box stops.
         let mut slow = tokio::net::TcpStream::connect(server_addr(&base))
@@ -432,7 +443,7 @@ mod tests {
         let running = tokio::spawn(again.serve(async {
             let _ = stopped.await;
         }));
-        assert_eq!(decrypt(&identity, &fetch(&api, &bearer).await), CANARY);
+        assert_canary(&decrypt(&identity, &fetch(&api, &bearer).await));
         assert_eq!(std::fs::read_dir(data.join("staging")).unwrap().count(), 0);
         stop.send(()).unwrap();
         running.await.unwrap().unwrap();
