@@ -20,6 +20,7 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod replies_in_bundle;
+mod reply_replay;
 mod review_inbox;
 mod review_offline;
 mod review_tui;
