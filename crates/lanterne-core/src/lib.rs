@@ -41,3 +41,4 @@ pub mod limits;
 pub mod manifest;
 pub mod reply;
 pub mod seal;
+pub mod stream;

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use age::stream::StreamWriter;
 
+use crate::stream;
+
 use crate::card::{Card, CardError, MAX_KEYS_FILE_BYTES};
 
 /// Why the reviewers' recipients could not be loaded.
@@ -170,6 +172,12 @@ impl Recipients {
             .wrap_output(out)
     }
 
+    /// Starts a file to every reviewer whose payload is sealed on every core
+    /// ([`stream::Header::seal`]); the header is the age crate's own.
+    pub fn begin_parallel(&self) -> io::Result<stream::Header> {
+        stream::begin(self.list.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+    }
+
     /// Encrypts a whole small buffer to the reviewers and `extra`, for tests (the box seals
     /// streams through [`Recipients::seal`]).
     #[cfg(test)]
@@ -254,16 +262,40 @@ impl From<age::DecryptError> for OpenError {
 /// `BufReader::with_capacity(MAX_HEADER_BYTES + …)`, or a slice) for the check to see the
 /// whole header. The stream authenticates each chunk as it is read; a truncated or altered
 /// file fails on read, at the latest at its end.
+///
+/// The payload is opened on every core ([`crate::stream::open`]) when the header and nonce
+/// are all in `input`'s buffer, as they are with the buffer above; else by the age crate's
+/// own reader. Both read and check the same bytes.
 pub fn decrypt<'a, R: io::BufRead>(
     mut input: R,
     identities: impl Iterator<Item = &'a dyn age::Identity>,
-) -> Result<age::stream::StreamReader<R>, OpenError> {
+) -> Result<Plaintext<R>, OpenError> {
     let prefix = input.fill_buf().map_err(OpenError::Read)?;
     if !header_is_bounded(prefix) {
         return Err(OpenError::HeaderTooLarge);
     }
+    let identities: Vec<&dyn age::Identity> = identities.collect();
+    let input = match stream::open(input, identities.iter().copied())? {
+        Ok(parallel) => return Ok(Plaintext::Parallel(parallel)),
+        Err(input) => input,
+    };
     let decryptor = age::Decryptor::new_buffered(input)?;
-    Ok(decryptor.decrypt(identities)?)
+    Ok(Plaintext::Sequential(decryptor.decrypt(identities.into_iter())?))
+}
+
+/// The plaintext of an age file being read ([`decrypt`]).
+pub enum Plaintext<R> {
+    Parallel(stream::ParallelReader<R>),
+    Sequential(age::stream::StreamReader<R>),
+}
+
+impl<R: io::BufRead> Read for Plaintext<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Plaintext::Parallel(r) => r.read(buf),
+            Plaintext::Sequential(r) => r.read(buf),
+        }
+    }
 }
 
 /// Decrypts a small age file in memory with the first of `identities` that matches, refusing
