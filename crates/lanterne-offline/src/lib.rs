@@ -246,6 +246,7 @@ mod tests {
         ("tui/model.rs", include_str!("tui/model.rs")),
         ("tui/state.rs", include_str!("tui/state.rs")),
         ("tui/text.rs", include_str!("tui/text.rs")),
+        ("tui/editor.rs", include_str!("tui/editor.rs")),
         ("bundle.rs", include_str!("bundle.rs")),
         ("identity.rs", include_str!("identity.rs")),
         ("inbox.rs", include_str!("inbox.rs")),
