@@ -29,6 +29,7 @@ mod reviewer_loop;
 mod self_check;
 mod signed_replies;
 mod source_flow;
+mod source_pages;
 mod startup_guards;
 mod stored_sizes;
 mod workstation_onion;

@@ -251,13 +251,19 @@ async fn receive(
                 }
                 let mut started = false;
                 while let Some(chunk) = pace.chunk(&mut field).await? {
+                    // The multipart reader can hand over an empty chunk (it does for the
+                    // empty part of a file input left empty): it starts no file.
+                    if chunk.is_empty() {
+                        continue;
+                    }
                     if !started {
                         ingest.begin_file(&name, &ctype).await?;
                         started = true;
                     }
                     ingest.write(chunk).await?;
                 }
-                // A browser sends an empty, nameless part when no file was chosen.
+                // A browser sends an empty, nameless part when no file was chosen: no file.
+                // An empty file the source chose has its name, and is kept.
                 if !started && !name.is_empty() {
                     ingest.begin_file(&name, &ctype).await?;
                     started = true;
