@@ -113,6 +113,18 @@ impl Tr {
         self.format(id, Some(&args))
     }
 
+    /// The message `id` with the variables `args` (numbers, or texts such as [`size_text`]'s).
+    pub fn with(&self, id: &str, args: &FluentArgs) -> String {
+        self.format(id, Some(args))
+    }
+
+    /// The message `id` with one text variable.
+    pub fn text(&self, id: &str, name: &str, value: &str) -> String {
+        let mut args = FluentArgs::new();
+        args.set(name.to_owned(), value.to_owned());
+        self.format(id, Some(&args))
+    }
+
     fn format(&self, id: &str, args: Option<&FluentArgs>) -> String {
         let b = bundle(self.lang);
         let Some(pattern) = b.get_message(id).and_then(|m| m.value()) else {
@@ -125,6 +137,45 @@ impl Tr {
 
     pub fn tag(&self) -> &'static str {
         self.lang.tag()
+    }
+}
+
+/// A size limit as a source reads it, in `lang`: "1.5 MB", "2 GB", "0.47 MB" ("1,5 Mo" in
+/// French), with a no-break space before the unit. Units are binary (1 MB = 2^20 bytes), as
+/// file managers that say MB often count them, and the figure is rounded down, so a limit is
+/// never overstated; it is never "0 MB": under 1 MB it keeps two significant digits. GB is
+/// used only when it is exact to one decimal, so 1,500 MiB stays "1500 MB".
+pub fn size_text(lang: Lang, bytes: u64) -> String {
+    const MIB: u128 = 1 << 20;
+    const GIB: u128 = 1 << 30;
+    let b = u128::from(bytes);
+    let (unit, name) = if b >= GIB && (b * 10) % GIB == 0 {
+        (GIB, ["GB", "Go"])
+    } else {
+        (MIB, ["MB", "Mo"])
+    };
+    let whole = b / unit;
+    // Decimals: none from 10 up, one from 1 up, else as many as two significant digits take.
+    let mut decimals = match whole {
+        10.. => 0,
+        1.. => 1,
+        0 => 2,
+    };
+    while whole == 0 && decimals < 12 && b * 10u128.pow(decimals) / unit < 10 {
+        decimals += 1;
+    }
+    let scaled = b * 10u128.pow(decimals) / unit;
+    let digits = format!("{scaled:0>width$}", width = decimals as usize + 1);
+    let (int, frac) = digits.split_at(digits.len() - decimals as usize);
+    let frac = frac.trim_end_matches('0');
+    let (point, unit) = match lang {
+        Lang::En => (".", name[0]),
+        Lang::Fr => (",", name[1]),
+    };
+    if frac.is_empty() {
+        format!("{int}\u{a0}{unit}")
+    } else {
+        format!("{int}{point}{frac}\u{a0}{unit}")
     }
 }
 
@@ -160,6 +211,7 @@ mod tests {
                 .split("t.get(\"")
                 .skip(1)
                 .chain(text.split("t.count(\"").skip(1))
+                .chain(text.split("t.text(\"").skip(1))
             {
                 let id = piece.split('"').next().unwrap();
                 used += 1;
@@ -173,7 +225,10 @@ mod tests {
         for entry in std::fs::read_dir(web).unwrap() {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
             for piece in text.split('"').skip(1).step_by(2) {
-                if piece.starts_with("error-") || piece.starts_with("deleted-") {
+                if ["error-", "deleted-", "notice-", "nav-"]
+                    .iter()
+                    .any(|p| piece.starts_with(p))
+                {
                     used += 1;
                     if !known.contains(piece) {
                         missing.push(piece.to_owned());
@@ -210,5 +265,30 @@ mod tests {
             Tr::new(Lang::Fr).get("nav-home")
         );
         assert_eq!(Tr::new(Lang::En).get("no-such-id"), "no-such-id");
+    }
+
+    #[test]
+    fn sizes_read_in_mb_or_gb_rounded_down_never_zero() {
+        let cases = [
+            (1, "0.00000095\u{a0}MB"),
+            (500_000, "0.47\u{a0}MB"),
+            (524_288, "0.5\u{a0}MB"),
+            (1 << 20, "1\u{a0}MB"),
+            (1_572_864, "1.5\u{a0}MB"),
+            ((2 << 20) - 1, "1.9\u{a0}MB"),
+            (100 << 20, "100\u{a0}MB"),
+            (1500 << 20, "1500\u{a0}MB"),
+            (1 << 30, "1\u{a0}GB"),
+            (3 << 29, "1.5\u{a0}GB"),
+            (2 << 30, "2\u{a0}GB"),
+            (100 << 30, "100\u{a0}GB"),
+            (u64::MAX, "17592186044415\u{a0}MB"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(size_text(Lang::En, bytes), want, "{bytes}");
+        }
+        assert_eq!(size_text(Lang::Fr, 3 << 29), "1,5\u{a0}Go");
+        assert_eq!(size_text(Lang::Fr, 500_000), "0,47\u{a0}Mo");
+        assert_eq!(size_text(Lang::Fr, 2 << 30), "2\u{a0}Go");
     }
 }

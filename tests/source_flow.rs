@@ -224,7 +224,7 @@ fn french_pages_and_french_codes() {
     let code_page = b.new_code();
     // The default 2 GiB limit reads as whole gigabytes.
     assert!(
-        code_page.body.contains("2 Go au total."),
+        code_page.body.contains("2\u{a0}Go au total."),
         "{}",
         code_page.body
     );

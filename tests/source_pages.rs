@@ -73,3 +73,118 @@ fn an_empty_form_is_nothing_to_send_and_stores_nothing() {
     }
     assert_eq!(names, [("empty.txt".into(), 0.into())], "{names:?}");
 }
+
+/// The texts a page that follows a failed upload must have for a source with a code.
+fn leads_back_to_the_form(page: &Page) {
+    assert!(
+        page.body.contains("Your code still works"),
+        "the page does not say the code still works:\n{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<a href=\"/submit\">"),
+        "no way back to the form:\n{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("<a href=\"/\">") && !page.body.contains("Get a code"),
+        "the page leads to the landing page, whose button makes a new code:\n{}",
+        page.body
+    );
+}
+
+#[test]
+fn a_failed_upload_leads_back_to_the_form_and_says_what_to_change() {
+    // 1.5 MiB: the cap must read "1.5 MB", never "1 MB" or "0 MB".
+    let server = Server::start("[limits]\nmax_submission_bytes = 1572864\nmax_files = 2\n");
+    let b = server.browser();
+    let page = b.new_code();
+    assert!(
+        page.body.contains("Up to 1.5\u{a0}MB in total."),
+        "{}",
+        page.body
+    );
+    let file = |n: usize| Upload {
+        name: "f.bin",
+        mime: "application/octet-stream",
+        bytes: vec![7u8; n],
+    };
+
+    let too_large = b.submit(&page, &[file(2 << 20)], "");
+    assert_eq!(too_large.status, 413, "{}", too_large.body);
+    assert!(too_large.body.contains("Too large"), "{}", too_large.body);
+    assert!(
+        too_large.body.contains("1.5\u{a0}MB"),
+        "the cap is not said:\n{}",
+        too_large.body
+    );
+    leads_back_to_the_form(&too_large);
+
+    let too_many = b.submit(&page, &[file(1), file(1), file(1)], "");
+    assert_eq!(too_many.status, 413, "{}", too_many.body);
+    assert!(too_many.body.contains("up to 2 files"), "{}", too_many.body);
+    leads_back_to_the_form(&too_many);
+
+    // A part no browser sends (a file without a file name): the form could not be read.
+    let unreadable = b
+        .try_multipart(
+            "/submit",
+            reqwest::multipart::Form::new()
+                .text("csrf", page.csrf())
+                .text("files", "not a file"),
+        )
+        .unwrap();
+    assert_eq!(unreadable.status, 400, "{}", unreadable.body);
+    assert!(
+        unreadable.body.contains("The form could not be read"),
+        "{}",
+        unreadable.body
+    );
+    leads_back_to_the_form(&unreadable);
+
+    let empty = b.submit(&page, &[], "");
+    assert_eq!(empty.status, 400, "{}", empty.body);
+    leads_back_to_the_form(&empty);
+
+    // The way back works: the form, in the same session, then a submission that fits.
+    let form = b.get("/submit");
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(b.submit(&form, &[file(1000)], "").status, 200);
+    assert_eq!(server.submissions().len(), 1);
+
+    // A session that ended (here: logged out) is sent to the login page, not to a new code.
+    let bye = b.post_form("/logout", &[("csrf", &form.csrf())]);
+    assert_eq!(bye.status, 200);
+    let ended = b.submit(&form, &[file(10)], "");
+    assert_eq!(ended.status, 403, "{}", ended.body);
+    assert!(ended.body.contains("<a href=\"/login\">"), "{}", ended.body);
+}
+
+#[test]
+fn small_and_large_caps_read_in_mb_or_gb_never_0_mb() {
+    for (bytes, en, fr) in [
+        (500_000u64, "0.47\u{a0}MB", "0,47\u{a0}Mo"),
+        (1 << 20, "1\u{a0}MB", "1\u{a0}Mo"),
+        (1500 << 20, "1500\u{a0}MB", "1500\u{a0}Mo"),
+        (3 << 29, "1.5\u{a0}GB", "1,5\u{a0}Go"),
+        (2 << 30, "2\u{a0}GB", "2\u{a0}Go"),
+    ] {
+        let server = Server::start(&format!("[limits]\nmax_submission_bytes = {bytes}\n"));
+        let b = server.browser();
+        let page = b.new_code();
+        assert!(
+            page.body.contains(&format!("Up to {en} in total.")),
+            "{bytes}: {}",
+            page.body
+        );
+        assert!(!page.body.contains(" 0\u{a0}MB") && !page.body.contains(" 0 MB"));
+        let mut fr_browser = server.browser();
+        fr_browser.accept_language = "fr-FR,fr";
+        let page = fr_browser.new_code();
+        assert!(
+            page.body.contains(&format!("Jusqu’à {fr} au total.")),
+            "{bytes}: {}",
+            page.body
+        );
+    }
+}

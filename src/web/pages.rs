@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::session::{cookie_value, Active};
 use super::AppState;
-use crate::i18n::{Lang, Tr};
+use fluent_bundle::FluentArgs;
+
+use crate::i18n::{size_text, Lang, Tr};
 
 const LANG_COOKIE: &str = "lang";
 
@@ -54,15 +56,55 @@ impl Visit {
 
     /// A page with a title, a text and a way back.
     pub fn notice(&self, notice: Notice) -> Response {
+        self.notice_with(notice, None)
+    }
+
+    /// A page with a title, a text that may say the box's limits, and a way back: a source
+    /// with a code in this session goes back to its own form (told, after a failed form, that
+    /// its code still works), never to the landing page, whose main button makes a new code.
+    pub fn notice_with(&self, notice: Notice, limits: Option<&FormLimits>) -> Response {
         let (status, title, body) = notice.parts();
+        let t = self.tr();
+        let body = match limits {
+            Some(l) => {
+                let mut args = FluentArgs::new();
+                args.set("size", l.size.clone());
+                args.set("files", l.max_files);
+                args.set("chars", l.max_chars);
+                t.with(body, &args)
+            }
+            None => t.get(body),
+        };
+        let has_source = self.active.session.source.is_some();
+        let back = if has_source {
+            Back::Form {
+                code_works: notice.follows_a_form(),
+            }
+        } else if notice.follows_a_form() {
+            Back::Login
+        } else {
+            Back::Home
+        };
         let page = NoticePage {
-            t: self.tr(),
+            t,
             c: self.chrome("/"),
             title,
             body,
+            back,
         };
         self.render(status, &page)
     }
+}
+
+/// Where a notice page leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Back {
+    /// The landing page.
+    Home,
+    /// The session's own form, saying the code still works when `code_works`.
+    Form { code_works: bool },
+    /// The login page (and the landing page, for someone who has no code yet).
+    Login,
 }
 
 /// The pages that only say what happened: their status and message ids.
@@ -88,6 +130,26 @@ pub enum Notice {
 }
 
 impl Notice {
+    /// Whether this answers a form a source may have sent with a code in hand (an upload, a
+    /// login, a new code): the page then says the code still works and leads back to it.
+    fn follows_a_form(self) -> bool {
+        use Notice as N;
+        matches!(
+            self,
+            N::SessionEnded
+                | N::CsrfExpired
+                | N::BadForm
+                | N::Internal
+                | N::TooLarge
+                | N::TooManyFiles
+                | N::MessageTooLong
+                | N::Empty
+                | N::DiskFull
+                | N::Idle
+                | N::TooSlow
+        )
+    }
+
     fn parts(self) -> (StatusCode, &'static str, &'static str) {
         use Notice as N;
         use StatusCode as S;
@@ -235,30 +297,39 @@ pub struct NoticePage {
     pub t: Tr,
     pub c: Chrome,
     pub title: &'static str,
-    pub body: &'static str,
+    /// The text, already in the visit's language.
+    pub body: String,
+    pub back: Back,
 }
 
-/// The limits shown beside the submission form.
+impl NoticePage {
+    fn to_form(&self) -> bool {
+        matches!(self.back, Back::Form { .. })
+    }
+
+    fn code_works(&self) -> bool {
+        self.back == Back::Form { code_works: true }
+    }
+
+    fn to_login(&self) -> bool {
+        self.back == Back::Login
+    }
+}
+
+/// The limits shown beside the submission form and on the pages that refuse a submission.
 pub struct FormLimits {
     pub max_files: u64,
-    /// The size limit as the source reads it: a message id (MB or GB) and its number.
-    pub size_hint: (&'static str, u64),
+    /// The size limit as the source reads it, in the visit's language ([`size_text`]).
+    pub size: String,
     pub max_chars: u64,
 }
 
 impl FormLimits {
-    pub fn of(state: &AppState) -> FormLimits {
+    pub fn of(state: &AppState, lang: Lang) -> FormLimits {
         let l = &state.config.limits;
-        let mib = l.max_submission_bytes / (1024 * 1024);
-        // "2 GB" reads better than "2048 MB"; sizes that are not whole GB stay in MB.
-        let size_hint = if mib >= 1024 && mib.is_multiple_of(1024) {
-            ("form-size-hint-gb", mib / 1024)
-        } else {
-            ("form-size-hint", mib)
-        };
         FormLimits {
             max_files: l.max_files as u64,
-            size_hint,
+            size: size_text(lang, l.max_submission_bytes),
             max_chars: l.max_message_chars as u64,
         }
     }
@@ -317,7 +388,7 @@ pub async fn submit_form(
         v.active.session.source.as_ref().map(|_| SubmitPage {
             t: v.tr(),
             c: v.chrome("/submit"),
-            form: FormLimits::of(&state),
+            form: FormLimits::of(&state, v.lang),
         })
     })
 }

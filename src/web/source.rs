@@ -192,7 +192,7 @@ pub async fn new_code(
         // No language switch here: following it would lose the code, shown only once.
         c: v.chrome(""),
         code: code.as_str(),
-        form: FormLimits::of(&state),
+        form: FormLimits::of(&state, v.lang),
     };
     v.render(StatusCode::OK, &page)
 }
@@ -251,7 +251,7 @@ pub async fn login(
         c: v.chrome("/submit"),
         replies,
         unreadable,
-        form: FormLimits::of(&state),
+        form: FormLimits::of(&state, v.lang),
     };
     v.render(StatusCode::OK, &page)
 }

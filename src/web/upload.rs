@@ -24,7 +24,7 @@ use axum::response::Response;
 use axum::Extension;
 use zeroize::Zeroizing;
 
-use super::pages::{Chrome, Notice, Visit};
+use super::pages::{Chrome, FormLimits, Notice, Visit};
 use super::source::post_visit;
 use super::{AppState, Circuit};
 use crate::i18n::Tr;
@@ -184,7 +184,7 @@ pub async fn submit(
         state.config.limits.clone(),
     ) {
         Ok(i) => i,
-        Err(e) => return stop_page(&v, Stop::Ingest(e)),
+        Err(e) => return stop_page(&state, &v, Stop::Ingest(e)),
     };
     let ingest = match receive(ingest, &mut multipart, &state, &mut pace).await {
         Ok(i) => i,
@@ -192,7 +192,7 @@ pub async fn submit(
             if matches!(stop, Stop::Ingest(_) | Stop::BadText) {
                 drain(&mut multipart, &mut pace).await;
             }
-            return stop_page(&v, stop);
+            return stop_page(&state, &v, stop);
         }
     };
     match ingest.commit(source.lookup, source.recipient).await {
@@ -205,7 +205,7 @@ pub async fn submit(
             };
             v.render(StatusCode::OK, &page)
         }
-        Err(e) => stop_page(&v, Stop::Ingest(e)),
+        Err(e) => stop_page(&state, &v, Stop::Ingest(e)),
     }
 }
 
@@ -310,13 +310,13 @@ async fn read_text(
 /// A failure before the session was checked.
 fn fail_page(state: &AppState, headers: &HeaderMap, stop: Stop) -> Response {
     match super::pages::visit(state, headers, None) {
-        Ok(v) => stop_page(&v, stop),
+        Ok(v) => stop_page(state, &v, stop),
         Err(r) => r,
     }
 }
 
 /// The page for a stopped upload. Nothing of it was kept.
-fn stop_page(v: &Visit, stop: Stop) -> Response {
+fn stop_page(state: &AppState, v: &Visit, stop: Stop) -> Response {
     use IngestError as E;
     let notice = match stop {
         Stop::Ingest(E::TooLarge(_)) => Notice::TooLarge,
@@ -336,5 +336,5 @@ fn stop_page(v: &Visit, stop: Stop) -> Response {
         Stop::Idle => Notice::Idle,
         Stop::TooSlow => Notice::TooSlow,
     };
-    v.notice(notice)
+    v.notice_with(notice, Some(&FormLimits::of(state, v.lang)))
 }
