@@ -6,14 +6,14 @@ nav-home = Back to the start
 nav-form = Back to your form
 nav-login = Enter my code
 nav-logout = Log out
-notice-code-works = Your code still works: you do not need a new one.
+notice-code-works = Your code has not changed: keep it, you do not need a new one.
 footer-no-js = This site works without JavaScript. For your safety, keep Tor Browser on its "Safest" setting.
 
 index-title = Share documents safely
 index-lead = You can send us documents and a message here, and come back later to read our answers. You do not need to give your name.
 index-what-title = What happens to what you send
-index-what-encrypted = Everything you send is encrypted the moment it arrives. This server cannot read it.
-index-what-offline = Only our reviewers can open it, on a computer that is never connected to the internet.
+index-what-encrypted = Everything you send is encrypted the moment it arrives, before anything is written to disk. This server keeps only encrypted copies and holds no key to open them.
+index-what-offline = Only our reviewers can open them, on a computer that is never connected to the internet.
 index-what-nothing-kept = We do not keep your IP address, your browser's details, or the exact time of your visit.
 index-what-code = You will get a secret code. It is the only way to come back and read our answers.
 index-safety-title = Before you start
@@ -40,13 +40,18 @@ form-files-hint = Up to { $files } files.
 form-size-hint = Up to { $size } in total.
 form-message-label = Message
 form-either-hint = Tell us what the documents are and why they matter. Slow connections are fine: keep this page open until you see the confirmation.
-form-send = Send securely
+form-send = Send
 
 submitted-title = Received, thank you
 submitted-body = { $files ->
     [0] Your message arrived safely and was encrypted.
     [one] Your file arrived safely and was encrypted.
    *[other] Your { $files } files arrived safely and were encrypted.
+}
+submitted-body-with-message = { $files ->
+    [0] Your message arrived safely and was encrypted.
+    [one] Your file and your message arrived safely and were encrypted.
+   *[other] Your { $files } files and your message arrived safely and were encrypted.
 }
 submitted-come-back = Come back in a few days with your code to read our answer.
 submitted-logout = When you are done, log out and use Tor Browser's "New Identity".
@@ -58,6 +63,8 @@ login-code-hint = Type the words with spaces between them. Capital letters and a
 login-send = Continue
 login-new = I don't have a code yet
 login-failed = That did not work. Check your code and try again.
+login-unknown-word = The word “{ $word }” (word { $place }) is not in our list of words. Check how it is spelled and try again.
+login-word-count = A code has { $words } words. Check that none is missing and that there is a space between each of them.
 
 inbox-title = Our answers
 inbox-none = There is no answer yet. Please come back in a few days.

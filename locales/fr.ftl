@@ -6,14 +6,14 @@ nav-home = Retour à l'accueil
 nav-form = Revenir au formulaire
 nav-login = Saisir mon code
 nav-logout = Se déconnecter
-notice-code-works = Votre code reste valable : inutile d’en demander un nouveau.
+notice-code-works = Votre code n’a pas changé : gardez-le, inutile d’en demander un nouveau.
 footer-no-js = Ce site fonctionne sans JavaScript. Pour votre sécurité, gardez Tor Browser sur le niveau « Le plus sûr ».
 
 index-title = Transmettre des documents en sécurité
 index-lead = Vous pouvez nous envoyer ici des documents et un message, puis revenir plus tard lire nos réponses. Vous n'avez pas à donner votre nom.
 index-what-title = Ce que deviennent vos envois
-index-what-encrypted = Tout ce que vous envoyez est chiffré dès son arrivée. Ce serveur ne peut pas le lire.
-index-what-offline = Seules nos personnes chargées de la lecture peuvent l'ouvrir, sur un ordinateur jamais relié à Internet.
+index-what-encrypted = Tout ce que vous envoyez est chiffré dès son arrivée, avant d’être enregistré. Ce serveur n’en garde que des copies chiffrées et ne détient aucune clé pour les ouvrir.
+index-what-offline = Seules les personnes de notre équipe chargées de lire vos envois peuvent les ouvrir, sur un ordinateur qui n'est jamais connecté à Internet.
 index-what-nothing-kept = Nous ne gardons ni votre adresse IP, ni les informations de votre navigateur, ni l'heure exacte de votre visite.
 index-what-code = Vous recevrez un code secret. C'est le seul moyen de revenir lire nos réponses.
 index-safety-title = Avant de commencer
@@ -39,14 +39,19 @@ form-files-label = Documents
 form-files-hint = Jusqu'à { $files } fichiers.
 form-size-hint = Jusqu’à { $size } au total.
 form-message-label = Message
-form-either-hint = Dites-nous ce que sont ces documents et pourquoi ils comptent. Une connexion lente ne pose pas de problème : gardez cette page ouverte jusqu'à la confirmation.
-form-send = Envoyer en sécurité
+form-either-hint = Dites-nous ce que contiennent ces documents et pourquoi ils sont importants. Une connexion lente ne pose pas de problème : gardez cette page ouverte jusqu'à la confirmation.
+form-send = Envoyer
 
 submitted-title = Bien reçu, merci
 submitted-body = { $files ->
     [0] Votre message est bien arrivé et a été chiffré.
     [one] Votre fichier est bien arrivé et a été chiffré.
    *[other] Vos { $files } fichiers sont bien arrivés et ont été chiffrés.
+}
+submitted-body-with-message = { $files ->
+    [0] Votre message est bien arrivé et a été chiffré.
+    [one] Votre fichier et votre message sont bien arrivés et ont été chiffrés.
+   *[other] Vos { $files } fichiers et votre message sont bien arrivés et ont été chiffrés.
 }
 submitted-come-back = Revenez dans quelques jours avec votre code pour lire notre réponse.
 submitted-logout = Quand vous avez fini, déconnectez-vous puis utilisez « Nouvelle identité » dans Tor Browser.
@@ -58,6 +63,8 @@ login-code-hint = Tapez les mots séparés par des espaces. Majuscules et accent
 login-send = Continuer
 login-new = Je n'ai pas encore de code
 login-failed = Cela n'a pas fonctionné. Vérifiez votre code et réessayez.
+login-unknown-word = Le mot « { $word } » (mot n° { $place }) ne fait pas partie de notre liste de mots. Vérifiez son orthographe et réessayez.
+login-word-count = Un code compte { $words } mots. Vérifiez qu'il n'en manque aucun et qu'ils sont bien séparés par des espaces.
 
 inbox-title = Nos réponses
 inbox-none = Pas encore de réponse. Revenez dans quelques jours.

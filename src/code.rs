@@ -110,16 +110,18 @@ impl NormalizedCode {
     }
 }
 
-/// Why a typed code cannot be a code. Sources only ever see the generic login failure; these
-/// let the server skip the costly derivation for input that cannot match.
+/// Why a typed code cannot be a code. These let the server skip the costly derivation for input
+/// that cannot match, and tell the source what to fix: the lists are public, so naming the word
+/// that is in neither of them, or the number of words a code has, tells an attacker nothing.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
     #[error("the code is too long")]
     TooLong,
     #[error("a code has {WORDS} words")]
     WrongWordCount,
-    #[error("a word is not in any list")]
-    UnknownWord,
+    /// The word at this place (counted from 1) is in neither list.
+    #[error("word {0} is not in any list")]
+    UnknownWord(usize),
 }
 
 /// Lower-cases and strips accents from one word.
@@ -146,7 +148,7 @@ pub fn normalize(input: &str) -> Result<NormalizedCode, CodeError> {
         }
         let folded = fold(word);
         if !known_words().contains(folded.as_str()) {
-            return Err(CodeError::UnknownWord);
+            return Err(CodeError::UnknownWord(count));
         }
         if count > 1 {
             out.push(' ');
@@ -249,7 +251,7 @@ mod tests {
         let eight = wordlist(Lang::En)[..8].join(" ");
         assert_eq!(normalize(&eight).err(), Some(CodeError::WrongWordCount));
         let bad = format!("{six} zzzzqqq");
-        assert_eq!(normalize(&bad).err(), Some(CodeError::UnknownWord));
+        assert_eq!(normalize(&bad).err(), Some(CodeError::UnknownWord(7)));
         assert_eq!(
             normalize(&"a".repeat(10_000)).err(),
             Some(CodeError::TooLong)

@@ -69,6 +69,8 @@ impl From<io::Error> for IngestError {
 #[derive(Debug, Clone, Copy)]
 pub struct Receipt {
     pub files: usize,
+    /// Whether the submission carried a message (the confirmation names it).
+    pub message: bool,
 }
 
 struct OpenFile {
@@ -212,6 +214,7 @@ impl Ingest {
             files: Vec::with_capacity(finished.len()),
         };
         manifest.message.push_str(&message);
+        let has_message = !message.trim().is_empty();
         drop(message);
         let files = finished.len();
         for (file, entry) in finished {
@@ -225,7 +228,10 @@ impl Ingest {
 
         store.ensure_source(lookup, recipient)?;
         store.commit_submission(staged, lookup)?;
-        Ok(Receipt { files })
+        Ok(Receipt {
+            files,
+            message: has_message,
+        })
     }
 }
 

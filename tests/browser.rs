@@ -17,6 +17,10 @@
 //! - every page is photographed full length at a phone's width (390 CSS pixels). The pictures
 //!   go to the target dir, or to `docs/screenshots/` with `LANTERNE_SCREENSHOTS=docs`.
 //!
+//! A second flow plays a tired source (issue 22): the form sent with the file chooser left empty
+//! and no message is nothing to send, stores nothing and leads back to the form; a message alone
+//! is confirmed as a message; a mistyped code word is named on the login page.
+//!
 //! The browser harness (chromedriver, Chromium's processes, one visit) is in `tests/chromium/`.
 //!
 //! Chromium and chromedriver are required (Debian: `chromium chromium-driver`): without them
@@ -44,6 +48,8 @@ struct Script {
     reply: &'static str,
     /// The server's extra configuration.
     config: &'static str,
+    /// How many pages (each loads the stylesheet) the flow shows at least.
+    pages: usize,
 }
 
 /// Runs `flow` in a fresh browser with JavaScript off against a fresh server, then checks that
@@ -96,7 +102,7 @@ fn run(script: &Script, flow: impl AsyncFnOnce(&mut Visit<'_>, &Script, &[Picked
         .filter(|u| u.ends_with("/static/style.css"))
         .count();
     assert!(
-        css >= 7,
+        css >= script.pages,
         "only {css} stylesheet loads seen in {requests:#?}"
     );
     drop(driver);
@@ -217,6 +223,101 @@ async fn whole_flow(v: &mut Visit<'_>, script: &Script, picked: &[Picked]) {
     v.screenshot("7-logout").await;
 }
 
+/// A tired source: an empty form, the way back, a message alone, a typo in the code.
+async fn tired_flow(v: &mut Visit<'_>, _: &Script, _: &[Picked]) {
+    v.goto("/").await;
+    v.expect_page("index-title").await;
+    v.click("form[action='/code'] button").await;
+    v.expect_page("code-title").await;
+    let code = step("reading the code", v.find("#source-code").await.text()).await;
+
+    // The real file chooser, left empty, and no message: the browser still sends an empty
+    // `files` part. Nothing to send, nothing stored, and the way back is the source's form.
+    v.click("form[action='/submit'] button[type=submit]").await;
+    v.expect_page("error-empty-title").await;
+    v.screenshot("tired-1-empty").await;
+    assert!(
+        v.server.submissions().is_empty() && v.server.sources().is_empty(),
+        "an empty form stored something"
+    );
+    let back = v.text("nav-form").to_owned();
+    let link = v.find("a[href='/submit']").await;
+    assert_eq!(step("reading the link", link.text()).await, back);
+    step("going back to the form", link.click()).await;
+    v.expect_page("submit-title").await;
+
+    // A message alone is confirmed as a message.
+    let message = v.find("textarea#message").await;
+    step("typing the message", message.send_keys("only words")).await;
+    v.click("form[action='/submit'] button[type=submit]").await;
+    v.expect_page("submitted-title").await;
+    let lead = step("reading the confirmation", v.find("p.lead").await.text()).await;
+    assert!(
+        lead.contains("message"),
+        "the confirmation does not name the message: {lead}"
+    );
+    assert_eq!(v.server.submissions().len(), 1);
+    v.screenshot("tired-2-message").await;
+
+    // Back with the code, the third word mistyped: the field shows what is typed, and the
+    // page names that word.
+    v.goto("/login").await;
+    v.expect_page("login-title").await;
+    let field = v.find("input#code").await;
+    let kind = step("reading the field's type", field.attr("type")).await;
+    assert_eq!(kind.as_deref(), Some("text"));
+    let mut words: Vec<&str> = code.split(' ').collect();
+    let typo = format!("{}x", words[2]);
+    words[2] = &typo;
+    step("typing the code", field.send_keys(&words.join(" "))).await;
+    v.click("form[action='/login'] button[type=submit]").await;
+    v.expect_page("login-title").await;
+    let error = step("reading the error", v.find("p.error").await.text()).await;
+    assert!(
+        error.contains(&typo),
+        "the mistyped word is not named: {error}"
+    );
+    assert!(
+        error.contains('3'),
+        "the word's place is not named: {error}"
+    );
+    v.screenshot("tired-3-typo").await;
+}
+
+#[test]
+fn a_tired_french_source_sends_an_empty_form_and_mistypes_the_code() {
+    run(
+        &Script {
+            lang: "fr",
+            browser_lang: "fr-FR,fr",
+            use_switch: false,
+            files: &[],
+            message: "",
+            reply: "",
+            config: "",
+            pages: 6,
+        },
+        tired_flow,
+    );
+}
+
+#[test]
+fn a_tired_english_source_sends_an_empty_form_and_mistypes_the_code() {
+    run(
+        &Script {
+            lang: "en",
+            browser_lang: "en-US,en",
+            use_switch: false,
+            files: &[],
+            message: "",
+            reply: "",
+            config: "",
+            pages: 6,
+        },
+        tired_flow,
+    );
+}
+
 #[test]
 fn a_french_source_in_a_browser_without_javascript() {
     run(
@@ -233,6 +334,7 @@ fn a_french_source_in_a_browser_without_javascript() {
             reply: "Merci, nous avons bien reçu vos deux documents.\nPouvez-vous nous dire qui \
                 d'autre était présent à cette réunion ?",
             config: "",
+            pages: 7,
         },
         whole_flow,
     );
@@ -252,6 +354,7 @@ fn an_english_source_picks_english_with_the_language_link() {
             reply:
                 "Thank you, your notes arrived.\nCould you tell us who else was at that meeting?",
             config: "",
+            pages: 7,
         },
         whole_flow,
     );

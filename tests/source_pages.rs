@@ -77,7 +77,7 @@ fn an_empty_form_is_nothing_to_send_and_stores_nothing() {
 /// The texts a page that follows a failed upload must have for a source with a code.
 fn leads_back_to_the_form(page: &Page) {
     assert!(
-        page.body.contains("Your code still works"),
+        page.body.contains("Your code has not changed"),
         "the page does not say the code still works:\n{}",
         page.body
     );
@@ -184,6 +184,156 @@ fn small_and_large_caps_read_in_mb_or_gb_never_0_mb() {
         assert!(
             page.body.contains(&format!("Jusqu’à {fr} au total.")),
             "{bytes}: {}",
+            page.body
+        );
+    }
+}
+
+/// The words of a code, from the code page of a fresh source.
+fn code_words(page: &Page) -> Vec<String> {
+    page.code().split(' ').map(str::to_owned).collect()
+}
+
+#[test]
+fn the_code_field_is_visible_and_a_failed_login_names_the_word_not_in_the_lists() {
+    let server = Server::start("");
+    let b = server.browser();
+    let words = code_words(&server.source_with_message("hello"));
+    assert_eq!(words.len(), 7);
+    // A field the source can see while typing seven words, which the browser neither fills,
+    // capitalises, corrects nor spell-checks.
+    let login = b.get("/login");
+    let field = login
+        .body
+        .split("<input")
+        .find(|i| i.contains("id=\"code\""))
+        .expect("no code field");
+    let field = field.split('>').next().unwrap_or_default();
+    for attr in [
+        "type=\"text\"",
+        "autocomplete=\"off\"",
+        "autocapitalize=\"none\"",
+        "autocorrect=\"off\"",
+        "spellcheck=\"false\"",
+    ] {
+        assert!(field.contains(attr), "the code field lacks {attr}: {field}");
+    }
+
+    // A typo in the third word: the page names that word (escaped) and its place.
+    let mut typo = words.clone();
+    typo[2] = format!("{}<q>", words[2]);
+    let failed = b.login(&typo.join(" "));
+    assert_eq!(failed.status, 403, "{}", failed.body);
+    let shown = format!("“{}&#60;q&#62;” (word 3)", words[2]);
+    assert!(
+        failed.body.contains(&shown),
+        "the page does not name the word not in the lists ({shown}):\n{}",
+        failed.body
+    );
+    assert!(!failed.body.contains("<q>"), "the word is not escaped");
+    for (i, w) in words.iter().enumerate() {
+        if i != 2 {
+            assert!(
+                !failed.body.contains(&format!("“{w}”")),
+                "a correct word is named: {w}"
+            );
+        }
+    }
+
+    // Six words: the page says how many a code has.
+    let short = b.login(&words[..6].join(" "));
+    assert_eq!(short.status, 403);
+    assert!(short.body.contains("A code has 7 words"), "{}", short.body);
+
+    // In French too.
+    let mut fr = server.browser();
+    fr.accept_language = "fr-FR,fr";
+    let failed = fr.login(&typo.join(" "));
+    let shown = format!("« {}&#60;q&#62; » (mot n° 3)", words[2]);
+    assert!(failed.body.contains(&shown), "{}", failed.body);
+
+    // Seven real words that are not this box's code get the generic answer, naming no word.
+    let mut other = words.clone();
+    other.swap(0, 1);
+    let wrong = b.login(&other.join(" "));
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("That did not work"), "{}", wrong.body);
+    assert!(!wrong.body.contains("(word "), "{}", wrong.body);
+
+    // The right code still logs in, and no typed word reached the log.
+    let ok = b.login(&words.join(" "));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let mut server = server;
+    let log = server.stop();
+    assert!(!log.contains(&words.join(" ")), "the code is in the log");
+    assert!(!log.contains(&typo[2]), "the mistyped word is in the log");
+}
+
+#[test]
+fn the_confirmation_names_the_files_and_the_message() {
+    let server = Server::start("");
+    let b = server.browser();
+    let page = b.new_code();
+    let file = |name: &'static str| Upload {
+        name,
+        mime: "text/plain",
+        bytes: b"x".to_vec(),
+    };
+    for (files, message, en) in [
+        (vec![file("a.txt")], "", "Your file arrived safely"),
+        (
+            vec![file("a.txt")],
+            "some words",
+            "Your file and your message arrived safely",
+        ),
+        (
+            vec![file("a.txt"), file("b.txt")],
+            "some words",
+            "Your 2 files and your message arrived safely",
+        ),
+        (vec![], "some words", "Your message arrived safely"),
+    ] {
+        let done = b.submit(&page, &files, message);
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(done.body.contains(en), "{en:?} not in:\n{}", done.body);
+        if message.is_empty() {
+            assert!(!done.body.contains("message arrived"), "{}", done.body);
+        }
+    }
+    let mut fr = server.browser();
+    fr.accept_language = "fr-FR,fr";
+    let page = fr.new_code();
+    let done = fr.submit(&page, &[file("a.txt")], "des mots");
+    assert!(
+        done.body
+            .contains("Votre fichier et votre message sont bien arrivés"),
+        "{}",
+        done.body
+    );
+}
+
+#[test]
+fn the_landing_page_claims_only_what_is_true() {
+    let server = Server::start("");
+    for (lang, keeps, never) in [
+        (
+            "en",
+            "keeps only encrypted copies and holds no key to open them",
+            "cannot read it",
+        ),
+        (
+            "fr",
+            "n’en garde que des copies chiffrées et ne détient aucune clé pour les ouvrir",
+            "ne peut pas le lire",
+        ),
+    ] {
+        let mut b = server.browser();
+        b.accept_language = lang;
+        let page = b.get("/");
+        assert!(page.body.contains(keeps), "{lang}: {}", page.body);
+        assert!(
+            !page.body.contains(never),
+            "{lang} overclaims: {}",
             page.body
         );
     }

@@ -280,7 +280,8 @@ pub struct IndexPage {
 pub struct LoginPage {
     pub t: Tr,
     pub c: Chrome,
-    pub failed: bool,
+    /// Why the last try failed, in the visit's language; `None` on a first visit.
+    pub failed: Option<String>,
 }
 
 #[derive(Template)]
@@ -374,7 +375,7 @@ pub async fn login_form(
         Some(LoginPage {
             t: v.tr(),
             c: v.chrome("/login"),
-            failed: false,
+            failed: None,
         })
     })
 }

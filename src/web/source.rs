@@ -2,8 +2,9 @@
 //!
 //! A code is turned into keys only here, through the bounded [`crate::source_key::Deriver`].
 //! At login the identity decrypts the source's replies in memory for this one response and is
-//! then dropped; the session keeps only the lookup id and the public recipient. Every failed
-//! login gets the same page, whatever went wrong.
+//! then dropped; the session keeps only the lookup id and the public recipient. A code that is
+//! well formed but opens nothing gets one answer, whatever went wrong; typed text that cannot be
+//! a code (a word in neither public list, a word missing) is told what to fix.
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -211,17 +212,20 @@ pub async fn login(
     if let Some(r) = over_circuit_budget(&v, circuit, Purpose::Login) {
         return r;
     }
-    let failed = |v: &Visit| {
+    let refused = |v: &Visit, why: String| {
         let page = LoginPage {
             t: v.tr(),
             c: v.chrome("/login"),
-            failed: true,
+            failed: Some(why),
         };
         v.render(StatusCode::FORBIDDEN, &page)
     };
-    // Input that cannot be a code skips the costly derivation but gets the same answer.
-    let Ok(normalized) = code::normalize(&form.code) else {
-        return failed(&v);
+    let failed = |v: &Visit| refused(v, v.tr().get("login-failed"));
+    // Input that cannot be a code skips the costly derivation, and the source is told what to
+    // fix: the lists are public, so this tells nobody anything about any code.
+    let normalized = match code::normalize(&form.code) {
+        Ok(n) => n,
+        Err(e) => return refused(&v, not_a_code(&v, &e, &form.code)),
     };
     drop(form);
     let keys = match state.deriver.derive(normalized, Purpose::Login).await {
@@ -254,6 +258,32 @@ pub async fn login(
         form: FormLimits::of(&state, v.lang),
     };
     v.render(StatusCode::OK, &page)
+}
+
+/// What a source who typed something that cannot be a code is told: the word that is in neither
+/// list, with its place, or how many words a code has. The word goes only into this answer
+/// (escaped by the template), never into a log.
+fn not_a_code(v: &Visit, e: &code::CodeError, typed: &str) -> String {
+    let t = v.tr();
+    match e {
+        code::CodeError::UnknownWord(place) => {
+            // A word longer than any in the lists is cut: the page echoes a typo, not a paste.
+            let word: String = typed
+                .split_whitespace()
+                .nth(place.saturating_sub(1))
+                .unwrap_or_default()
+                .chars()
+                .take(30)
+                .collect();
+            let mut args = fluent_bundle::FluentArgs::new();
+            args.set("word", word);
+            args.set("place", *place as u64);
+            t.with("login-unknown-word", &args)
+        }
+        code::CodeError::WrongWordCount | code::CodeError::TooLong => {
+            t.count("login-word-count", "words", &(code::WORDS as u64))
+        }
+    }
 }
 
 /// Decrypts every reply of a source in memory. The keys are dropped (zeroized) on return.

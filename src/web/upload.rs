@@ -36,6 +36,7 @@ struct SubmittedPage {
     t: Tr,
     c: Chrome,
     files: u64,
+    message: bool,
 }
 
 /// Why reading the form stopped, besides the ingest's own errors.
@@ -202,6 +203,7 @@ pub async fn submit(
                 t: v.tr(),
                 c: v.chrome("/submit"),
                 files: receipt.files as u64,
+                message: receipt.message,
             };
             v.render(StatusCode::OK, &page)
         }
