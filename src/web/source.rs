@@ -220,7 +220,7 @@ pub async fn login(
         v.render(StatusCode::FORBIDDEN, &page)
     };
     // Input that cannot be a code skips the costly derivation but gets the same answer.
-    let Ok(normalized) = code::normalize(&form.code) else {
+    let Ok(normalized) = code::normalize_for(&form.code, state.lists) else {
         return failed(&v);
     };
     drop(form);
