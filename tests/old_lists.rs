@@ -100,6 +100,35 @@ fn a_box_made_with_the_first_lists_logs_in_their_codes_and_gives_new_ones() {
     let newline = if had.ends_with('\n') { "\n" } else { "" };
     std::fs::write(old.join("recipient"), format!("{recipient}{newline}")).unwrap();
 
+    // `lanterne check` says which lists the box was made with, and refuses unknown ones.
+    let config = server.dir.path().join("check.toml");
+    let keys = server.dir.path().join("keys");
+    let toml = format!("data_dir = {:?}\nkeys_dir = {:?}\n", p(&data), p(&keys));
+    std::fs::write(&config, toml).unwrap();
+    let check = || {
+        let out = std::process::Command::new(BIN)
+            .args(["check", "--config", p(&config)])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (_, out) = check();
+    assert!(
+        out.contains("ok: [kdf]: as this box was made with; word lists: made with version 1"),
+        "{out}"
+    );
+    let v1_params = std::fs::read_to_string(&params_path).unwrap();
+    std::fs::write(&params_path, v1_params.replace(&v1_fr, &"0".repeat(64))).unwrap();
+    let (status, out) = check();
+    assert_eq!(status, Some(1), "{out}");
+    for part in [
+        "are not among those this lanterne build knows",
+        "run the lanterne version that made this box",
+    ] {
+        assert!(out.contains(part), "{part}: {out}");
+    }
+    std::fs::write(&params_path, v1_params).unwrap();
+
     server.launch();
     let back = server.browser();
     let inbox = back.login(code);

@@ -227,7 +227,7 @@ pub(super) fn kdf(dir: &Path, kdf: &KdfConfig) -> Finding {
                 "[kdf] or the word lists differ from what this box was made with; `serve` \
                  refuses to start, as every source would be locked out:\n{diff}"
             ),
-            "put the values above back in the config",
+            "put the values above back in the config, or run the lanterne version named above",
         ),
         Err(e @ PinError::Damaged { .. }) => {
             Finding::error(error_chain(&e), "restore DATA/params from a backup")
