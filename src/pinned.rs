@@ -1,9 +1,10 @@
 //! What a box was made with and must keep: the KDF parameters and the word lists.
 //!
 //! A source's lookup id and age identity come from argon2id with `kdf.memory_kib` and
-//! `kdf.iterations`, and designations and typed codes come from the word lists. Change either
-//! under an existing data dir and every source is silently locked out (their code derives other
-//! keys) and every designation changes. So the first `serve` writes them to `DATA/params`
+//! `kdf.iterations`, and a typed code must be words of the lists the box gave codes from.
+//! Change either under an existing data dir and every source is silently locked out (their
+//! code derives other keys, or is refused as unknown words). (Designations come from the first
+//! English list, which never changes: `lanterne_core::designation`.) So the first `serve` writes them to `DATA/params`
 //! (mode 0600, written to a temp file, fsynced, renamed, the folder fsynced; no time in it),
 //! and every later start compares and refuses to run on a difference, saying which value to
 //! put back. `lanterne check` makes the same comparison ([`compare`]) without writing.
@@ -57,9 +58,9 @@ pub struct PinnedWordlists {
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
     #[error(
-        "this box was made with other settings than the config now gives, and starting would \
-         lock out every source (their codes would derive other keys) and rename every \
-         designation:\n{0}"
+        "this box was made with other settings than this lanterne build and its config give, \
+         and starting would lock out every source (their codes would derive other keys, or \
+         their words would not be known):\n{0}"
     )]
     Mismatch(String),
     #[error("{path} is damaged ({message}); restore it from a backup")]
