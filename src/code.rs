@@ -270,7 +270,7 @@ mod tests {
             (
                 V2,
                 Lang::En,
-                "b1d0b0c58bc40de5da0584bf668eb3c82d143493ed6e85b9206d2c9f4622b562",
+                "c7ce2652157173df6a96e11b5fbe5c515a0cb01aef41c59305c6dd5854cac31a",
             ),
             (
                 V2,
