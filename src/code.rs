@@ -270,7 +270,7 @@ mod tests {
             (
                 V2,
                 Lang::En,
-                "c7ce2652157173df6a96e11b5fbe5c515a0cb01aef41c59305c6dd5854cac31a",
+                "02a5afc5bdcec08511c57f28bc5251c3cf08502ab196d9003f0ae4465da905e0",
             ),
             (
                 V2,
