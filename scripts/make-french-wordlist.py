@@ -4,14 +4,14 @@
 No crate or Debian package carries a French diceware list, so this script makes
 one: it takes the words of /usr/share/dict/french (Debian package `wfrench`),
 keeps plain lowercase words of 4 to 9 letters, drops most conjugated verb
-forms, plurals and crude words, ranks the rest by frequency with the PyPI
-package `wordfreq`, keeps the 7,776 (6^5) most frequent words whose
-accent-folded forms are all distinct, and writes them sorted, one per line,
-together with wordlists/PROVENANCE.md.
+forms, plurals and every word of the deny list wordlists/deny-fr.txt, ranks
+the rest by frequency with the PyPI package `wordfreq`, keeps the 7,776 (6^5)
+most frequent words whose accent-folded forms are all distinct, and writes them
+sorted, one per line, with its section of wordlists/PROVENANCE.md.
 
 Deterministic: the same wfrench file and wordfreq version give the same bytes.
 
-Needs: Python 3, `apt-get install wfrench`, `pip install wordfreq`.
+Needs: Python 3, `apt-get install wfrench`, `pip install wordfreq==3.1.1`.
 Usage: python3 scripts/make-french-wordlist.py [--dict FILE] [--outdir DIR]
 """
 
@@ -53,27 +53,8 @@ VERB_RULE_KEEP = frozenset("""
     attrait retrait distrait urgent émergent
 """.split())
 
-# Crude, sexual, slur or otherwise unpleasant words (exact forms).
-OFFENSIVE_WORDS = frozenset("""
-    conne connes connard connards connasse connerie conneries cons
-    salope salopes salaud salauds salopard salopards saloperie
-    pute putes putain putains pétasse pouffiasse poufiasse
-    merde merdes merdique merdier merdeux emmerde emmerder emmerdé emmerdeur
-    bite bites couille couilles couillon couillons enculé enculés enculer
-    nique niquer niqué baise baiser baisé baiseur foutre foutu foutue
-    bordel chier chiant chiante chiotte chiottes branler branlette branleur
-    pédé pédés tapette tarlouze gouine nègre nègres négresse bougnoule
-    youpin bicot enfoiré enfoirés bâtard bâtards cocu chatte zizi
-    sperme pénis vagin anus orgasme porno pornos fellation nichons seins
-    pisse pisser caca crotte étron bouffon débile abruti crétin
-    nazi nazis viol viols violer violé violée violeur pédophile inceste
-    suicide suicider suicidé cadavre génocide fritz racaille taré gueule sucer
-    jouir anal sexe sexy sexuel sexuelle sexualité érotique nudité nues homo
-    pipi chie chié kiki péter diarrhée urine vomi vomir ordure gueuler engueuler
-    immonde dégénéré virginité gland string overdose
-""".split())
-
-# Any word starting with one of these is dropped too (catches inflections).
+# Any word starting with one of these crude stems is dropped too (catches inflections); the
+# exact words are in wordlists/deny-fr.txt.
 OFFENSIVE_PREFIXES = (
     "encul", "salop", "putain", "merd", "emmerd", "couill", "connard", "connass",
     "branl", "chiott", "niqu", "pédé", "pédoph", "bougnoul", "youpin", "négress",
@@ -167,11 +148,22 @@ def is_plural_or_feminine_variant(word, shaped):
     return False
 
 
-def is_offensive(word):
-    return word in OFFENSIVE_WORDS or word.startswith(OFFENSIVE_PREFIXES)
+def load_deny(path):
+    """The words of a deny list: one per line, `#` starts a comment (see wordlists/deny-fr.txt)."""
+    words = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            word = unicodedata.normalize("NFC", line.split("#", 1)[0].strip())
+            if word:
+                words.add(word)
+    return words
 
 
-def build(dict_path):
+def is_denied(word, deny):
+    return word in deny or word.startswith(OFFENSIVE_PREFIXES)
+
+
+def build(dict_path, deny):
     dictionary = load_dictionary(dict_path)
     stems = verb_stems(dictionary)
     stats = {"entries": len(dictionary)}
@@ -183,8 +175,8 @@ def build(dict_path):
     shaped_set = set(shaped)
     not_variants = [w for w in not_verbs if not is_plural_or_feminine_variant(w, shaped_set)]
     stats["not_variant"] = len(not_variants)
-    clean = [w for w in not_variants if not is_offensive(w)]
-    stats["not_offensive"] = len(clean)
+    clean = [w for w in not_variants if not is_denied(w, deny)]
+    stats["not_denied"] = len(clean)
 
     freq = {w: wordfreq.word_frequency(w, "fr") for w in clean}
     known = [w for w in clean if freq[w] > 0]
@@ -219,37 +211,11 @@ def check(words):
         assert unicodedata.is_normalized("NFC", w), w
 
 
-PROVENANCE = """\
-# Provenance of the word lists
+# The section of wordlists/PROVENANCE.md this script owns: it replaces the text between these
+# two markers and leaves the rest of the page (the English list, the first lists) alone.
+BEGIN, END = "<!-- fr.txt: begin (written by make-french-wordlist.py) -->", "<!-- fr.txt: end -->"
 
-Both lists are compiled into the binary (`include_str!` in `src/code.rs`); a test there checks
-each file's sha256 against this page. Each box records both checksums in `DATA/params` at first
-start and refuses to start with other lists (`src/pinned.rs`): a changed list would lock out
-every source and rename every designation.
-
-## en.txt — EFF large word list
-
-The EFF's "long" diceware list (Joseph Bonneau, Electronic Frontier Foundation, July 2016),
-<https://www.eff.org/files/2016/07/18/eff_large_wordlist.txt>, as lanterne used it through the
-crate `diceware_wordlists` version 1.2.3 up to commit 68b3e09 (so no code or designation
-changed when it was vendored; tests in `src/code.rs` and `src/designation.rs` show it).
-
-- Source file: `wordlists/www.eff.org/files/2016/07/18/eff_large_wordlist.txt` inside the crate
-  `diceware_wordlists` 1.2.3 (crates.io checksum
-  `5f9b52b69d268c7a2bc582e3aec5cdfa43ac91cef4fe6b6751b02da2b43d6166`), sha256
-  `addd35536511597a02fa0a9ff1e5284677b8883b83e986e43f15a3db996b903e`: 7776 lines
-  `<five dice digits>\\t<word>`.
-- Made with `cut -f2 eff_large_wordlist.txt > en.txt`, and checked byte for byte against
-  `diceware_wordlists::Wordlist::EffLong.get_list().join("\\n") + "\\n"` from the crate.
-- Licence: the word list is EFF's, published on eff.org, whose content EFF licenses under a
-  Creative Commons Attribution licence (see <https://www.eff.org/copyright>); the crate that
-  carried it is MIT OR Apache-2.0. Attribution: "EFF large word list, Electronic Frontier
-  Foundation, https://www.eff.org/dice".
-
-Result: 7776 words in dice order (which is also code-point order), lowercase ASCII; four carry a
-hyphen (`drop-down`, `felt-tip`, `t-shirt`, `yo-yo`). `\\n` line endings.
-sha256 of en.txt: `6d557f0693958fb5e650b68b5bee585eb82cf4da32965505c789e924743bc522`.
-
+SECTION = """\
 ## fr.txt — French diceware list
 
 Generated by `scripts/make-french-wordlist.py`; do not edit by hand.
@@ -262,6 +228,7 @@ Generated by `scripts/make-french-wordlist.py`; do not edit by hand.
   (code Apache-2.0, frequency data CC-BY-SA 4.0),
   `wordfreq.word_frequency(word, "fr")`, data shipped inside the package.
   Only the ranking comes from wordfreq; every word comes from wfrench.
+- Deny list: `wordlists/deny-fr.txt` (sha256 `{deny_sha256}`), {n_deny} words.
 
 Rules, in order:
 
@@ -278,8 +245,11 @@ Rules, in order:
    Kept despite these tests: {verb_keep}. Left: {not_verb}.
 3. Drop plurals in `-s`/`-x` whose singular passes rule 1, `-aux` whose `-al` does,
    and `-ée` whose `-é` does: {not_variant} left.
-4. Drop {n_offensive} crude, sexual or offensive words and words starting with
-   {n_prefixes} such stems: {not_offensive} left; {known} of them have a nonzero wordfreq frequency.
+4. Drop every word of `wordlists/deny-fr.txt` (religion, ethnicity and nationality, places,
+   first names, surnames and brands, sexuality, violence and weapons, crime, drugs, illness,
+   politics, function words and auxiliary or modal forms, crude words) and every word
+   starting with one of {n_prefixes} crude stems: {not_denied} left; {known} of them have
+   a nonzero wordfreq frequency.
 5. Sort by frequency, highest first (ties by the word, code-point order); fold
    accents (lowercase, NFD, drop combining marks) and keep only the first word of
    each folded form: {candidates} candidates.
@@ -289,13 +259,24 @@ Rules, in order:
    one per line, lowercase, UTF-8 (NFC), `\\n` line endings.
 
 Result: {count} words (6^5: five dice per word), no two equal once accents are
-folded; {bits_per_word:.3f} bits per word, {bits7:.1f} bits for 7 words.
+folded, none in the deny list; {bits_per_word:.3f} bits per word, {bits7:.1f} bits for 7 words.
+Against the first list (`wordlists/v1/fr.txt`): {removed} words left, {added} came in.
 sha256 of fr.txt: `{out_sha256}`.
 
 Regenerate (needs `apt-get install wfrench` and `pip install wordfreq=={wordfreq_version}`):
 
     python3 scripts/make-french-wordlist.py
 """
+
+
+def write_section(path, text):
+    """Replaces this script's section of PROVENANCE.md, between BEGIN and END."""
+    with open(path, encoding="utf-8") as f:
+        page = f.read()
+    head, rest = page.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(head + BEGIN + "\n" + text + END + tail)
 
 
 def sha256_file(path):
@@ -309,14 +290,20 @@ def main():
     parser.add_argument("--dict", default="/usr/share/dict/french")
     parser.add_argument("--outdir", default=os.path.join(root, "wordlists"))
     args = parser.parse_args()
+    deny_path = os.path.join(root, "wordlists", "deny-fr.txt")
+    first_path = os.path.join(root, "wordlists", "v1", "fr.txt")
 
     wf_version = wfrench_version()
     wq_version = importlib.metadata.version("wordfreq")
     print("wfrench", wf_version)
     print("wordfreq", wq_version)
 
-    words, stats = build(args.dict)
+    deny = load_deny(deny_path)
+    words, stats = build(args.dict, deny)
     check(words)
+    assert not deny.intersection(words), "a denied word is in the list"
+    with open(first_path, encoding="utf-8") as f:
+        first = set(f.read().split())
 
     os.makedirs(args.outdir, exist_ok=True)
     out_path = os.path.join(args.outdir, "fr.txt")
@@ -324,26 +311,28 @@ def main():
         f.write("".join(w + "\n" for w in words))
 
     bits = math.log2(COUNT)
-    provenance = PROVENANCE.format(
+    section = SECTION.format(
         wfrench_version=wf_version,
         dict_path=args.dict,
         dict_sha256=sha256_file(args.dict),
         wordfreq_version=wq_version,
+        deny_sha256=sha256_file(deny_path),
+        n_deny=len(deny),
         min_len=MIN_LEN,
         max_len=MAX_LEN,
         always="`, `".join("-" + e for e in VERB_ENDINGS_ALWAYS),
         stem_endings="`, `".join(VERB_ENDINGS_STEM),
         verb_keep=" ".join(sorted(VERB_RULE_KEEP)),
-        n_offensive=len(OFFENSIVE_WORDS),
         n_prefixes=len(OFFENSIVE_PREFIXES),
         count=COUNT,
         bits_per_word=bits,
         bits7=7 * bits,
+        removed=len(first - set(words)),
+        added=len(set(words) - first),
         out_sha256=sha256_file(out_path),
         **stats,
     )
-    with open(os.path.join(args.outdir, "PROVENANCE.md"), "w", encoding="utf-8", newline="\n") as f:
-        f.write(provenance)
+    write_section(os.path.join(args.outdir, "PROVENANCE.md"), section)
 
     for key, value in stats.items():
         print("%s: %s" % (key, value))

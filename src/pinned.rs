@@ -1,12 +1,18 @@
 //! What a box was made with and must keep: the KDF parameters and the word lists.
 //!
 //! A source's lookup id and age identity come from argon2id with `kdf.memory_kib` and
-//! `kdf.iterations`, and designations and typed codes come from the word lists. Change either
-//! under an existing data dir and every source is silently locked out (their code derives other
-//! keys) and every designation changes. So the first `serve` writes them to `DATA/params`
+//! `kdf.iterations`, and a typed code must be words of the lists the box gave codes from.
+//! Change either under an existing data dir and every source is silently locked out (their
+//! code derives other keys, or is refused as unknown words). (Designations come from the first
+//! English list, which never changes: `lanterne_core::designation`.) So the first `serve` writes them to `DATA/params`
 //! (mode 0600, written to a temp file, fsynced, renamed, the folder fsynced; no time in it),
 //! and every later start compares and refuses to run on a difference, saying which value to
 //! put back. `lanterne check` makes the same comparison ([`compare`]) without writing.
+//!
+//! The word lists have versions ([`ListVersion`]): a box made with an older version this build
+//! still knows starts, and the comparison says which version it was made with, so that login
+//! also takes that version's words (`code::normalize_for`) while new codes come from the
+//! current lists. Lists this build does not know are refused, saying which builds would run.
 
 use std::fs;
 use std::io;
@@ -14,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::code::wordlist_sha256;
+use crate::code::{wordlist_sha256, ListVersion};
 use crate::config::KdfConfig;
 use crate::i18n::Lang;
 use crate::store::{durable, fsync_dir, normalize_times};
@@ -52,9 +58,9 @@ pub struct PinnedWordlists {
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
     #[error(
-        "this box was made with other settings than the config now gives, and starting would \
-         lock out every source (their codes would derive other keys) and rename every \
-         designation:\n{0}"
+        "this box was made with other settings than this lanterne build and its config give, \
+         and starting would lock out every source (their codes would derive other keys, or \
+         their words would not be known):\n{0}"
     )]
     Mismatch(String),
     #[error("{path} is damaged ({message}); restore it from a backup")]
@@ -64,21 +70,19 @@ pub enum PinError {
 }
 
 impl Pinned {
-    /// What this build and `kdf` would derive with.
+    /// What this build and `kdf` would make a new box with.
     pub fn current(kdf: &KdfConfig) -> Pinned {
         Pinned {
             kdf: PinnedKdf {
                 memory_kib: kdf.memory_kib,
                 iterations: kdf.iterations,
             },
-            wordlists: PinnedWordlists {
-                en_sha256: wordlist_sha256(Lang::En),
-                fr_sha256: wordlist_sha256(Lang::Fr),
-            },
+            wordlists: PinnedWordlists::of(ListVersion::CURRENT),
         }
     }
 
-    /// One line per difference from `stored`, each saying how to go back.
+    /// One line per difference from `stored`, each saying how to go back. The word lists
+    /// differ only if `stored` names a version this build does not know.
     fn differences(&self, stored: &Pinned) -> Vec<String> {
         let mut out = Vec::new();
         let mut kdf = |name: &str, now: u32, then: u32| {
@@ -91,35 +95,57 @@ impl Pinned {
         };
         kdf("memory_kib", self.kdf.memory_kib, stored.kdf.memory_kib);
         kdf("iterations", self.kdf.iterations, stored.kdf.iterations);
-        for (lang, now, then) in [
-            (
-                "English",
-                &self.wordlists.en_sha256,
-                &stored.wordlists.en_sha256,
-            ),
-            (
-                "French",
-                &self.wordlists.fr_sha256,
-                &stored.wordlists.fr_sha256,
-            ),
-        ] {
-            if now != then {
-                out.push(format!(
-                    "- the {lang} word list of this lanterne build (sha256 {now}) is not the one \
-                     this box was made with (sha256 {then}): run the lanterne version that made \
-                     this box"
-                ));
-            }
+        if stored.wordlists.version().is_none() {
+            let known: Vec<String> = ListVersion::ALL
+                .iter()
+                .map(|&v| {
+                    let w = PinnedWordlists::of(v);
+                    format!(
+                        "version {} (English {}, French {})",
+                        v.number(),
+                        w.en_sha256,
+                        w.fr_sha256
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "- the word lists this box was made with (English sha256 {}, French sha256 {}) \
+                 are not among those this lanterne build knows ({}): run the lanterne version \
+                 that made this box, or a later one whose wordlists/PROVENANCE.md lists these \
+                 checksums; do not edit DATA/params, as the codes the box gave out would stop \
+                 working",
+                stored.wordlists.en_sha256,
+                stored.wordlists.fr_sha256,
+                known.join("; ")
+            ));
         }
         out
+    }
+}
+
+impl PinnedWordlists {
+    /// The checksums of a version's lists.
+    pub fn of(version: ListVersion) -> PinnedWordlists {
+        PinnedWordlists {
+            en_sha256: wordlist_sha256(version, Lang::En),
+            fr_sha256: wordlist_sha256(version, Lang::Fr),
+        }
+    }
+
+    /// The version these checksums name, if this build knows it.
+    pub fn version(&self) -> Option<ListVersion> {
+        ListVersion::ALL
+            .into_iter()
+            .find(|&v| PinnedWordlists::of(v) == *self)
     }
 }
 
 /// Whether the stored parameters match what `kdf` and this build would derive with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compared {
-    /// `DATA/params` holds the same values.
-    Same,
+    /// `DATA/params` holds the same KDF values, and word lists of this version (which this
+    /// build knows: the current one, or an older one whose codes it still takes).
+    Same(ListVersion),
     /// No `DATA/params` yet: the box never started on this data dir.
     NotRecorded,
 }
@@ -138,23 +164,24 @@ pub fn compare(data_dir: &Path, kdf: &KdfConfig) -> Result<Compared, PinError> {
         message: e.to_string(),
     })?;
     let diff = Pinned::current(kdf).differences(&stored);
-    if diff.is_empty() {
-        Ok(Compared::Same)
-    } else {
-        Err(PinError::Mismatch(diff.join("\n")))
+    match stored.wordlists.version() {
+        Some(version) if diff.is_empty() => Ok(Compared::Same(version)),
+        _ => Err(PinError::Mismatch(diff.join("\n"))),
     }
 }
 
-/// Records the parameters at first start, or checks them against what was recorded.
+/// Records the parameters at first start, or checks them against what was recorded, and says
+/// which list version the box was made with (the current one for a new box).
 /// Call it with the data dir locked (see [`crate::hardening::DataDirLock`]).
-pub fn check_or_record(data_dir: &Path, kdf: &KdfConfig) -> Result<(), PinError> {
+pub fn check_or_record(data_dir: &Path, kdf: &KdfConfig) -> Result<ListVersion, PinError> {
     match compare(data_dir, kdf)? {
-        Compared::Same => Ok(()),
+        Compared::Same(version) => Ok(version),
         Compared::NotRecorded => {
             write_durably(data_dir, &Pinned::current(kdf)).map_err(|source| PinError::Io {
                 path: data_dir.join(FILE_NAME),
                 source,
-            })
+            })?;
+            Ok(ListVersion::CURRENT)
         }
     }
 }
@@ -191,8 +218,12 @@ mod tests {
         assert_eq!(meta.modified().unwrap(), std::time::UNIX_EPOCH);
         assert!(!dir.path().join(TEMP_NAME).exists());
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains(&wordlist_sha256(Lang::En)), "{text}");
-        check_or_record(dir.path(), &kdf).unwrap();
+        let current = wordlist_sha256(ListVersion::CURRENT, Lang::En);
+        assert!(text.contains(&current), "{text}");
+        assert_eq!(
+            check_or_record(dir.path(), &kdf).unwrap(),
+            ListVersion::CURRENT
+        );
         assert_eq!(fs::read_to_string(&path).unwrap(), text, "not rewritten");
 
         let mut other = kdf.clone();
@@ -202,17 +233,49 @@ mod tests {
         assert!(!err.contains("memory_kib"), "{err}");
     }
 
+    /// A box made with the first lists starts and says so (its sources' codes keep working);
+    /// lists this build does not know are refused, saying what to do.
     #[test]
-    fn a_changed_word_list_is_refused() {
+    fn first_lists_are_taken_and_unknown_lists_refused_saying_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let kdf = KdfConfig::default();
         check_or_record(dir.path(), &kdf).unwrap();
         let path = dir.path().join(FILE_NAME);
         let text = fs::read_to_string(&path).unwrap();
-        let en = wordlist_sha256(Lang::En);
-        fs::write(&path, text.replace(&en, &"0".repeat(64))).unwrap();
-        let err = check_or_record(dir.path(), &kdf).unwrap_err().to_string();
-        assert!(err.contains("English word list"), "{err}");
+        let (now, first) = (
+            PinnedWordlists::of(ListVersion::CURRENT),
+            PinnedWordlists::of(ListVersion::V1),
+        );
+        assert_ne!(now, first);
+        let made_on_first = text
+            .replace(&now.en_sha256, &first.en_sha256)
+            .replace(&now.fr_sha256, &first.fr_sha256);
+        fs::write(&path, &made_on_first).unwrap();
+        assert_eq!(check_or_record(dir.path(), &kdf).unwrap(), ListVersion::V1);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            made_on_first,
+            "not rewritten"
+        );
+
+        // Unknown lists: the English one changed, then both mixed from two versions.
+        for unknown in [
+            made_on_first.replace(&first.en_sha256, &"0".repeat(64)),
+            text.replace(&now.en_sha256, &first.en_sha256),
+        ] {
+            fs::write(&path, &unknown).unwrap();
+            let err = check_or_record(dir.path(), &kdf).unwrap_err().to_string();
+            for part in [
+                "the word lists this box was made with",
+                "are not among those this lanterne build knows",
+                "run the lanterne version that made this box",
+                "do not edit DATA/params",
+                &format!("version 1 (English {}", first.en_sha256),
+                &format!("version 2 (English {}", now.en_sha256),
+            ] {
+                assert!(err.contains(part), "{part}: {err}");
+            }
+        }
         fs::write(&path, "garbage").unwrap();
         let err = check_or_record(dir.path(), &kdf).unwrap_err();
         assert!(matches!(err, PinError::Damaged { .. }), "{err}");

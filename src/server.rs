@@ -79,11 +79,19 @@ impl Server {
             hardening::lock_memory()?;
         }
         let lock = DataDirLock::acquire(&config.data_dir)?;
-        crate::pinned::check_or_record(&config.data_dir, &config.kdf)?;
+        let lists = crate::pinned::check_or_record(&config.data_dir, &config.kdf)?;
+        if lists != crate::code::ListVersion::CURRENT {
+            tracing::info!(
+                made_with = lists.number(),
+                current = crate::code::ListVersion::CURRENT.number(),
+                "this box was made with older word lists: their codes still log in, new codes \
+                 come from the current lists"
+            );
+        }
         let listen = config.listen;
         let reviewer_cfg = config.reviewer.clone();
         let onion = config.onion.clone();
-        let state = AppState::open(config)?;
+        let state = AppState::open(config, lists)?;
         tracing::info!(
             reviewers = state.recipients.names().len(),
             "encrypting every submission to the reviewers' keys"

@@ -20,6 +20,7 @@ mod hostile;
 mod hostile_server;
 mod lifecycle;
 mod logs;
+mod old_lists;
 mod replies_in_bundle;
 mod review_inbox;
 mod review_offline;

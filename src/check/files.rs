@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::{error_chain, Finding};
+use crate::code::ListVersion;
 use crate::config::{Config, KdfConfig};
 use crate::pinned::{self, Compared, PinError};
 use crate::seal::{Recipients, RecipientsError};
@@ -209,7 +210,15 @@ fn private_entries_under(dir: &Path, depth: u32, out: &mut Vec<std::path::PathBu
 /// The config's `[kdf]` against what the box was made with (`DATA/params`).
 pub(super) fn kdf(dir: &Path, kdf: &KdfConfig) -> Finding {
     match pinned::compare(dir, kdf) {
-        Ok(Compared::Same) => Finding::info("[kdf] and word lists: as this box was made with"),
+        Ok(Compared::Same(version)) if version == ListVersion::CURRENT => {
+            Finding::info("[kdf] and word lists: as this box was made with")
+        }
+        Ok(Compared::Same(version)) => Finding::info(format!(
+            "[kdf]: as this box was made with; word lists: made with version {}, whose codes \
+             still log in; new codes come from version {}",
+            version.number(),
+            ListVersion::CURRENT.number()
+        )),
         Ok(Compared::NotRecorded) => Finding::info(
             "[kdf] and word lists: not recorded yet (the first start records them in DATA/params)",
         ),
@@ -218,7 +227,7 @@ pub(super) fn kdf(dir: &Path, kdf: &KdfConfig) -> Finding {
                 "[kdf] or the word lists differ from what this box was made with; `serve` \
                  refuses to start, as every source would be locked out:\n{diff}"
             ),
-            "put the values above back in the config",
+            "put the values above back in the config, or run the lanterne version named above",
         ),
         Err(e @ PinError::Damaged { .. }) => {
             Finding::error(error_chain(&e), "restore DATA/params from a backup")

@@ -245,7 +245,9 @@ mod tests {
         c.onion.enabled = false;
         c.kdf.per_minute = 1000;
         c.kdf.burst = 1000;
-        let state = crate::web::AppState::open(c.validated().unwrap()).unwrap();
+        let state =
+            crate::web::AppState::open(c.validated().unwrap(), crate::code::ListVersion::CURRENT)
+                .unwrap();
         let http = state.config.http.clone();
         let budget = CircuitBudget {
             new_codes_burst: 3,

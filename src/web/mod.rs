@@ -40,6 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::code::ListVersion;
 use crate::config::{Config, HttpConfig, ValidConfig};
 use crate::seal::{Recipients, RecipientsError};
 use crate::source_key::Deriver;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub(crate) recipients: Arc<Recipients>,
     pub(crate) deriver: Arc<Deriver>,
     pub(crate) sessions: Arc<Sessions>,
+    /// The word lists the box was made with: login also takes their words (see `code`).
+    pub(crate) lists: ListVersion,
 }
 
 /// Why the server's state could not be opened. Each message (with its source) says what failed.
@@ -79,8 +82,9 @@ pub enum AppStateError {
 }
 
 impl AppState {
-    /// Opens the data dir, loads the recipients and prepares the key derivation.
-    pub fn open(config: ValidConfig) -> Result<AppState, AppStateError> {
+    /// Opens the data dir, loads the recipients and prepares the key derivation, for a box made
+    /// with the word lists of `lists` (what `pinned::check_or_record` said).
+    pub fn open(config: ValidConfig, lists: ListVersion) -> Result<AppState, AppStateError> {
         let config = config.into_inner();
         let path = || config.data_dir.clone();
         let store = Store::open(&config.data_dir).map_err(|source| AppStateError::Store {
@@ -102,6 +106,7 @@ impl AppState {
             recipients: Arc::new(recipients),
             deriver: Arc::new(deriver),
             sessions: Arc::new(sessions),
+            lists,
         })
     }
 }

@@ -223,7 +223,7 @@ pub async fn login(
     let failed = |v: &Visit| refused(v, v.tr().get("login-failed"));
     // Input that cannot be a code skips the costly derivation, and the source is told what to
     // fix: the lists are public, so this tells nobody anything about any code.
-    let normalized = match code::normalize(&form.code) {
+    let normalized = match code::normalize_for(&form.code, state.lists) {
         Ok(n) => n,
         Err(e) => return refused(&v, not_a_code(&v, &e, &form.code)),
     };

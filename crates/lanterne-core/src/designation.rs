@@ -8,8 +8,11 @@
 //! even 100,000 sources collide with probability under 1 %; the reviewer API refuses to act on
 //! an ambiguous designation rather than guess.
 //!
-//! The words are the EFF large list vendored in `wordlists/en.txt` ([`ENGLISH_WORDS`]), the
-//! same list English codes are drawn from (`lanterne::code`).
+//! The words are the EFF large list as published, vendored in `wordlists/v1/en.txt`
+//! ([`ENGLISH_WORDS`]). English codes were drawn from it up to list version 1; they now come
+//! from a filtered list (`wordlists/en.txt`, `lanterne::code`), but designations stay on this
+//! one, so no name a reviewer already knows or pinned changes. A designation is seen by the
+//! team only, never written on a source's paper.
 
 use std::sync::OnceLock;
 
@@ -18,8 +21,8 @@ use sha2::{Digest, Sha256};
 /// Domain of designations derived from a source's public recipient ([`of_recipient`]).
 const RECIPIENT_DOMAIN: &[u8] = b"lanterne v2 designation of a recipient";
 
-/// The EFF large word list, as vendored (provenance and SHA-256 in `wordlists/PROVENANCE.md`).
-pub const ENGLISH_WORDS: &str = include_str!("../../../wordlists/en.txt");
+/// The EFF large word list, as published (provenance and SHA-256 in `wordlists/PROVENANCE.md`).
+pub const ENGLISH_WORDS: &str = include_str!("../../../wordlists/v1/en.txt");
 
 /// The words of [`ENGLISH_WORDS`], split once.
 fn words() -> &'static [&'static str] {

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Derive lanterne's English code word list (wordlists/en.txt) from the EFF large list.
+
+The EFF large list (wordlists/v1/en.txt, vendored byte for byte) carries words a source must not
+have on paper (see wordlists/deny-en.txt). This script drops every word of the deny list from it
+and puts in their place as many words from Debian's `wamerican` (/usr/share/dict/american-english),
+the most frequent first by the PyPI package `wordfreq`, that have the EFF list's shape and raise
+no ambiguity this script can check, so the list keeps exactly 7,776 (6^5) words. It writes them
+sorted, one per line, with its section of wordlists/PROVENANCE.md.
+
+Designations keep using the original EFF list (wordlists/v1/en.txt): this list is only for
+codes.
+
+Deterministic: the same EFF file, deny list, wamerican file and wordfreq version give the same
+bytes.
+
+Needs: Python 3, `apt-get install wamerican`, `pip install wordfreq==3.1.1`.
+Usage: python3 scripts/make-english-wordlist.py [--dict FILE] [--outdir DIR]
+"""
+
+import argparse
+import hashlib
+import importlib.metadata
+import math
+import os
+import re
+import subprocess
+import textwrap
+
+import wordfreq
+
+COUNT = 6 ** 5  # 7776: five dice per word
+# The EFF list's own shape: lowercase ASCII letters, 3 to 9 of them (its four hyphenated words
+# are kept as they are, but no new word has a hyphen).
+MIN_LEN, MAX_LEN = 3, 9
+WORD_RE = re.compile(r"^[a-z]{%d,%d}$" % (MIN_LEN, MAX_LEN))
+
+
+def load_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def load_deny(path):
+    """The words of a deny list: one per line, `#` starts a comment."""
+    words = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            word = line.split("#", 1)[0].strip()
+            if word:
+                words.add(word)
+    return words
+
+
+def package_version(name):
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", name],
+        check=True, capture_output=True, text=True,
+    )
+    return out.stdout.strip()
+
+
+def variants(word):
+    """The forms a word is easily mistaken for: itself without a hyphen, its plural in `s`
+    (`es` after s, x, z, ch, sh), and the singular it would be the plural of."""
+    sibilant = ("s", "x", "z", "ch", "sh")
+    bare = word.replace("-", "")
+    out = {bare, bare + "es" if bare.endswith(sibilant) else bare + "s"}
+    if bare.endswith("es") and bare[:-2].endswith(sibilant):
+        out.add(bare[:-2])
+    elif bare.endswith("s") and not bare.endswith("ss"):
+        out.add(bare[:-1])
+    return out
+
+
+def build(eff, deny, dictionary):
+    stats = {"eff": len(eff)}
+    kept = [w for w in eff if w not in deny]
+    stats["denied"] = len(eff) - len(kept)
+    stats["kept"] = len(kept)
+
+    lower = set(dictionary)
+    # Forms already taken, so no new word is a plural or singular of one in the list (or of a
+    # denied word: "arrests" must not come back for "arrest").
+    taken = set()
+    for w in eff:
+        taken |= variants(w)
+
+    shaped = sorted({w for w in dictionary if WORD_RE.match(w)})
+    stats["shape"] = len(shaped)
+    # A word wamerican also lists capitalised is, or is also, a proper noun (Bill, Frank).
+    proper = [w for w in shaped if w.capitalize() in lower]
+    stats["proper"] = len(proper)
+    proper = set(proper)
+    pool = [w for w in shaped if w not in proper and w not in deny and w not in taken]
+    stats["pool"] = len(pool)
+
+    freq = {w: wordfreq.word_frequency(w, "en") for w in pool}
+    ranked = sorted((w for w in pool if freq[w] > 0), key=lambda w: (-freq[w], w))
+    stats["ranked"] = len(ranked)
+
+    added = []
+    need = COUNT - len(kept)
+    for w in ranked:
+        if len(added) == need:
+            break
+        if variants(w) & taken:
+            continue  # a plural or singular of a word already chosen
+        added.append(w)
+        taken |= variants(w)
+    if len(added) < need:
+        raise SystemExit("only %d replacements, need %d" % (len(added), need))
+    stats["added"] = len(added)
+    stats["last_added"] = added[-1]
+    stats["last_zipf"] = wordfreq.zipf_frequency(added[-1], "en")
+    return sorted(kept + added), added, stats
+
+
+def check(words, deny):
+    assert len(words) == COUNT, len(words)
+    assert words == sorted(set(words)), "not sorted or not unique"
+    assert not deny.intersection(words), "a denied word is in the list"
+    bare = [w.replace("-", "") for w in words]
+    # The EFF list itself has both "yo-yo" and "yoyo": the one pair allowed.
+    assert len(set(bare)) == COUNT - 1, "words equal without their hyphen"
+    for w in words:
+        assert re.match(r"^[a-z-]+$", w), w
+
+
+# The section of wordlists/PROVENANCE.md this script owns (between these markers).
+BEGIN, END = "<!-- en.txt: begin (written by make-english-wordlist.py) -->", "<!-- en.txt: end -->"
+
+SECTION = """\
+## en.txt — EFF large list, filtered
+
+Generated by `scripts/make-english-wordlist.py`; do not edit by hand.
+
+- Start: the EFF large list as vendored in `wordlists/v1/en.txt` (sha256
+  `{eff_sha256}`, {eff} words; see "Version 1" below).
+- Deny list: `wordlists/deny-en.txt` (sha256 `{deny_sha256}`), {n_deny} words; {denied} of
+  them were in the EFF list and are dropped, {kept} EFF words are kept.
+- Replacements: Debian package `wamerican` version {wamerican_version}, file `{dict_path}`
+  (sha256 `{dict_sha256}`; SCOWL word lists, Copyright 2000-2011 Kevin Atkinson and others,
+  permissive licence: see `/usr/share/doc/wamerican/copyright`), ranked by the PyPI package `wordfreq` version
+  {wordfreq_version}, `wordfreq.word_frequency(word, "en")`.
+
+Rules for a replacement, in order:
+
+1. Lowercase ASCII letters only, {min_len} to {max_len} of them (the EFF list's shape, without
+   hyphens): {shape} wamerican words.
+2. Not a word wamerican also lists capitalised (a sign of a proper noun: bill/Bill), {proper}
+   such words dropped; not in the deny list; not an EFF word (kept or denied), nor its plural or
+   singular (`s`, `es`): {pool} left, {ranked} with a nonzero wordfreq frequency.
+3. Most frequent first (ties by the word); a word whose plural or singular was taken just before
+   it is skipped. The first {added} are taken; the last is `{last_added}` (zipf {last_zipf}).
+4. Written sorted by code point, one per line, `\\n` line endings.
+
+Result: {count} words, none in the deny list, no two equal (the EFF pair `yo-yo`/`yoyo` is
+kept as it was); {bits_per_word:.3f} bits per word, {bits7:.1f} bits for 7 words.
+Words added:
+
+{added_words}
+
+sha256 of en.txt: `{out_sha256}`.
+
+Regenerate (needs `apt-get install wamerican` and `pip install wordfreq=={wordfreq_version}`):
+
+    python3 scripts/make-english-wordlist.py
+"""
+
+
+def sha256_file(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_section(path, text):
+    """Replaces this script's section of PROVENANCE.md, between BEGIN and END."""
+    with open(path, encoding="utf-8") as f:
+        page = f.read()
+    head, rest = page.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(head + BEGIN + "\n" + text + END + tail)
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dict", default="/usr/share/dict/american-english")
+    parser.add_argument("--outdir", default=os.path.join(root, "wordlists"))
+    args = parser.parse_args()
+    eff_path = os.path.join(root, "wordlists", "v1", "en.txt")
+    deny_path = os.path.join(root, "wordlists", "deny-en.txt")
+
+    eff = load_lines(eff_path)
+    deny = load_deny(deny_path)
+    words, added, stats = build(eff, deny, load_lines(args.dict))
+    check(words, deny)
+
+    os.makedirs(args.outdir, exist_ok=True)
+    out_path = os.path.join(args.outdir, "en.txt")
+    with open(out_path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("".join(w + "\n" for w in words))
+
+    bits = math.log2(COUNT)
+    wq_version = importlib.metadata.version("wordfreq")
+    section = SECTION.format(
+        eff_sha256=sha256_file(eff_path),
+        deny_sha256=sha256_file(deny_path),
+        n_deny=len(deny),
+        wamerican_version=package_version("wamerican"),
+        dict_path=args.dict,
+        dict_sha256=sha256_file(args.dict),
+        wordfreq_version=wq_version,
+        min_len=MIN_LEN,
+        max_len=MAX_LEN,
+        count=COUNT,
+        bits_per_word=bits,
+        bits7=7 * bits,
+        added_words=textwrap.fill(" ".join(sorted(added)), 96),
+        out_sha256=sha256_file(out_path),
+        **stats,
+    )
+    write_section(os.path.join(args.outdir, "PROVENANCE.md"), section)
+    for key, value in stats.items():
+        print("%s: %s" % (key, value))
+    print("wrote %d words to %s (%.3f bits/word)" % (len(words), out_path, bits))
+
+
+if __name__ == "__main__":
+    main()
