@@ -148,7 +148,8 @@ struct ServeArgs {
     /// Data folder (default ./data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Folder of reviewers' recipients files, *.txt (default ./keys).
+    /// Folder of the reviewers' keys (default ./keys): their cards, *.card, and plain age
+    /// recipients files, *.txt (read-only reviewers).
     #[arg(long)]
     keys_dir: Option<PathBuf>,
     /// Allow the sources' listener (--listen) on a non-loopback address.
