@@ -221,7 +221,10 @@ fn main() -> ExitCode {
             return match serve_config(args) {
                 Ok(c) => check(&c),
                 Err(e) => {
-                    eprintln!("lanterne: error: {e:#}");
+                    eprintln!(
+                        "lanterne: error: {}",
+                        lanterne_core::causes::chain(e.as_ref())
+                    );
                     ExitCode::FAILURE
                 }
             };
@@ -328,7 +331,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lanterne: error: {e:#}");
+            eprintln!(
+                "lanterne: error: {}",
+                lanterne_core::causes::chain(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -244,6 +244,21 @@ fn lanterne_in(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
 }
 
 #[test]
+fn an_error_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["review", "team", "add", "missing.card"][..],
+        &["keys", "new", "--out", "no-such-dir/reviewer.key"],
+        &["serve", "--no-onion", "--config", "missing.toml"],
+    ] {
+        let (ok, err) = lanterne_in(dir.path(), args);
+        assert!(!ok, "{args:?}");
+        let io = "No such file or directory (os error 2)";
+        assert_eq!(err.matches(io).count(), 1, "{args:?}:\n{err}");
+    }
+}
+
+#[test]
 fn a_missing_keys_dir_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let args = [

@@ -45,8 +45,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lanterne-review: error: {:#}", anyhow::Error::from(e));
+            eprintln!(
+                "lanterne-review: error: {}",
+                lanterne_core::causes::chain(&e)
+            );
             ExitCode::FAILURE
         }
     }
 }
+
