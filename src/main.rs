@@ -74,6 +74,7 @@ enum Command {
         /// Go through this SOCKS5 proxy, as for fetch.
         #[arg(long, value_name = "HOST:PORT")]
         socks: Option<String>,
+        /// The credential file from `lanterne reviewers add`.
         #[arg(long)]
         credential: PathBuf,
         /// The folder `review reply` wrote to.
@@ -181,7 +182,9 @@ enum ReviewersCommand {
     /// onion client key: the public part under the data folder, the secret part to
     /// FILE.auth_private (mode 0600), for the workstation's tor (ClientOnionAuthDir).
     Add {
+        /// The workstation's name (lower-case letters, digits, '-' or '_'), used to revoke it.
         name: String,
+        /// The credential file to write (mode 0600), to carry to the workstation.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// TOML config file (its [onion] and [reviewer] settings name the reviewer onion).
@@ -193,6 +196,7 @@ enum ReviewersCommand {
     },
     /// Revoke a workstation's credential and delete its reviewer onion client key.
     Remove {
+        /// The workstation's name, as given to `reviewers add`.
         name: String,
         /// TOML config file (for its data folder).
         #[arg(long)]
@@ -453,4 +457,17 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand of `lanterne` has a help line (issue 22: `--out` and
+    /// `<NAME>` had none).
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        let missing = lanterne::review::cli::arguments_without_help(&super::Cli::command());
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
 }

@@ -54,3 +54,14 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand of `lanterne-review` has a help line.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        let missing = lanterne_offline::cli::arguments_without_help(&super::Cli::command());
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
+}
