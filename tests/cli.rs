@@ -372,3 +372,120 @@ fn a_secret_key_in_the_keys_dir_stops_the_box_and_is_named_as_exposed() {
     let _ = child.wait();
     assert!(line.starts_with("listening on "), "{line}");
 }
+
+/// Expands a path whose components may be `*` into the existing paths it names.
+fn expand(pattern: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = vec![std::path::PathBuf::new()];
+    for part in pattern.components() {
+        found = found
+            .into_iter()
+            .flat_map(|base| {
+                if part.as_os_str() == "*" {
+                    std::fs::read_dir(&base)
+                        .map(|rd| rd.filter_map(|e| Some(e.ok()?.path())).collect())
+                        .unwrap_or_default()
+                } else {
+                    vec![base.join(part)]
+                }
+            })
+            .filter(|p| p.exists())
+            .collect();
+    }
+    found
+}
+
+#[test]
+fn the_demo_names_the_folder_of_its_stored_age_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--reviewer-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--dir")
+        .arg(dir.path().join("demo"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let b = Browser::new(&base, None);
+    let page = b.new_code();
+    let file = Upload {
+        name: "note.txt",
+        mime: "text/plain",
+        bytes: b"the demo keeps this".to_vec(),
+    };
+    assert_eq!(b.submit(&page, &[file], "hello").status, 200);
+    let _ = child.kill();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let _ = child.wait();
+    let banner = err
+        .split("Submissions are stored")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{err}"));
+    let folder = banner.lines().nth(1).unwrap().trim();
+    assert!(folder.ends_with("/submissions/*/"), "{folder}");
+    let folders = expand(std::path::Path::new(folder));
+    assert_eq!(folders.len(), 1, "{folder} names {folders:?}");
+    let identity = dir.path().join("demo/reviewer-identity.txt");
+    let mut plain = Vec::new();
+    for f in std::fs::read_dir(&folders[0]).unwrap() {
+        let f = f.unwrap().path();
+        assert_eq!(f.extension().unwrap(), "age", "{f:?}");
+        let out = Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&identity)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{f:?}");
+        plain.push(out.stdout);
+    }
+    assert!(plain.iter().any(|p| p.starts_with(b"the demo keeps this")));
+}
+
+#[test]
+fn the_readme_first_serve_stays_off_tor_with_flags_the_binary_has() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let by_hand = readme.split("### By hand").nth(1).unwrap();
+    let block = by_hand.split("```").nth(1).unwrap();
+    let serves: Vec<&str> = block
+        .lines()
+        .filter(|l| l.trim_start().starts_with("lanterne serve"))
+        .collect();
+    // The first `serve` a newcomer copies does not reach for the Tor network.
+    assert!(
+        serves.first().is_some_and(|l| l.contains("--no-onion")),
+        "{serves:?}"
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for line in serves {
+        for flag in line.split(|c: char| c.is_whitespace() || c == '[' || c == ']') {
+            if flag.starts_with("--") {
+                assert!(
+                    help.contains(flag),
+                    "README's {flag} is not in serve --help"
+                );
+            }
+        }
+    }
+}
