@@ -286,7 +286,8 @@ mod tests {
         let kdir = dir.path().join("keys");
         let f = keys(&kdir);
         assert_eq!(f.severity, Severity::Error);
-        assert!(f.what.starts_with("no reviewer key: "), "{f}");
+        assert!(f.what.starts_with("no keys folder at "), "{f}");
+        assert!(f.to_string().contains("create it") && f.to_string().contains("keys_dir"));
         fs::create_dir(&kdir).unwrap();
         let f = keys(&kdir);
         assert_eq!(f.severity, Severity::Error);

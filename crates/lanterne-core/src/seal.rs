@@ -528,7 +528,52 @@ pub(crate) mod tests {
         write_keys(dir.path(), "age1notbech32\n");
         let err = Recipients::load_dir(dir.path()).unwrap_err();
         assert!(matches!(err, RecipientsError::BadRecipient { .. }), "{err}");
-        let err = Recipients::load_dir(&dir.path().join("missing")).unwrap_err();
-        assert!(matches!(err, RecipientsError::ReadDir { .. }));
+        let missing = dir.path().join("missing");
+        let err = Recipients::load_dir(&missing).unwrap_err();
+        assert!(matches!(err, RecipientsError::Missing(_)), "{err}");
+        let said = err.to_string();
+        assert!(
+            said.contains(&format!("mkdir -p {}", missing.display())),
+            "{said}"
+        );
+        assert!(
+            said.contains("keys_dir") && said.contains("lanterne keys new"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn a_secret_key_in_any_file_of_the_folder_is_refused_by_name_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = age::x25519::Identity::generate();
+        let card = format!("{}\n", id.to_public());
+        std::fs::write(dir.path().join("alice.txt"), &card).unwrap();
+        assert!(Recipients::load_dir(dir.path()).is_ok());
+        use age::secrecy::ExposeSecret;
+        let secret = id.to_string().expose_secret().to_owned();
+        for (name, text) in [
+            ("reviewer.key", secret.clone()),
+            ("notes", format!("# kept here\n{}\n", secret.to_lowercase())),
+            (
+                "alice.key.minisign",
+                "untrusted comment: x\nRWQAAEIyAAAA\n".to_owned(),
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            let err = Recipients::load_dir(dir.path()).unwrap_err();
+            assert!(
+                matches!(err, RecipientsError::SecretKey { .. }),
+                "{name}: {err}"
+            );
+            let said = err.to_string();
+            assert!(said.contains(&path.display().to_string()), "{said}");
+            assert!(
+                said.contains("exposed") && said.contains("Remove"),
+                "{said}"
+            );
+            assert!(!said.to_uppercase().contains(&secret[15..]), "{said}");
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 }
