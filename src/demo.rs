@@ -43,10 +43,13 @@ pub fn banner(demo: &Demo) -> String {
     format!(
         "{line}\n  DEMO MODE: NOT FOR REAL SOURCES\n\
          \n  The reviewer identity that decrypts everything is on this machine:\n    {}\n\
+         \n  Submissions are stored, encrypted, in one folder each:\n    {}/\n  \
+         (manifest.age holds the message and the file list, each other .age file one file)\n\
          \n  Decrypt a stored file with:  age -d -i {} FILE.age\n\
          \n  A real box keeps reviewer identities offline (`lanterne keys new`),\n  \
          and only their public cards in keys/.\n{line}",
         demo.identity.display(),
+        crate::store::submissions_pattern(&demo.config.data_dir).display(),
         demo.identity.display(),
     )
 }

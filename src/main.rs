@@ -74,6 +74,7 @@ enum Command {
         /// Go through this SOCKS5 proxy, as for fetch.
         #[arg(long, value_name = "HOST:PORT")]
         socks: Option<String>,
+        /// The credential file from `lanterne reviewers add`.
         #[arg(long)]
         credential: PathBuf,
         /// The folder `review reply` wrote to.
@@ -148,7 +149,8 @@ struct ServeArgs {
     /// Data folder (default ./data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Folder of reviewers' recipients files, *.txt (default ./keys).
+    /// Folder of the reviewers' keys (default ./keys): their cards, *.card, and plain age
+    /// recipients files, *.txt (read-only reviewers).
     #[arg(long)]
     keys_dir: Option<PathBuf>,
     /// Allow the sources' listener (--listen) on a non-loopback address.
@@ -180,7 +182,9 @@ enum ReviewersCommand {
     /// onion client key: the public part under the data folder, the secret part to
     /// FILE.auth_private (mode 0600), for the workstation's tor (ClientOnionAuthDir).
     Add {
+        /// The workstation's name (lower-case letters, digits, '-' or '_'), used to revoke it.
         name: String,
+        /// The credential file to write (mode 0600), to carry to the workstation.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// TOML config file (its [onion] and [reviewer] settings name the reviewer onion).
@@ -192,6 +196,7 @@ enum ReviewersCommand {
     },
     /// Revoke a workstation's credential and delete its reviewer onion client key.
     Remove {
+        /// The workstation's name, as given to `reviewers add`.
         name: String,
         /// TOML config file (for its data folder).
         #[arg(long)]
@@ -220,7 +225,10 @@ fn main() -> ExitCode {
             return match serve_config(args) {
                 Ok(c) => check(&c),
                 Err(e) => {
-                    eprintln!("lanterne: error: {e:#}");
+                    eprintln!(
+                        "lanterne: error: {}",
+                        lanterne_core::causes::chain(e.as_ref())
+                    );
                     ExitCode::FAILURE
                 }
             };
@@ -327,7 +335,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lanterne: error: {e:#}");
+            eprintln!(
+                "lanterne: error: {}",
+                lanterne_core::causes::chain(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
@@ -446,4 +457,17 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand of `lanterne` has a help line (issue 22: `--out` and
+    /// `<NAME>` had none).
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        let missing = lanterne::review::cli::arguments_without_help(&super::Cli::command());
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
 }

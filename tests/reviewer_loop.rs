@@ -414,3 +414,26 @@ fn bad_tokens_with_a_reviewers_name_do_not_lock_it_out() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("fetched 1 new submission(s)"));
 }
+
+#[test]
+fn fetch_counts_the_sources_files_not_the_manifests() {
+    let server = Server::start("");
+    let work = tempfile::tempdir().unwrap();
+    // One submission with a message only, one with two files.
+    server.source_with_message("a message, no file");
+    let b = server.browser();
+    let page = b.new_code();
+    let files = ["a.txt", "b.txt"].map(|name| Upload {
+        name,
+        mime: "text/plain",
+        bytes: name.as_bytes().to_vec(),
+    });
+    assert_eq!(b.submit(&page, &files, "").status, 200);
+    let cred = work.path().join("ws.cred");
+    server.add_reviewer("ws", &cred);
+    let out = fetch(&server, &cred, &work.path().join("bundle"), false);
+    assert!(
+        out.contains("fetched 2 new submission(s), 2 file(s)"),
+        "{out}"
+    );
+}

@@ -30,6 +30,22 @@ pub(super) fn keys(dir: &Path) -> Finding {
             format!("no reviewer key in {} (no *.card or *.txt)", dir.display()),
             new_key,
         ),
+        Err(RecipientsError::Missing(_)) => Finding::error(
+            format!("no keys folder at {}", dir.display()),
+            format!(
+                "create it, then {new_key}; or set keys_dir in the config (--keys-dir) to the \
+                 folder that holds the cards"
+            ),
+        ),
+        Err(RecipientsError::SecretKey { path, kind }) => Finding::error(
+            format!(
+                "{} holds a SECRET KEY on the server: {kind}",
+                path.display()
+            ),
+            "remove that file from the server and treat the key as exposed: make a new key on \
+             the offline machine (`lanterne keys new`), put its card here in place of the old \
+             one, and stop using the old key",
+        ),
         Err(e @ RecipientsError::ReadDir { .. }) => Finding::error(
             format!("no reviewer key: {}", error_chain(&e)),
             format!("create the folder, then {new_key}"),
@@ -73,7 +89,7 @@ pub(super) fn keys_readable_by(dir: &Path, uid: u32, gid: u32) -> Option<Finding
     }
     if let Ok(rd) = fs::read_dir(dir) {
         for path in rd.filter_map(|e| e.ok().map(|e| e.path())) {
-            let key = path.extension().is_some_and(|x| x == "txt" || x == "card");
+            let key = crate::seal::is_key_file_name(&path);
             if key && fs::metadata(&path).is_ok_and(|m| m.is_file() && !can(&m, 0o4)) {
                 unreadable.push(path);
             }
@@ -279,7 +295,8 @@ mod tests {
         let kdir = dir.path().join("keys");
         let f = keys(&kdir);
         assert_eq!(f.severity, Severity::Error);
-        assert!(f.what.starts_with("no reviewer key: "), "{f}");
+        assert!(f.what.starts_with("no keys folder at "), "{f}");
+        assert!(f.to_string().contains("create it") && f.to_string().contains("keys_dir"));
         fs::create_dir(&kdir).unwrap();
         let f = keys(&kdir);
         assert_eq!(f.severity, Severity::Error);

@@ -145,14 +145,7 @@ pub fn run(config: &Config) -> Report {
     Report { findings }
 }
 
-/// An error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+/// An error and its causes on one line, each once.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    lanterne_core::causes::chain(e)
 }

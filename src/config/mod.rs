@@ -78,7 +78,8 @@ pub struct Config {
     pub allow_public_listen: bool,
     /// Where ciphertext, the staging area and the instance secret live.
     pub data_dir: PathBuf,
-    /// Folder of reviewers' age recipients files (`*.txt`).
+    /// Folder of the reviewers' keys: cards (`*.card`) and plain age recipients files (`*.txt`),
+    /// as `seal::Recipients::load_dir` reads them.
     pub keys_dir: PathBuf,
     /// Lock every page of the process in RAM (mlockall), so nothing it holds is swapped out.
     /// Needs a locked-memory limit of at least 1 GiB or unlimited (`LimitMEMLOCK=infinity` in

@@ -69,6 +69,13 @@ use crate::source_key::LookupId;
 const STAGING: &str = "staging";
 const SOURCES: &str = "sources";
 const SUBMISSIONS: &str = "submissions";
+
+/// Where the encrypted submissions of the box whose data dir is `root` are stored, for people
+/// (`lanterne demo` prints it): `ROOT/sources/*/submissions/*/`, each folder holding the
+/// submission's `manifest.age` and one `.age` file per file sent.
+pub fn submissions_pattern(root: &Path) -> PathBuf {
+    root.join(SOURCES).join("*").join(SUBMISSIONS).join("*")
+}
 const REPLIES: &str = "replies";
 const RECIPIENT: &str = "recipient";
 const INSTANCE_KEY: &str = "instance.key";

@@ -24,7 +24,8 @@
 //!   ([`api::path`]: the server's routes and the client's URLs), and [`credential`], the
 //!   workstation's credential file.
 //! - **Every machine:** [`durable`] (the one "temp file, fsync, rename" and the one "new 0600
-//!   file, fsync") and [`text`] (the one escaping of untrusted text before it is printed).
+//!   file, fsync"), [`text`] (the one escaping of untrusted text before it is printed) and
+//!   [`causes`] (the one way an error and its causes are printed, each cause once).
 //!
 //! Shared means public; what only this crate uses is `pub(crate)`.
 
@@ -33,6 +34,7 @@
 pub mod api;
 pub mod bundle;
 pub mod card;
+pub mod causes;
 pub mod credential;
 pub mod day;
 pub mod designation;

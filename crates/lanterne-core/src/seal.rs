@@ -13,7 +13,9 @@
 //! The keys folder holds reviewer cards (`*.card`, see [`crate::card`]) and plain recipients
 //! files (`*.txt`, age's `-R` format: one recipient per line, `#` comments and blank lines
 //! ignored); both are read by [`Card::parse_file`], the one parser of recipient files, and
-//! each recipient string by [`parse_recipient`]. X25519 recipients (`age1…`) always work; with the `plugin` feature, plugin recipients
+//! each recipient string by [`parse_recipient`]. A secret key found in any file of the folder
+//! (an age identity, a minisign secret key) stops the load, naming the file as a secret key
+//! to remove and to treat as exposed. X25519 recipients (`age1…`) always work; with the `plugin` feature, plugin recipients
 //! (`age1pq1…` through `age-plugin-pq`, for example) work where the plugin binary is installed.
 
 use std::io::{self, Read, Write};
@@ -23,11 +25,33 @@ use age::stream::StreamWriter;
 
 use crate::card::{Card, CardError, MAX_KEYS_FILE_BYTES};
 
+/// The extensions of the files [`Recipients::load_dir`] reads in the keys folder (`*.card`,
+/// `*.txt`); any other file there is left alone. `serve --help` and keys/README.md name them.
+pub const KEY_FILE_EXTENSIONS: [&str; 2] = ["card", "txt"];
+
 /// Why the reviewers' recipients could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RecipientsError {
+    #[error(
+        "the keys folder {} does not exist. Create it (`mkdir -p {}`) and copy each reviewer's \
+         card into it (made on the offline machine by `lanterne keys new --out reviewer.key \
+         --public NAME.card`), or point `--keys-dir` (the config's `keys_dir`) at the folder \
+         that holds the cards",
+        .0.display(),
+        .0.display()
+    )]
+    Missing(PathBuf),
     #[error("cannot read the keys folder {path}: {source}")]
     ReadDir { path: PathBuf, source: io::Error },
+    #[error(
+        "{} holds a SECRET KEY ({kind}) on the server, where only public keys belong: refusing \
+         to start. Remove that file from the server, and treat the key as exposed: whoever \
+         could read this server could have copied it. Make a new key on the offline machine \
+         (`lanterne keys new`), put its card in the keys folder in place of the old one, and \
+         stop using the old key",
+        .path.display()
+    )]
+    SecretKey { path: PathBuf, kind: &'static str },
     #[error("cannot read recipients file {path}: {source}")]
     ReadFile { path: PathBuf, source: io::Error },
     #[error(
@@ -55,6 +79,59 @@ pub enum RecipientsError {
     Incompatible(#[source] age::EncryptError),
 }
 
+/// What marks a secret key in a file: an age identity, and a minisign secret key (its base64
+/// line starts with the algorithms `Ed`, then no KDF or scrypt, then `B2`), as `lanterne keys
+/// new` writes them.
+const SECRET_KEY_MARKS: [(&str, &str); 3] = [
+    (
+        "AGE-SECRET-KEY-",
+        "an age identity, AGE-SECRET-KEY-…, that decrypts submissions",
+    ),
+    (
+        "RWQAAEIy",
+        "a minisign secret key, the signing key of replies",
+    ),
+    (
+        "RWRTY0Iy",
+        "a minisign secret key, the signing key of replies",
+    ),
+];
+
+/// Refuses a file of the keys folder that holds a secret key. Only the file's name is ever
+/// reported, never its content. Unreadable files are left to the loader to report.
+fn refuse_secret_key(path: &Path) -> Result<(), RecipientsError> {
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    let read = std::fs::File::open(path).and_then(|f| {
+        f.take(MAX_KEYS_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+    });
+    if read.is_err() {
+        return Ok(());
+    }
+    let found = SECRET_KEY_MARKS.iter().find(|(mark, _)| {
+        let mark = mark.as_bytes();
+        // An age identity may be written in lower case too (bech32); minisign's base64 not.
+        bytes.windows(mark.len()).any(|w| match mark[0] {
+            b'A' => w.eq_ignore_ascii_case(mark),
+            _ => w == mark,
+        })
+    });
+    match found {
+        Some((_, kind)) => Err(RecipientsError::SecretKey {
+            path: path.to_owned(),
+            kind,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `path`'s extension is one of [`KEY_FILE_EXTENSIONS`].
+pub fn is_key_file_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|x| x.to_str())
+        .is_some_and(|x| KEY_FILE_EXTENSIONS.contains(&x))
+}
+
 /// A recipient the box can encrypt to.
 pub type Boxed = Box<dyn age::Recipient + Send + Sync>;
 
@@ -79,24 +156,33 @@ impl Recipients {
     /// Loads every `*.txt` and `*.card` file of `dir`, in name order, through
     /// [`Card::parse_file`]: a card is one reviewer who can sign replies (a `*.txt` that starts
     /// with the card header is a card too), a plain recipients file holds read-only reviewers
-    /// named by its stem. Fails if there is no recipient or if they cannot share a file.
+    /// named by its stem. Fails if there is no recipient or if they cannot share a file, if the
+    /// folder is missing (saying how to make it), and if any file in it holds a secret key.
     pub fn load_dir(dir: &Path) -> Result<Recipients, RecipientsError> {
-        let read_dir = std::fs::read_dir(dir).map_err(|source| RecipientsError::ReadDir {
-            path: dir.to_owned(),
-            source,
+        let read_dir = std::fs::read_dir(dir).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => RecipientsError::Missing(dir.to_owned()),
+            _ => RecipientsError::ReadDir {
+                path: dir.to_owned(),
+                source,
+            },
         })?;
-        let mut paths: Vec<PathBuf> = read_dir
+        let mut all_files: Vec<PathBuf> = read_dir
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "txt" || x == "card") && p.is_file())
+            .filter(|p| p.is_file())
             .collect();
-        paths.sort();
+        all_files.sort();
+        // Every file, whatever its name: `reviewer.key` copied here by mistake is the likely one.
+        for path in &all_files {
+            refuse_secret_key(path)?;
+        }
+        let paths: Vec<&PathBuf> = all_files.iter().filter(|p| is_key_file_name(p)).collect();
         let mut all = Recipients {
             list: Vec::new(),
             reviewers: Vec::new(),
             names: Vec::new(),
         };
         for path in paths {
-            all.add_file(&path)?;
+            all.add_file(path)?;
         }
         if all.list.is_empty() {
             return Err(RecipientsError::None(dir.to_owned()));
@@ -442,7 +528,52 @@ pub(crate) mod tests {
         write_keys(dir.path(), "age1notbech32\n");
         let err = Recipients::load_dir(dir.path()).unwrap_err();
         assert!(matches!(err, RecipientsError::BadRecipient { .. }), "{err}");
-        let err = Recipients::load_dir(&dir.path().join("missing")).unwrap_err();
-        assert!(matches!(err, RecipientsError::ReadDir { .. }));
+        let missing = dir.path().join("missing");
+        let err = Recipients::load_dir(&missing).unwrap_err();
+        assert!(matches!(err, RecipientsError::Missing(_)), "{err}");
+        let said = err.to_string();
+        assert!(
+            said.contains(&format!("mkdir -p {}", missing.display())),
+            "{said}"
+        );
+        assert!(
+            said.contains("keys_dir") && said.contains("lanterne keys new"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn a_secret_key_in_any_file_of_the_folder_is_refused_by_name_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = age::x25519::Identity::generate();
+        let card = format!("{}\n", id.to_public());
+        std::fs::write(dir.path().join("alice.txt"), &card).unwrap();
+        assert!(Recipients::load_dir(dir.path()).is_ok());
+        use age::secrecy::ExposeSecret;
+        let secret = id.to_string().expose_secret().to_owned();
+        for (name, text) in [
+            ("reviewer.key", secret.clone()),
+            ("notes", format!("# kept here\n{}\n", secret.to_lowercase())),
+            (
+                "alice.key.minisign",
+                "untrusted comment: x\nRWQAAEIyAAAA\n".to_owned(),
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            let err = Recipients::load_dir(dir.path()).unwrap_err();
+            assert!(
+                matches!(err, RecipientsError::SecretKey { .. }),
+                "{name}: {err}"
+            );
+            let said = err.to_string();
+            assert!(said.contains(&path.display().to_string()), "{said}");
+            assert!(
+                said.contains("exposed") && said.contains("Remove"),
+                "{said}"
+            );
+            assert!(!said.to_uppercase().contains(&secret[15..]), "{said}");
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 }

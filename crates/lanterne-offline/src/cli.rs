@@ -21,16 +21,20 @@ use lanterne_core::hardening::{self, HardeningError};
 pub enum ReviewCommand {
     /// Decrypt every new submission of a bundle into DIR/<designation>/<submission>/.
     Open {
+        /// The bundle folder `lanterne fetch` wrote (carried to this machine).
         bundle: PathBuf,
-        /// Your age identity file (passphrase-protected ones ask for the passphrase, or read
-        /// LANTERNE_IDENTITY_PASSPHRASE).
+        /// Your age identity file, from `keys new` (passphrase-protected ones ask for the
+        /// passphrase, or read LANTERNE_IDENTITY_PASSPHRASE).
         #[arg(long)]
         identity: PathBuf,
+        /// The folder to decrypt into (made 0700 if missing); submissions already there are
+        /// skipped.
         #[arg(long)]
         out: PathBuf,
     },
     /// Encrypt a reply to a source and to the pinned team, signed, for `lanterne push`.
     Reply {
+        /// The bundle the source's submission came in (for its key and the team's list).
         bundle: PathBuf,
         /// The source's designation, e.g. brave-otter-4127.
         #[arg(long)]
@@ -41,39 +45,55 @@ pub enum ReviewCommand {
         /// Your identity file from `keys new`; the reply is signed with IDENTITY.minisign.
         #[arg(long)]
         identity: PathBuf,
+        /// The outgoing folder to write the encrypted reply and its signature into, which
+        /// `lanterne push` sends.
         #[arg(long)]
         out: PathBuf,
     },
     /// Merge a bundle into the inbox (LANTERNE_REVIEW_HOME/inbox): only what is new, as
     /// ciphertext; a file that changed under a known name is refused.
     Import {
+        /// The bundle folder `lanterne fetch` wrote (carried to this machine).
         bundle: PathBuf,
+        /// Your age identity file, from `keys new` (passphrase-protected ones ask for the
+        /// passphrase, or read LANTERNE_IDENTITY_PASSPHRASE).
         #[arg(long)]
         identity: PathBuf,
     },
     /// The inbox's sources, newest activity first, with unseen counts and stars (`*`).
     List {
+        /// Your age identity file, from `keys new` (passphrase-protected ones ask for the
+        /// passphrase, or read LANTERNE_IDENTITY_PASSPHRASE).
         #[arg(long)]
         identity: PathBuf,
     },
     /// A source's conversation, in order, as plain text; marks it seen.
     Show {
-        /// The source's designation, e.g. brave-otter-4127.
+        /// The source's designation, as `review list` shows it, e.g. brave-otter-4127.
         designation: String,
+        /// Your age identity file, from `keys new` (passphrase-protected ones ask for the
+        /// passphrase, or read LANTERNE_IDENTITY_PASSPHRASE).
         #[arg(long)]
         identity: PathBuf,
     },
     /// Decrypt a source's files into DIR (sanitized names, never overwriting), with a
     /// transcript.txt.
     Export {
+        /// The source's designation, as `review list` shows it.
         designation: String,
+        /// Your age identity file, from `keys new` (passphrase-protected ones ask for the
+        /// passphrase, or read LANTERNE_IDENTITY_PASSPHRASE).
         #[arg(long)]
         identity: PathBuf,
+        /// The folder to write the plaintext files and the transcript into (made 0700 if
+        /// missing; existing files are never overwritten).
         #[arg(long)]
         out: PathBuf,
     },
     /// The inbox's interactive terminal UI: sources, threads, star, search, replies, export.
     Inbox {
+        /// Your age identity file, from `keys new` (passphrase-protected ones ask for the
+        /// passphrase, or read LANTERNE_IDENTITY_PASSPHRASE).
         #[arg(long)]
         identity: PathBuf,
         /// The outgoing replies folder (default: LANTERNE_REVIEW_HOME/outgoing), which
@@ -82,9 +102,15 @@ pub enum ReviewCommand {
         out: Option<PathBuf>,
     },
     /// Star a source of the inbox.
-    Star { designation: String },
+    Star {
+        /// The source's designation, as `review list` shows it.
+        designation: String,
+    },
     /// Unstar a source of the inbox.
-    Unstar { designation: String },
+    Unstar {
+        /// The source's designation, as `review list` shows it.
+        designation: String,
+    },
     /// The team pinned on this machine (in LANTERNE_REVIEW_HOME): replies go to it only.
     Team {
         #[command(subcommand)]
@@ -96,11 +122,17 @@ pub enum ReviewCommand {
 #[derive(Subcommand)]
 pub enum TeamCommand {
     /// Pin a reviewer's card (from `keys new --public CARD`).
-    Add { card: PathBuf },
+    Add {
+        /// The reviewer's card file (`keys new --public CARD`), carried to this machine.
+        card: PathBuf,
+    },
     /// Print the pinned team.
     List,
     /// Unpin a reviewer.
-    Remove { name: String },
+    Remove {
+        /// The reviewer's name, as `review team list` prints it.
+        name: String,
+    },
 }
 
 /// `keys new`.
@@ -109,6 +141,8 @@ pub enum KeysCommand {
     /// Write a new reviewer identity and signing key (OUT.minisign), both mode 0600, and
     /// print the reviewer's public card.
     New {
+        /// The identity file to write (refused if it exists); the signing key goes to
+        /// OUT.minisign. Keep both on the offline machine.
         #[arg(long)]
         out: PathBuf,
         /// The reviewer's name on the card (default: OUT's file stem).
@@ -141,6 +175,33 @@ pub enum CommandError {
     /// files it could not handle.
     #[error("some files could not be opened, imported or exported; see above")]
     Incomplete,
+}
+
+/// The arguments of `command` and of each of its subcommands, at any depth, that have no help
+/// line, as `PATH ARG` (`lanterne review open <OUT>`): the binaries' tests require none.
+/// clap's own `--help` and `--version` are left out.
+pub fn arguments_without_help(command: &clap::Command) -> Vec<String> {
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        let path = format!("{path} {}", command.get_name()).trim().to_owned();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let said = |h: Option<&clap::builder::StyledStr>| {
+                h.is_some_and(|h| !h.to_string().trim().is_empty())
+            };
+            if !said(arg.get_help()) && !said(arg.get_long_help()) {
+                missing.push(format!("{path} <{}>", id.to_uppercase()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &path, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(command, "", &mut missing);
+    missing
 }
 
 /// Runs `review open` or `review reply`, printing the outcome on stdout.

@@ -374,6 +374,7 @@ pub fn import(
         }
     }
     crate::inbox_replies::check_history(&inbox, &bundle)?;
+    crate::inbox_key::check_bundle(&bundle, &identities, identity_file, &sources)?;
     remove_stale_staging(inbox.root());
     let root = inbox.root().to_owned();
     let mut added = Vec::new();

@@ -129,11 +129,12 @@ pub fn show(
     let identities = load(identity_file, passphrase)?;
     let mut inbox = Inbox::open(home)?;
     let thread = inbox.thread(designation)?;
-    let read = read_all(&inbox, &identities, thread.clone())?;
+    let opened = crate::inbox_key::opened_by(&inbox, &identities, identity_file, &thread)?;
+    let read = read_all(&inbox, &identities, thread)?;
     let extra = inspect_in_memory(&inbox, &identities, &read)?;
     let replies = inbox_replies::read(&inbox, home, &identities, designation)?;
     let text = render(&inbox, designation, &read, &extra, &replies);
-    inbox.mark_seen(&thread)?;
+    inbox.mark_seen(&opened)?;
     Ok(text)
 }
 
@@ -296,7 +297,8 @@ pub fn export(
     let identities = load(identity_file, passphrase)?;
     let mut inbox = Inbox::open(home)?;
     let thread = inbox.thread(designation)?;
-    let read = read_all(&inbox, &identities, thread.clone())?;
+    let opened = crate::inbox_key::opened_by(&inbox, &identities, identity_file, &thread)?;
+    let read = read_all(&inbox, &identities, thread)?;
     make_private_dir(out)?;
     // Names already in the folder are taken: a new file gets `name (2).ext` instead.
     let existing: Vec<String> = fs::read_dir(out)
@@ -374,7 +376,7 @@ pub fn export(
     durable::write_new(&report.transcript, text.as_bytes(), 0o600)
         .map_err(|e| write_error(&report.transcript, e))?;
     crate::open::sync_dir(out);
-    inbox.mark_seen(&thread)?;
+    inbox.mark_seen(&opened)?;
     Ok(report)
 }
 

@@ -17,7 +17,9 @@
 //! - The inbox (issue 14): `inbox.rs` keeps a persistent inbox of ciphertext under
 //!   `LANTERNE_REVIEW_HOME/inbox/`, a folder of the bundle format that [`import`] merges
 //!   bundles into (only what is new, refusing a file that changed under a known name;
-//!   `inbox_copy.rs` copies each file while checking and decrypting it, in one read);
+//!   `inbox_copy.rs` copies each file while checking and decrypting it, in one read;
+//!   `inbox_key.rs` refuses an identity that opens none of what `import`, `show` or `export`
+//!   is given, before anything is imported or marked seen);
 //!   `inbox_read.rs` reads it: [`list`], [`show`] (in memory only), [`export`] (the one place it
 //!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
 //!   `inbox_replies.rs` imports the team's replies and reads them ([`thread_replies`],
@@ -58,6 +60,7 @@ mod home;
 mod identity;
 mod inbox;
 mod inbox_copy;
+mod inbox_key;
 mod inbox_read;
 mod inbox_replies;
 pub mod keys;
@@ -220,6 +223,13 @@ pub enum ReviewError {
          machine, or move the inbox folder away and import the bundles again"
     )]
     InboxDamaged { path: PathBuf, message: String },
+    #[error(
+        "the identity file {} opens none of the {total} submission(s) it was given: it is not a \
+         key they were encrypted to, so nothing was imported or marked seen. Give your own \
+         reviewer identity (the file `lanterne keys new --out` wrote on this machine)",
+        .path.display()
+    )]
+    KeyOpensNothing { path: PathBuf, total: usize },
     #[error("the terminal cannot be used; run `review inbox` in a terminal")]
     Terminal { source: std::io::Error },
 }
@@ -251,6 +261,7 @@ mod tests {
         ("identity.rs", include_str!("identity.rs")),
         ("inbox.rs", include_str!("inbox.rs")),
         ("inbox_copy.rs", include_str!("inbox_copy.rs")),
+        ("inbox_key.rs", include_str!("inbox_key.rs")),
         ("inbox_read.rs", include_str!("inbox_read.rs")),
         ("inbox_replies.rs", include_str!("inbox_replies.rs")),
         ("names.rs", include_str!("names.rs")),

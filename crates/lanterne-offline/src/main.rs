@@ -45,8 +45,23 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lanterne-review: error: {:#}", anyhow::Error::from(e));
+            eprintln!(
+                "lanterne-review: error: {}",
+                lanterne_core::causes::chain(&e)
+            );
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand of `lanterne-review` has a help line.
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        let missing = lanterne_offline::cli::arguments_without_help(&super::Cli::command());
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
     }
 }

@@ -240,6 +240,25 @@ impl Submission<'_> {
         Manifest::parse(&plaintext).map_err(|e| format!("{}: {e}", manifest::FILE_NAME))
     }
 
+    /// Whether the manifest is sealed to none of these identities: it matches its `SHA256SUMS`
+    /// line and age finds no key for them in its header, so the identity file given is not one
+    /// this submission was encrypted to. A manifest that is missing or damaged is not that (a
+    /// damaged header stanza also reads as "no matching key"; it says nothing about the key).
+    pub(crate) fn not_for_these_keys(&self) -> bool {
+        let rel =
+            lanterne_core::bundle::submission_file(self.designation, self.id, manifest::FILE_NAME);
+        if self.bundle.verify(&rel).is_err() {
+            return false;
+        }
+        let Ok(ciphertext) = read_capped(&self.bundle.root().join(&rel), MAX_MANIFEST_BYTES) else {
+            return false;
+        };
+        matches!(
+            seal::open_small_with(&ciphertext, self.identities(), MAX_MANIFEST_BYTES),
+            Err(seal::OpenError::NoMatchingKeys)
+        )
+    }
+
     fn decrypt_small(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         seal::open_small_with(ciphertext, self.identities(), MAX_MANIFEST_BYTES).map_err(
             |e| match e {

@@ -48,6 +48,7 @@ const MAX_REFUSAL_BODY: usize = 1 << 20;
 #[derive(Debug, Default)]
 pub struct FetchReport {
     pub(crate) submissions: usize,
+    /// The sources' files downloaded (not the manifests).
     pub(crate) files: usize,
     pub(crate) bytes: u64,
     pub(crate) deleted_on_server: u64,
@@ -225,12 +226,15 @@ pub async fn fetch(
                 sums.insert(rel, sha256);
                 write_sums(bundle, &sums)?;
                 downloaded += 1;
+                // The manifest is the submission's own record, not one of the source's files.
+                if file.name != MANIFEST {
+                    report.files += 1;
+                }
                 report.bytes += file.size;
             }
             // Every file listed is now verified in the bundle (a failed one returned above).
             if downloaded > 0 {
                 report.submissions += 1;
-                report.files += downloaded;
             }
             whole.push(api::AckItem {
                 designation: source.designation.clone(),
