@@ -9,9 +9,13 @@
 //! 3. Memory against the crowd: 200 concurrent uploads of 20 MiB, each throttled to about
 //!    1 MB/s; peak RSS and the server's thread count.
 //! 4. Logins: 100 parallel logins with a real code; p50 and p99 latency, peak RSS.
+//! 5. Padding (`padding`, only with `--features bench-unpadded`): what padding every stored
+//!    file to its size bucket costs, against a server of the same build started with
+//!    `LANTERNE_BENCH_UNPADDED`: the bytes stored for a mix of 50 files, and the upload time
+//!    of the same bytes, alternating the two servers round by round.
 //!
 //! Run: `cargo bench --bench ingest` (SKIP_4GIB=1 to skip the 4 GiB upload; BENCH_ONLY=a,b to
-//! run only some of `throughput`, `size`, `crowd` and `logins`).
+//! run only some of `throughput`, `size`, `crowd`, `logins` and `padding`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -35,6 +39,11 @@ struct Box {
 }
 
 fn start() -> Box {
+    start_with(&[])
+}
+
+/// [`start`] with extra environment variables for the server.
+fn start_with(env: &[(&str, &str)]) -> Box {
     let dir =
         tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()))
             .unwrap();
@@ -64,6 +73,7 @@ fn start() -> Box {
         .arg("--keys-dir")
         .arg(dir.path().join("keys"))
         .env("LANTERNE_LOG", "warn,lanterne::load=debug")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -457,6 +467,9 @@ fn logins(block: &[u8]) {
     );
 }
 
+#[path = "ingest/padding.rs"]
+mod padding;
+
 fn main() {
     let mut block = vec![0u8; 4 * MIB as usize];
     std::fs::File::open("/dev/urandom")
@@ -474,5 +487,8 @@ fn main() {
     }
     if wanted("logins") {
         logins(&block);
+    }
+    if wanted("padding") {
+        padding::run(&block);
     }
 }

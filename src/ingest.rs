@@ -241,6 +241,9 @@ static PADDING: [u8; 1 << 20] = [padding::PAD_BYTE; 1 << 20];
 
 /// Feeds the padding of a file of `size` bytes to its sealer, after the file's own bytes.
 async fn pad(sealer: &mut Sealer, size: u64) -> io::Result<()> {
+    if !pads() {
+        return Ok(());
+    }
     let mut left = padding::padding_len(size);
     while left > 0 {
         let n = left.min(PADDING.len() as u64) as usize;
@@ -248,6 +251,17 @@ async fn pad(sealer: &mut Sealer, size: u64) -> io::Result<()> {
         left -= n as u64;
     }
     Ok(())
+}
+
+/// Whether files are padded: always, except in a build with the `bench-unpadded` feature (the
+/// ingest benchmark's baseline, never in a package), where `LANTERNE_BENCH_UNPADDED` turns it
+/// off so the benchmark can time the same build both ways in one run.
+fn pads() -> bool {
+    #[cfg(feature = "bench-unpadded")]
+    if std::env::var_os("LANTERNE_BENCH_UNPADDED").is_some() {
+        return false;
+    }
+    true
 }
 
 fn truncate(s: &str) -> String {
