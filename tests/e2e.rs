@@ -21,6 +21,7 @@ mod hostile_server;
 mod lifecycle;
 mod logs;
 mod replies_in_bundle;
+mod reply_replay;
 mod review_inbox;
 mod review_offline;
 mod review_tui;

@@ -85,7 +85,9 @@ fn fetch_brings_a_pushed_reply_once_and_the_stock_tools_read_and_verify_it() {
     let said = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{verified:?}");
     assert!(
-        said.contains(&format!("lanterne-reply v1 designation={designation}")),
+        said.contains(&format!(
+            "lanterne-reply v2 designation={designation} recipient=age1"
+        )) && said.contains(" after=s0000000001-"),
         "{said}"
     );
 

@@ -75,6 +75,11 @@ pub(crate) struct Text {
     /// `{1}` why the reply is not shown (not signed by a pinned reviewer for
     /// this source, or unreadable).
     pub(crate) reply_refused: &'static str,
+    /// `{1}` a warning about a reply's place (given twice, answering what is not held).
+    pub(crate) reply_warning: &'static str,
+    /// `{1}` the fingerprint of the source's pinned key (eight groups of four hex digits).
+    pub(crate) key_fingerprint: &'static str,
+    pub(crate) key_not_pinned: &'static str,
     pub(crate) not_sent: &'static str,
     pub(crate) hints_thread: &'static str,
     /// `{1}` a metadata finding.
@@ -139,6 +144,9 @@ static EN: Text = Text {
     reply: "reply from {1}",
     reply_refused: "reply: WARNING, NOT SHOWN: {1}. The server may be compromised: keep \
                     the bundle and tell the team",
+    reply_warning: "  WARNING: {1}",
+    key_fingerprint: "Key fingerprint: {1} (compare it with the other reviewers)",
+    key_not_pinned: "Key fingerprint: none yet (this machine has not pinned the source's key)",
     not_sent: "your reply: not sent yet (run `lanterne push`)",
     hints_thread: "↑↓ move  r reply  e editor  x export  s star  Esc back  ? help",
     metadata: "    metadata: {1}",
@@ -205,6 +213,9 @@ static FR: Text = Text {
     reply: "réponse de {1}",
     reply_refused: "réponse : ATTENTION, NON AFFICHÉE : {1}. Le serveur est peut-être \
                     compromis : gardez le paquet et prévenez l'équipe",
+    reply_warning: "  ATTENTION : {1}",
+    key_fingerprint: "Empreinte de la clé : {1} (comparez-la avec les autres membres de l'équipe)",
+    key_not_pinned: "Empreinte de la clé : aucune (clé de la source pas encore enregistrée ici)",
     not_sent: "votre réponse : pas encore envoyée (lancez `lanterne push`)",
     hints_thread: "↑↓ choisir  r répondre  e éditeur  x exporter  s étoile  Échap retour",
     metadata: "    métadonnées : {1}",
