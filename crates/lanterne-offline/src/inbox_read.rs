@@ -228,8 +228,8 @@ fn render(
     let _ = writeln!(
         t,
         "Messages, file names and types come from the source: untrusted, shown escaped.\n\
-         Numbers are the box's: #7 is the seventh thing it received (s0000000007); it keeps \
-         no time but the day.\n\
+         Numbers are the box's, one counter for submissions and replies: #7 is the seventh \
+         thing it received (s0000000007 or r0000000007); it keeps no time but the day.\n\
          Each reply of the team follows what its signature says it answers."
     );
     let ids: Vec<String> = read.iter().map(|r| r.held.id.clone()).collect();

@@ -372,12 +372,15 @@ fn decrypt(ciphertext: &[u8], identities: &Identities) -> Result<Zeroizing<Strin
     }
 }
 
-/// Writes one reply as `review show` and the transcript print it.
+/// Writes one reply as `review show` and the transcript print it: `reply #N by alice`, where
+/// `N` is the box's number, the one counter submissions share (`#1 submission` is
+/// `s0000000001`), so two reviewers name a reply alike; it places nothing ([`crate::thread`]).
+/// A reply that is not shown also gets the file's id, to find it as evidence.
 pub(crate) fn render(t: &mut String, reply: &ThreadReply) {
     let _ = writeln!(t);
     match (&reply.author, &reply.text) {
         (Ok(name), Ok(text)) => {
-            let _ = writeln!(t, "reply by {} (the team)", scrubbed(name));
+            let _ = writeln!(t, "reply #{} by {}", reply.seq, scrubbed(name));
             for line in text.lines() {
                 let _ = writeln!(t, "  | {}", scrubbed(line));
             }
@@ -385,18 +388,20 @@ pub(crate) fn render(t: &mut String, reply: &ThreadReply) {
         (Ok(name), Err(why)) => {
             let _ = writeln!(
                 t,
-                "reply {} by {}: CANNOT BE READ: {}",
-                reply.id,
+                "reply #{} by {} ({}): CANNOT BE READ: {}",
+                reply.seq,
                 scrubbed(name),
+                reply.id,
                 scrubbed(why)
             );
         }
         (Err(why), _) => {
             let _ = writeln!(
                 t,
-                "reply {}: WARNING, NOT SHOWN: {}. The server, or the way the bundle \
+                "reply #{} ({}): WARNING, NOT SHOWN: {}. The server, or the way the bundle \
                  came, may be compromised: keep the bundle as evidence and tell the other \
                  reviewers",
+                reply.seq,
                 reply.id,
                 scrubbed(why)
             );

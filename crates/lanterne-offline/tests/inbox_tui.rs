@@ -251,9 +251,9 @@ fn the_teams_replies_sit_among_the_messages_and_a_forged_one_shows_no_text() {
     };
     let (first, reply, said, warning, follow) = (
         at("the mayor's accounts"),
-        at("reply from \"reviewer\""),
+        at("reply #3 by \"reviewer\""),
         at("| We read it. Merci."),
-        at("reply: WARNING, NOT SHOWN: it is signed by a key on NO CARD PINNED"),
+        at("reply #4: WARNING, NOT SHOWN: it is signed by a key on NO CARD PINNED"),
         at("| A follow-up."),
     );
     assert!(

@@ -232,16 +232,17 @@ fn thread_lines(app: &App, width: u16) -> (Vec<String>, Option<(usize, usize)>) 
                 own.extend(notes.iter().cloned());
             }
             Entry::Reply {
+                seq,
                 author,
                 text,
                 warnings,
             } => {
-                own.push(fill(t.reply, &[&shown(author)]));
+                own.push(fill(t.reply, &[&seq.to_string(), &shown(author)]));
                 quoted(text, &mut own);
                 own.extend(warnings.iter().map(|w| fill(t.reply_warning, &[w])));
             }
-            Entry::RefusedReply { why, warnings } => {
-                own.push(fill(t.reply_refused, &[why]));
+            Entry::RefusedReply { seq, why, warnings } => {
+                own.push(fill(t.reply_refused, &[&seq.to_string(), why]));
                 own.extend(warnings.iter().map(|w| fill(t.reply_warning, &[w])));
             }
             Entry::Unsent { text } => {

@@ -65,6 +65,8 @@ pub(crate) enum Entry {
     /// line by line when drawn, and `warnings` (escaped) say if it was given more than once.
     /// Built by [`team_reply`].
     Reply {
+        /// The box's number (`r<seq>-…`): it names the reply, it does not place it.
+        seq: u64,
         author: String,
         text: Zeroizing<String>,
         warnings: Vec<String>,
@@ -72,6 +74,7 @@ pub(crate) enum Entry {
     /// A reply that is not shown (forged, moved, changed, unsigned, old or unreadable), and
     /// why (escaped): a warning, never its text.
     RefusedReply {
+        seq: u64,
         why: String,
         warnings: Vec<String>,
     },
@@ -228,11 +231,13 @@ fn team_reply(r: ThreadReply) -> Entry {
     let warnings = r.warnings.iter().map(|w| scrubbed(w)).collect();
     match (r.author, r.text) {
         (Ok(author), Ok(text)) => Entry::Reply {
+            seq: r.seq,
             author,
             text,
             warnings,
         },
         (Err(why), _) | (Ok(_), Err(why)) => Entry::RefusedReply {
+            seq: r.seq,
             why: scrubbed(&why),
             warnings,
         },
