@@ -211,3 +211,40 @@ fn a_reply_signed_for_another_key_of_the_source_is_refused() {
     assert!(printed.contains("another key of this source"), "{printed}");
     assert!(stored(&setup.server).is_empty());
 }
+
+/// M1: a reply signed by a genuine reviewer in the first format (`lanterne-reply v1`, the
+/// designation alone: no id, so it could be pushed again at will) is refused with 422 through
+/// the real server, naming the format, and nothing is stored.
+#[test]
+fn a_reply_signed_in_the_first_format_is_refused() {
+    let setup = setup();
+    let dir = setup.server.dir.path().join("old");
+    let sub = dir.join(&setup.designation);
+    std::fs::create_dir_all(&sub).unwrap();
+    let file = sub.join("o.age");
+    let source = std::fs::read_to_string(
+        setup
+            .bundle
+            .join("sources")
+            .join(&setup.designation)
+            .join("recipient"),
+    )
+    .unwrap();
+    age_cli_encrypt(
+        &[source.trim(), &setup.server.recipient],
+        b"OLD-FORMAT-4e0a",
+        &file,
+    );
+    minisign_cli_sign_comment(
+        &PathBuf::from(format!("{}.minisign", setup.server.identity.display())),
+        &file,
+        &format!("lanterne-reply v1 designation={}", setup.designation),
+    );
+    let (ok, printed) = push(&setup, &setup.ws1, &dir);
+    assert!(!ok, "a first-format reply was accepted: {printed}");
+    assert!(printed.contains("422"), "{printed}");
+    assert!(printed.contains("first reply format"), "{printed}");
+    assert!(stored(&setup.server).is_empty());
+    let page = setup.server.browser().login(&setup.code);
+    assert!(!page.body.contains("OLD-FORMAT-4e0a"), "{}", page.body);
+}
