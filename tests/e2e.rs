@@ -22,6 +22,7 @@ mod lifecycle;
 mod logs;
 mod old_lists;
 mod replies_in_bundle;
+mod reply_replay;
 mod review_inbox;
 mod review_offline;
 mod review_tui;

@@ -85,7 +85,9 @@ fn fetch_brings_a_pushed_reply_once_and_the_stock_tools_read_and_verify_it() {
     let said = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{verified:?}");
     assert!(
-        said.contains(&format!("lanterne-reply v1 designation={designation}")),
+        said.contains(&format!(
+            "lanterne-reply v2 designation={designation} recipient=age1"
+        )) && said.contains(" after=s0000000001-"),
         "{said}"
     );
 
@@ -175,7 +177,16 @@ fn message_reply_follow_up_show_in_order_and_no_text_is_at_rest_in_the_inbox() {
         &["review", "show", &designation, "--identity", p(&key)],
     );
     let a = shown.find(first).expect(&shown);
-    let by = shown.find("by reviewer (the team)").expect(&shown);
+    // The reply is shown under the number the box gave it (`r<seq>-…` on the server), as the
+    // submissions are (`#1 submission s0000000001-…`).
+    let seq = on_server
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".age"))
+        .find_map(lanterne_core::bundle::sequence_of)
+        .expect("the reply's number");
+    let by = shown
+        .find(&format!("\nreply #{seq} by reviewer\n"))
+        .expect(&shown);
     let b = shown.find(answer).expect(&shown);
     let c = shown.find(follow_up).expect(&shown);
     assert!(a < by && by < b && b < c, "out of order:\n{shown}");

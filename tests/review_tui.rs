@@ -130,12 +130,12 @@ fn a_reviewer_reads_and_replies_in_the_terminal_ui_and_the_source_reads_the_repl
     );
     ui.wait_for("boîte lanterne : sources", 30);
     ui.keys(&["Enter"]);
-    let thread = ui.wait_for("réponse de", 30);
+    let thread = ui.wait_for("réponse n°2 de", 30);
     assert!(thread.contains(reply_first), "{thread}");
     assert!(!thread.contains("pas encore envoyée"), "{thread}");
     let (m, r) = (
         thread.find("TUI-MESSAGE").unwrap(),
-        thread.find("réponse de").unwrap(),
+        thread.find("réponse n°2 de").unwrap(),
     );
     assert!(m < r, "the reply comes after the message:\n{thread}");
     ui.keys(&["q"]);

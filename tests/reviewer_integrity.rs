@@ -88,7 +88,12 @@ fn push_reply(server: &Server, cred: &Path, bundle: &Path, designation: &str, te
     // Signed with the reviewer's key, as `review reply --identity` would.
     let mut key = server.identity.clone().into_os_string();
     key.push(".minisign");
-    minisign_cli_sign(Path::new(&key), &dir.join("reply.age"), designation);
+    minisign_cli_sign(
+        Path::new(&key),
+        &dir.join("reply.age"),
+        designation,
+        &recipient,
+    );
     let pushed = lanterne(&[
         "push",
         "--server",

@@ -319,12 +319,15 @@ fn pushed_replies_are_checked_and_stored_once() {
         std::path::Path::new(&key),
         &reply,
         &designation,
+        &recipient,
     ));
     let post = |body: Vec<u8>| post_reply(&url, &auth, Some(&signature), body);
     let (s1, id1) = post(bytes.clone());
     let (s2, id2) = post(bytes.clone());
-    assert_eq!((s1, s2), (200, 200));
-    assert_eq!(id1, id2, "the same reply is stored once");
+    // A reply is stored once: a second push is refused and stores nothing
+    // (tests/reply_replay.rs plays it through the workstation).
+    assert_eq!((s1, s2), (200, 409), "{id1} {id2}");
+    assert!(id2.contains("already stored"), "{id2}");
     assert_eq!(
         list(&source.join("replies")).len(),
         2,

@@ -225,6 +225,7 @@ fn a_reply_signed_by_an_unknown_key_is_refused() {
         &PathBuf::from(format!("{}.minisign", key.display())),
         &reply,
         &setup.designation,
+        &recipients(&setup, &setup.designation)[0],
     );
     let (ok, printed) = push(&setup, &out);
     assert!(!ok, "{printed}");

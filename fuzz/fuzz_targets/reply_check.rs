@@ -47,7 +47,15 @@ fuzz_target!(|data: &[u8]| {
     if let Some(at) = data.iter().position(|&b| b == 0) {
         let (reply, signature) = (&data[..at], &data[at + 1..]);
         let team = [card()];
-        let verdict = lanterne::reply::verify(reply, signature, "brave-otter-4127", &team);
+        let recipient = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq";
+        let verdict =
+            lanterne::reply::verify(reply, signature, "brave-otter-4127", recipient, &team);
+        if let Ok(text) = std::str::from_utf8(signature) {
+            // The comment parser on outside text: never a panic, and what it accepts round-trips.
+            if let Ok(signed) = lanterne::reply::Signed::parse(text) {
+                assert_eq!(lanterne::reply::Signed::parse(&signed.comment()), Ok(signed));
+            }
+        }
         assert!(verdict.is_err(), "an unsigned input was accepted");
         let _ = lanterne::api::decode_signature(&String::from_utf8_lossy(signature));
     }

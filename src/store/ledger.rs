@@ -303,7 +303,12 @@ mod tests {
         assert!(store.delete_submission(&b, &sb).unwrap());
         assert!(list_names(&ledger).unwrap().is_empty());
 
-        let r = store.put_reply(&a, b"reply", b"sig").unwrap();
+        let r = crate::store::replies::tests::stored(store.put_reply(
+            &a,
+            b"reply",
+            b"sig",
+            &crate::store::random_id(),
+        ));
         let replies = store.source_dir(&a).join(RETENTION);
         assert_eq!(
             read_lines(&replies.join(day_utc(0))).unwrap(),
@@ -320,7 +325,12 @@ mod tests {
         let (quiet, busy) = (lookup("c3"), lookup("d4"));
         let s = submit(&store, &quiet);
         store.delete_submission(&quiet, &s).unwrap();
-        store.put_reply(&quiet, b"old reply", b"sig").unwrap();
+        crate::store::replies::tests::stored(store.put_reply(
+            &quiet,
+            b"old reply",
+            b"sig",
+            &crate::store::random_id(),
+        ));
         submit(&store, &busy);
         age(&store.source_dir(&quiet).join(RETENTION));
         // Still active today: the reply goes, the folder stays.
@@ -350,7 +360,12 @@ mod tests {
         let who = lookup("e5");
         let s = submit(&store, &who);
         store.delete_submission(&who, &s).unwrap();
-        let r = store.put_reply(&who, b"reply", b"sig").unwrap();
+        let r = crate::store::replies::tests::stored(store.put_reply(
+            &who,
+            b"reply",
+            b"sig",
+            &crate::store::random_id(),
+        ));
         fs::remove_dir_all(store.source_dir(&who).join(RETENTION)).unwrap();
         fs::remove_file(store.source_dir(&who).join(ACTIVE)).unwrap();
         assert_eq!(store.expire(90).unwrap(), 0);

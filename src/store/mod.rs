@@ -18,6 +18,8 @@
 //!   sources/<lookup id>/
 //!     recipient                     the source's age recipient (public)
 //!     active                        the day of the source's last submission or reply
+//!     reply-ids                     the signed id of every reply ever stored here, one a
+//!                                   line: a reply is stored once, never again
 //!     retention/<YYYY-MM-DD>        ids of the replies held that were stored that day
 //!     submissions/s<seq>-<id>/manifest.age  the message, names, types, sizes, day (encrypted)
 //!     submissions/s<seq>-<id>/<id>.age      one per uploaded file (encrypted)
@@ -59,6 +61,7 @@ pub use error::StoreError;
 pub use fetched::Served;
 /// Every durable write of the store goes through `lanterne_core::durable`.
 pub use lanterne_core::durable::{self, fsync_dir};
+pub use replies::Pushed;
 pub use sequence::newest_submission;
 
 use rand::RngCore;
@@ -101,6 +104,8 @@ pub struct Store {
     served_writes: Mutex<()>,
     /// Held by an ack from its checks to its deletion, so two acks do not race ([`deletions`]).
     deleting: Mutex<()>,
+    /// Held while a reply is checked against `reply-ids` and stored, so one id is stored once.
+    pushing: Mutex<()>,
 }
 
 impl Store {
@@ -119,6 +124,7 @@ impl Store {
             served: Mutex::default(),
             served_writes: Mutex::default(),
             deleting: Mutex::default(),
+            pushing: Mutex::default(),
         };
         store.load_counter()?;
         let removed = store.sweep_staging()?;
@@ -498,8 +504,18 @@ mod tests {
                 "{p:?}"
             );
         }
-        let r1 = store.put_reply(&lookup, b"one", b"sig one").unwrap();
-        let r2 = store.put_reply(&lookup, b"two", b"sig two").unwrap();
+        let r1 = crate::store::replies::tests::stored(store.put_reply(
+            &lookup,
+            b"one",
+            b"sig one",
+            &crate::store::random_id(),
+        ));
+        let r2 = crate::store::replies::tests::stored(store.put_reply(
+            &lookup,
+            b"two",
+            b"sig two",
+            &crate::store::random_id(),
+        ));
         assert_eq!(
             store.replies(&lookup).unwrap(),
             vec![r1.clone(), r2.clone()]

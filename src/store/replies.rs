@@ -1,8 +1,12 @@
 //! Replies in a source's folder: stored as reviewers pushed them, read at the source's login,
 //! deleted by the source.
 //!
-//! A reply is named `r<seq>-<hash>.age`, where `<hash>` is the start of the ciphertext's SHA-256:
-//! pushing the same reply twice stores it once. Its signature by a reviewer (checked before it
+//! A reply is named `r<seq>-<hash>.age`, where `<hash>` is the start of the ciphertext's SHA-256.
+//! Its signature names a random reply id (`lanterne_core::reply::Signed`), and the source's
+//! folder keeps every id it ever stored in `reply-ids` (written durably before the push is
+//! answered, removed only with the folder): a second push of an id stores nothing and touches
+//! nothing, even after the source deleted the reply, so a credential cannot deliver an old
+//! answer again at a time it picks. Its signature by a reviewer (checked before it
 //! is stored, `lanterne_core::reply`) is kept beside it as `r<seq>-<hash>.age.minisig`, written
 //! first, so a stored reply always has its signature (a crash in between leaves a lone
 //! signature, which says nothing and goes with the reply's id or the source's folder). Replies
@@ -24,6 +28,18 @@ use crate::source_key::LookupId;
 
 /// What a reply's signature file adds to the reply's file name (minisign's own convention).
 use lanterne_core::bundle::SIGNATURE_SUFFIX;
+
+/// The file of a source's folder that lists every reply id it ever stored.
+const REPLY_IDS: &str = "reply-ids";
+
+/// What [`Store::put_reply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// Stored under this id (`r<seq>-<hash>`).
+    Stored(String),
+    /// This reply was stored for this source before: nothing written, nothing refreshed.
+    Again,
+}
 
 impl Store {
     /// Reply ids of a source, oldest first.
@@ -96,32 +112,42 @@ impl Store {
         Ok((ciphertext, signature))
     }
 
-    /// Stores an already-encrypted reply and its signature atomically and returns its id. If
-    /// the same bytes are already stored, returns the existing id and writes nothing (but the
-    /// signature, if that reply has none).
+    /// Stores an already-encrypted reply and its signature atomically, under the signed
+    /// `reply_id`, and returns its stored id. A `reply_id` this source ever stored (even if
+    /// deleted since), or the same bytes still stored, give [`Pushed::Again`]: nothing is
+    /// written and the source's activity day is not refreshed.
     pub fn put_reply(
         &self,
         lookup: &LookupId,
         ciphertext: &[u8],
         signature: &[u8],
-    ) -> io::Result<String> {
+        reply_id: &str,
+    ) -> io::Result<Pushed> {
+        let _pushing = self.pushing.lock().unwrap_or_else(|p| p.into_inner());
+        let source = self.source_dir(lookup);
+        if !source.join(super::RECIPIENT).exists() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such source"));
+        }
+        let mut ids = self.reply_ids(lookup)?;
+        if ids.iter().any(|id| id == reply_id) {
+            return Ok(Pushed::Again);
+        }
+        let dir = source.join(REPLIES);
+        let hash = hex::encode(&Sha256::digest(ciphertext)[..16]);
+        let suffix = format!("-{hash}");
+        if self
+            .replies(lookup)?
+            .into_iter()
+            .any(|id| id.ends_with(&suffix))
+        {
+            // Stored by a push that stopped before its id was recorded: record it now.
+            ids.push(reply_id.to_owned());
+            self.write_reply_ids(lookup, &ids)?;
+            return Ok(Pushed::Again);
+        }
         // Today's activity first: from here retention leaves the folder alone.
         if !self.touch_source(lookup)? {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such source"));
-        }
-        let dir = self.source_dir(lookup).join(REPLIES);
-        let hash = hex::encode(&Sha256::digest(ciphertext)[..16]);
-        let suffix = format!("-{hash}");
-        if let Some(existing) = self
-            .replies(lookup)?
-            .into_iter()
-            .find(|id| id.ends_with(&suffix))
-        {
-            let sig = dir.join(format!("{existing}.age{SIGNATURE_SUFFIX}"));
-            if !sig.exists() {
-                self.replace_durable(&sig, signature)?;
-            }
-            return Ok(existing);
         }
         let ticket = self.ticket()?;
         let id = format!("r{:010}{suffix}", ticket.seq);
@@ -129,7 +155,25 @@ impl Store {
         self.replace_durable(&dir.join(format!("{id}.age")), ciphertext)?;
         drop(ticket);
         self.record_reply(lookup, &id)?;
-        Ok(id)
+        ids.push(reply_id.to_owned());
+        self.write_reply_ids(lookup, &ids)?;
+        Ok(Pushed::Stored(id))
+    }
+
+    /// The signed ids of every reply this source's folder ever stored.
+    fn reply_ids(&self, lookup: &LookupId) -> io::Result<Vec<String>> {
+        match fs::read_to_string(self.source_dir(lookup).join(REPLY_IDS)) {
+            Ok(text) => Ok(text.lines().map(str::to_owned).collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the source's `reply-ids` durably (temp file, fsync, rename, fsync).
+    fn write_reply_ids(&self, lookup: &LookupId, ids: &[String]) -> io::Result<()> {
+        let mut text = ids.join("\n");
+        text.push('\n');
+        self.replace_durable(&self.source_dir(lookup).join(REPLY_IDS), text.as_bytes())
     }
 
     /// Deletes a reply and its retention line. Returns whether it existed.
@@ -178,8 +222,48 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// The stored id of a reply that must have been stored.
+    pub(in crate::store) fn stored(pushed: io::Result<Pushed>) -> String {
+        match pushed.unwrap() {
+            Pushed::Stored(id) => id,
+            Pushed::Again => panic!("the reply was not stored"),
+        }
+    }
+
+    /// A second push of an id stores nothing and refreshes nothing, while the reply is stored
+    /// and after it was deleted; the same bytes under another id are not stored twice.
+    #[test]
+    fn a_reply_id_is_stored_once_ever_and_a_second_push_touches_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lookup = LookupId::from_hex(&"ab".repeat(32)).unwrap();
+        store.ensure_source(&lookup, "age1x").unwrap();
+        let id = "c".repeat(32);
+        let first = stored(store.put_reply(&lookup, b"one", b"sig", &id));
+        let active = store.source_dir(&lookup).join(super::super::ledger::ACTIVE);
+        fs::write(&active, "2000-01-01\n").unwrap();
+        assert_eq!(
+            store.put_reply(&lookup, b"one", b"sig", &id).unwrap(),
+            Pushed::Again
+        );
+        assert_eq!(
+            store
+                .put_reply(&lookup, b"one", b"sig", &"d".repeat(32))
+                .unwrap(),
+            Pushed::Again
+        );
+        assert_eq!(fs::read_to_string(&active).unwrap(), "2000-01-01\n");
+        assert!(store.delete_reply(&lookup, &first).unwrap());
+        assert_eq!(
+            store.put_reply(&lookup, b"one", b"sig", &id).unwrap(),
+            Pushed::Again
+        );
+        assert!(store.replies(&lookup).unwrap().is_empty());
+        assert_eq!(fs::read_to_string(&active).unwrap(), "2000-01-01\n");
+    }
 
     /// A reply whose number is given out but whose files are not in place yet holds back the
     /// listing of every reply numbered after it, as a submission in flight does.
@@ -189,7 +273,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let lookup = LookupId::from_hex(&"ef".repeat(32)).unwrap();
         store.ensure_source(&lookup, "age1x").unwrap();
-        let first = store.put_reply(&lookup, b"one", b"sig").unwrap();
+        let first = stored(store.put_reply(&lookup, b"one", b"sig", &"a".repeat(32)));
         let listed = |after| -> Vec<String> {
             store
                 .replies_upto(after, store.settled())
@@ -200,7 +284,7 @@ mod tests {
         };
         assert_eq!(listed(0), vec![first.clone()]);
         let in_flight = store.ticket().unwrap();
-        let later = store.put_reply(&lookup, b"two", b"sig").unwrap();
+        let later = stored(store.put_reply(&lookup, b"two", b"sig", &"b".repeat(32)));
         assert_eq!(
             listed(0),
             vec![first.clone()],

@@ -209,7 +209,12 @@ mod tests {
         let a = store
             .commit_submission(staged_with(&store, b"a"), &lookup())
             .unwrap();
-        let r = store.put_reply(&lookup(), b"reply", b"sig").unwrap();
+        let r = crate::store::replies::tests::stored(store.put_reply(
+            &lookup(),
+            b"reply",
+            b"sig",
+            &crate::store::random_id(),
+        ));
         assert!(store.delete_submission(&lookup(), &a).unwrap());
         assert!(store.delete_reply(&lookup(), &r).unwrap());
         drop(store);

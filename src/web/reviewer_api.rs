@@ -43,7 +43,7 @@ use super::AppState;
 use crate::api;
 use crate::designation;
 use crate::source_key::LookupId;
-use crate::store::{AckOutcome, Served, StoreError};
+use crate::store::{AckOutcome, Pushed, Served, StoreError};
 
 /// The credential a request was authenticated with: its name (in deletion records and
 /// messages) and the name its served counts are kept under ([`crate::credentials::served_as`]).
@@ -480,9 +480,11 @@ async fn ack(
     }
 }
 
-/// Stores a reply only if it carries a valid signature, for this source, by a reviewer whose
-/// card is in the keys dir ([`crate::reply::verify`]); anything else is refused with 422 and
-/// nothing is stored, so a source never sees it. The signature is stored beside the reply.
+/// Stores a reply only if it carries a valid signature, for this source and its stored
+/// recipient, by a reviewer whose card is in the keys dir ([`crate::reply::verify`]); anything
+/// else is refused with 422 and nothing is stored, so a source never sees it. A reply whose
+/// signed id this source already stored once (even if deleted since) is refused with 409,
+/// storing and touching nothing. The signature is stored beside the reply.
 async fn push(
     State(s): State<ReviewerState>,
     Path(name): Path<String>,
@@ -502,14 +504,45 @@ async fn push(
             }
         },
     };
-    if let Err(why) = crate::reply::verify(&body, &signature, &name, s.app.recipients.reviewers()) {
-        return refuse_reply(&why);
-    }
+    let recipient = match s.app.store.source_recipient(&lookup) {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no such source"),
+        Err(_) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not read the source",
+            )
+        }
+    };
+    let reply_id = match crate::reply::verify(
+        &body,
+        &signature,
+        &name,
+        &recipient,
+        s.app.recipients.reviewers(),
+    ) {
+        Ok(v) => v.signed.id,
+        Err(why) => return refuse_reply(&why),
+    };
     let store = s.app.store.clone();
-    match tokio::task::spawn_blocking(move || store.put_reply(&lookup, &body, &signature)).await {
-        Ok(Ok(id)) => {
+    let id = reply_id.clone();
+    match tokio::task::spawn_blocking(move || store.put_reply(&lookup, &body, &signature, &id))
+        .await
+    {
+        Ok(Ok(Pushed::Stored(id))) => {
             tracing::debug!("reply stored");
             Json(api::Pushed { id }).into_response()
+        }
+        Ok(Ok(Pushed::Again)) => {
+            tracing::warn!("reviewer API: a reply already stored once was pushed again");
+            error(
+                StatusCode::CONFLICT,
+                &format!(
+                    "reply refused: this reply (id {reply_id}) was already stored for this \
+                     source once, and a reply is delivered once, never again (even after the \
+                     source deleted it); nothing was stored"
+                ),
+            )
         }
         _ => error(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -394,17 +394,28 @@ fn lanterne_run(cmd: &mut Command, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Signs `file` as a reply to `designation` with the stock `minisign` CLI and the unencrypted
-/// secret key `key` (a reviewer's `IDENTITY.minisign`), as `review reply` would; the signature
-/// goes to `<file>.minisig`, whose bytes are returned.
-pub fn minisign_cli_sign(key: &Path, file: &Path, designation: &str) -> Vec<u8> {
-    let comment = format!("lanterne-reply v1 designation={designation}");
+/// Signs `file` as a reply to `designation` (whose recipient is `recipient`) with the stock
+/// `minisign` CLI and the unencrypted secret key `key` (a reviewer's `IDENTITY.minisign`), as
+/// `review reply` would: the reply id is the start of the file's SHA-256, and it answers a
+/// first submission. The signature goes to `<file>.minisig`, whose bytes are returned.
+pub fn minisign_cli_sign(key: &Path, file: &Path, designation: &str, recipient: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let id = hex(&sha2::Sha256::digest(std::fs::read(file).unwrap())[..16]);
+    let comment = format!(
+        "lanterne-reply v2 designation={designation} recipient={} id={id} after=s0000000001-00",
+        recipient.trim()
+    );
+    minisign_cli_sign_comment(key, file, &comment)
+}
+
+/// [`minisign_cli_sign`] with the given trusted comment.
+pub fn minisign_cli_sign_comment(key: &Path, file: &Path, comment: &str) -> Vec<u8> {
     let out = Command::new("minisign")
         .args(["-S", "-s"])
         .arg(key)
         .arg("-m")
         .arg(file)
-        .args(["-t", &comment])
+        .args(["-t", comment])
         .stdin(Stdio::null())
         .output()
         .expect("the `minisign` CLI must be installed");

@@ -8,6 +8,11 @@
 //! even 100,000 sources collide with probability under 1 %; the reviewer API refuses to act on
 //! an ambiguous designation rather than guess.
 //!
+//! That is about 2³⁹ names: enough to tell sources apart, too few to stop someone who grinds
+//! a key with the same designation. So reviewers also see a source's [`fingerprint`], 128 bits
+//! of its recipient, to compare between offline machines, and a reply's signature names the
+//! full recipient (`crate::reply::Signed`).
+//!
 //! The words are the EFF large list as published, vendored in `wordlists/v1/en.txt`
 //! ([`ENGLISH_WORDS`]). English codes were drawn from it up to list version 1; they now come
 //! from a filtered list (`wordlists/en.txt`, `lanterne::code`), but designations stay on this
@@ -20,6 +25,21 @@ use sha2::{Digest, Sha256};
 
 /// Domain of designations derived from a source's public recipient ([`of_recipient`]).
 const RECIPIENT_DOMAIN: &[u8] = b"lanterne v2 designation of a recipient";
+
+/// Domain of a source recipient's [`fingerprint`].
+const FINGERPRINT_DOMAIN: &[u8] = b"lanterne v1 fingerprint of a source recipient";
+
+/// The fingerprint of a source's recipient (`age1…`, as text): 128 bits of a SHA-256, as 32
+/// hex digits in eight groups of four, short enough for two reviewers to read to each other.
+pub fn fingerprint(recipient: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(FINGERPRINT_DOMAIN)
+        .chain_update(recipient.trim().as_bytes())
+        .finalize();
+    let hex = hex::encode(&digest[..16]);
+    let groups: Vec<&str> = (0..8).map(|i| &hex[i * 4..i * 4 + 4]).collect();
+    groups.join(" ")
+}
 
 /// The EFF large word list, as published (provenance and SHA-256 in `wordlists/PROVENANCE.md`).
 pub const ENGLISH_WORDS: &str = include_str!("../../../wordlists/v1/en.txt");
@@ -87,6 +107,15 @@ mod tests {
         let b = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
         assert_eq!(of_recipient(a), "ethics-icky-7858");
         assert_eq!(of_recipient(b), "turf-prism-9664");
+    }
+
+    /// A fingerprint is 128 bits of its own domain's SHA-256 of the recipient (the value was
+    /// computed apart, with Python's hashlib), stable under surrounding whitespace.
+    #[test]
+    fn fingerprints_are_128_bits_and_stable() {
+        let a = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq";
+        assert_eq!(fingerprint(a), "ec84 dfd1 ea6c d2c6 280b 22bb 4725 eeba");
+        assert_eq!(fingerprint(&format!("{a}\n")), fingerprint(a));
     }
 
     #[test]

@@ -7,12 +7,18 @@
 //! lacks the reviewers' signing keys, which never leave the offline machine.
 //!
 //! The signature is a standard minisign signature of the ciphertext (so the stock `minisign -V`
-//! CLI checks it) whose trusted comment is [`trusted_comment`] of the source's designation:
-//! the signature covers the comment, so a reply signed for one source cannot be replayed to
-//! another. Verification uses the `minisign-verify` crate: it only verifies (no key
-//! generation, no secret key handling, no I/O), has no dependencies, is small enough to read
-//! whole, and is kept by minisign's own author; the server holds public keys only, so it needs
-//! nothing more. It has no HTTP in it, so the fuzzers call it directly.
+//! CLI checks it) whose trusted comment is a [`Signed`] ([`Signed::comment`]): the format
+//! version, the source's designation and full age recipient, a random 128-bit reply id and the
+//! submission or reply it answers (`after=`). The signature covers the comment, so a reply
+//! signed for one source cannot be pushed to another, nor to a source whose key was swapped;
+//! the server stores each reply id once, ever, so a reply cannot be pushed again after the
+//! source deleted it; and the offline machine places a reply by what it answers, never by the
+//! server's number. Replies signed in the first format (`lanterne-reply v1`, the designation
+//! alone) are refused ([`ReplyError::OldVersion`]). Verification uses the `minisign-verify`
+//! crate: it only verifies (no key generation, no secret key handling, no I/O), has no
+//! dependencies, is small enough to read whole, and is kept by minisign's own author; the
+//! server holds public keys only, so it needs nothing more. It has no HTTP in it, so the
+//! fuzzers call it directly.
 
 use crate::card::Card;
 
@@ -20,9 +26,107 @@ use crate::card::Card;
 /// 400; the untrusted comment is free text, so it is bounded here).
 pub const MAX_SIGNATURE_BYTES: usize = 2048;
 
-/// The trusted comment of a reply's signature: it binds the reply to its source.
-pub fn trusted_comment(designation: &str) -> String {
-    format!("lanterne-reply v1 designation={designation}")
+/// The start of every trusted comment this build writes and accepts.
+pub const COMMENT_PREFIX: &str = "lanterne-reply v2 ";
+/// The start of the first format's comments (designation alone), refused since.
+const OLD_PREFIX: &str = "lanterne-reply v1 ";
+
+/// What a reply's signature vouches for, in its trusted comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The source's designation.
+    pub designation: String,
+    /// The source's full age recipient (`age1…`): a designation alone commits to it with too
+    /// few bits to stop a ground key.
+    pub recipient: String,
+    /// A random 128-bit id, lower-case hex ([`is_reply_key`]): the server stores each once.
+    pub id: String,
+    /// What it answers: a submission id (`s<seq>-…`) or another reply's [`Signed::id`].
+    pub after: String,
+}
+
+impl Signed {
+    /// The trusted comment: `lanterne-reply v2 designation=D recipient=R id=I after=A`.
+    pub fn comment(&self) -> String {
+        format!(
+            "{COMMENT_PREFIX}designation={} recipient={} id={} after={}",
+            self.designation, self.recipient, self.id, self.after
+        )
+    }
+
+    /// Parses a trusted comment strictly: the fields in [`Signed::comment`]'s order, each
+    /// well-formed, nothing else.
+    pub fn parse(comment: &str) -> Result<Signed, ReplyError> {
+        if comment.starts_with(OLD_PREFIX) {
+            return Err(ReplyError::OldVersion);
+        }
+        let bad = || ReplyError::BadComment(printable(comment));
+        let rest = comment.strip_prefix(COMMENT_PREFIX).ok_or_else(bad)?;
+        let mut fields = rest.split(' ');
+        let mut field = |key: &str| {
+            fields
+                .next()
+                .and_then(|f| f.strip_prefix(key))
+                .and_then(|f| f.strip_prefix('='))
+                .map(str::to_owned)
+                .ok_or_else(bad)
+        };
+        let signed = Signed {
+            designation: field("designation")?,
+            recipient: field("recipient")?,
+            id: field("id")?,
+            after: field("after")?,
+        };
+        let recipient_ok = signed.recipient.starts_with("age1")
+            && signed.recipient.len() <= 200
+            && signed
+                .recipient
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if fields.next().is_some()
+            || !crate::designation::is_valid(&signed.designation)
+            || !recipient_ok
+            || !is_reply_key(&signed.id)
+            || !is_answerable(&signed.after)
+        {
+            return Err(bad());
+        }
+        Ok(signed)
+    }
+}
+
+/// Whether `s` is a reply id as [`Signed::id`] holds it: 32 lower-case hex digits.
+pub fn is_reply_key(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Whether `s` can be what a reply answers: a submission id (`s<seq>-<hex>`) or a reply id
+/// ([`is_reply_key`]).
+pub fn is_answerable(s: &str) -> bool {
+    is_reply_key(s)
+        || (s.starts_with('s')
+            && crate::bundle::safe_name(s)
+            && crate::bundle::sequence_of(s).is_some()
+            && s.split_once('-').is_some_and(|(_, h)| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            }))
+}
+
+/// Text from a comment for a log line or an answer: no control characters, bounded.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(300).collect()
+}
+
+/// A reply whose signature checked: who signed it and what it vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified<'a> {
+    /// The name on the signer's card.
+    pub signer: &'a str,
+    pub signed: Signed,
 }
 
 /// Why a pushed reply was refused. Every message says what to do; none is shown to a source.
@@ -58,6 +162,20 @@ pub enum ReplyError {
         "the signature is for another source (trusted comment {found:?}, expected {expected:?})"
     )]
     WrongSource { expected: String, found: String },
+    #[error(
+        "the signature is for another key of this source (signed for {found}, but the source's \
+         key is {expected}): the reply was encrypted to a key that is not the source's, so the \
+         offline machine or the bundle it read was given a false key; tell the other reviewers"
+    )]
+    WrongRecipient { expected: String, found: String },
+    #[error(
+        "the signature is in the first reply format (`lanterne-reply v1`), which is refused \
+         since replies name their id and what they answer: write the reply again with \
+         `review reply` of this version"
+    )]
+    OldVersion,
+    #[error("the signature's trusted comment is not a lanterne reply's ({0:?})")]
+    BadComment(String),
 }
 
 /// Checks the shape of a reply: a well-formed age file addressed to recipients (not a
@@ -74,15 +192,17 @@ pub fn check_reply(bytes: &[u8]) -> Result<(), ReplyError> {
     }
 }
 
-/// Checks a reply pushed to `designation`: its shape ([`check_reply`]), then that `signature`
-/// (the `.minisig` file's bytes) is a valid signature of `ciphertext` by one of `reviewers`'
-/// signing keys, with the trusted comment of `designation`. Returns the signer's name.
+/// Checks a reply pushed to `designation`, whose source's recipient is `recipient`: its shape
+/// ([`check_reply`]), then that `signature` (the `.minisig` file's bytes) is a valid signature
+/// of `ciphertext` by one of `reviewers`' signing keys, whose trusted comment is a [`Signed`]
+/// for this designation and this recipient. Returns the signer's name and what it signed.
 pub fn verify<'a>(
     ciphertext: &[u8],
     signature: &[u8],
     designation: &str,
+    recipient: &str,
     reviewers: &'a [Card],
-) -> Result<&'a str, ReplyError> {
+) -> Result<Verified<'a>, ReplyError> {
     check_reply(ciphertext)?;
     if signature.is_empty() {
         return Err(ReplyError::NoSignature);
@@ -105,20 +225,36 @@ pub fn verify<'a>(
         // `false`: only prehashed signatures (minisign's default since 0.8), never legacy ones.
         match key.verify(ciphertext, &signature, false) {
             Ok(()) => {
-                let expected = trusted_comment(designation);
-                if signature.trusted_comment() != expected {
+                let comment = signature.trusted_comment();
+                let signed = match Signed::parse(comment) {
+                    Ok(s) => s,
+                    // A first-format comment for another source is named as moved first.
+                    Err(ReplyError::OldVersion)
+                        if comment != format!("{OLD_PREFIX}designation={designation}") =>
+                    {
+                        return Err(ReplyError::WrongSource {
+                            expected: designation.to_owned(),
+                            found: printable(comment),
+                        })
+                    }
+                    Err(e) => return Err(e),
+                };
+                if signed.designation != designation {
                     return Err(ReplyError::WrongSource {
-                        expected,
-                        // Shown in a log line and an answer: no control characters, bounded.
-                        found: signature
-                            .trusted_comment()
-                            .chars()
-                            .filter(|c| !c.is_control())
-                            .take(200)
-                            .collect(),
+                        expected: designation.to_owned(),
+                        found: printable(comment),
                     });
                 }
-                return Ok(&card.name);
+                if signed.recipient != recipient.trim() {
+                    return Err(ReplyError::WrongRecipient {
+                        expected: printable(recipient.trim()),
+                        found: signed.recipient,
+                    });
+                }
+                return Ok(Verified {
+                    signer: &card.name,
+                    signed,
+                });
             }
             Err(minisign_verify::Error::UnexpectedKeyId) => {}
             Err(_) => known_key = true,
@@ -185,8 +321,18 @@ mod tests {
         out
     }
 
+    fn signed(designation: &str, recipient: &str) -> Signed {
+        Signed {
+            designation: designation.into(),
+            recipient: recipient.into(),
+            id: "0123456789abcdef0123456789abcdef".into(),
+            after: "s0000000001-00ff".into(),
+        }
+    }
+
     /// A signature made by the stock minisign CLI, with the expected trusted comment, is
-    /// accepted; the same for another source, another key or changed bytes is refused.
+    /// accepted; the same for another source, another recipient, another key or changed bytes
+    /// is refused, and so is the first format's comment.
     #[test]
     fn a_minisign_cli_signature_is_accepted_for_its_source_only() {
         let dir = tempfile::tempdir().unwrap();
@@ -194,7 +340,9 @@ mod tests {
         let ciphertext = sealed_reply();
         std::fs::write(&file, &ciphertext).unwrap();
         let designation = "brave-otter-4127";
-        let key = minisign_cli(dir.path(), &file, &trusted_comment(designation));
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        let claim = signed(designation, &recipient);
+        let key = minisign_cli(dir.path(), &file, &claim.comment());
         let sig = std::fs::read(dir.path().join("reply.age.minisig")).unwrap();
         let card = |name: &str, key: &str| Card {
             name: name.into(),
@@ -207,25 +355,36 @@ mod tests {
         };
         let other = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
         let team = [reader.clone(), card("other", other), card("alice", &key)];
-        assert_eq!(verify(&ciphertext, &sig, designation, &team), Ok("alice"));
+        assert_eq!(
+            verify(&ciphertext, &sig, designation, &recipient, &team),
+            Ok(Verified {
+                signer: "alice",
+                signed: claim.clone()
+            })
+        );
         assert!(matches!(
-            verify(&ciphertext, &sig, "other-source-1234", &team),
+            verify(&ciphertext, &sig, "other-source-1234", &recipient, &team),
             Err(ReplyError::WrongSource { .. })
         ));
+        let ground = age::x25519::Identity::generate().to_public().to_string();
+        assert!(matches!(
+            verify(&ciphertext, &sig, designation, &ground, &team),
+            Err(ReplyError::WrongRecipient { .. })
+        ));
         assert_eq!(
-            verify(&ciphertext, &sig, designation, &team[..2]),
+            verify(&ciphertext, &sig, designation, &recipient, &team[..2]),
             Err(ReplyError::UnknownSigner)
         );
         assert_eq!(
-            verify(&ciphertext, &sig, designation, &[reader]),
+            verify(&ciphertext, &sig, designation, &recipient, &[reader]),
             Err(ReplyError::NoSigners)
         );
         assert_eq!(
-            verify(&sealed_reply(), &sig, designation, &team),
+            verify(&sealed_reply(), &sig, designation, &recipient, &team),
             Err(ReplyError::BadSignature)
         );
         assert_eq!(
-            verify(&ciphertext, b"", designation, &team),
+            verify(&ciphertext, b"", designation, &recipient, &team),
             Err(ReplyError::NoSignature)
         );
         assert_eq!(
@@ -233,9 +392,45 @@ mod tests {
                 &ciphertext,
                 b"untrusted comment: x\nnope\n",
                 designation,
+                &recipient,
                 &team
             ),
             Err(ReplyError::BadSignatureFile)
         );
+        // The first format: refused as old, for its own source.
+        let old = format!("lanterne-reply v1 designation={designation}");
+        let key2 = minisign_cli(dir.path(), &file, &old);
+        let old_sig = std::fs::read(dir.path().join("reply.age.minisig")).unwrap();
+        let team2 = [card("alice", &key2)];
+        assert_eq!(
+            verify(&ciphertext, &old_sig, designation, &recipient, &team2),
+            Err(ReplyError::OldVersion)
+        );
+    }
+
+    /// The comment's fields are parsed strictly, in order, and round-trip.
+    #[test]
+    fn comments_round_trip_and_odd_ones_are_refused() {
+        let r = age::x25519::Identity::generate().to_public().to_string();
+        let s = signed("brave-otter-4127", &r);
+        assert_eq!(Signed::parse(&s.comment()), Ok(s.clone()));
+        for bad in [
+            s.comment() + " extra=1",
+            s.comment().replace(" id=", " ID="),
+            s.comment().replace("after=s0000000001-00ff", "after=../x"),
+            s.comment().replace(&s.id, "0123"),
+            s.comment().replace(&r, "age1../"),
+            "lanterne-reply v3 designation=x".to_owned(),
+        ] {
+            assert!(
+                matches!(Signed::parse(&bad), Err(ReplyError::BadComment(_))),
+                "{bad}"
+            );
+        }
+        let reply = Signed {
+            after: s.id.clone(),
+            ..s.clone()
+        };
+        assert_eq!(Signed::parse(&reply.comment()), Ok(reply));
     }
 }

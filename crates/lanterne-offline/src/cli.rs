@@ -49,6 +49,10 @@ pub enum ReviewCommand {
         /// `lanterne push` sends.
         #[arg(long)]
         out: PathBuf,
+        /// What the reply answers: a submission id (s0000000001-…) or a reply's id; by
+        /// default the latest item of the conversation in the bundle.
+        #[arg(long)]
+        after: Option<String>,
     },
     /// Merge a bundle into the inbox (LANTERNE_REVIEW_HOME/inbox): only what is new, as
     /// ciphertext; a file that changed under a known name is refused.
@@ -243,6 +247,7 @@ pub fn review(command: ReviewCommand) -> Result<(), CommandError> {
             message,
             identity,
             out,
+            after,
         } => {
             let home = ReviewHome::from_env()?;
             let path = crate::reply(&crate::ReplyRequest {
@@ -252,6 +257,7 @@ pub fn review(command: ReviewCommand) -> Result<(), CommandError> {
                 identity: &identity,
                 out: &out,
                 home: &home,
+                after: after.as_deref(),
             })?;
             println!("reply encrypted to {}", path.display());
             println!(

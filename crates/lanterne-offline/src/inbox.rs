@@ -87,6 +87,14 @@ pub(crate) struct Held {
     pub(crate) seen: bool,
 }
 
+impl Held {
+    /// The number a person reads and says: the box's own sequence number in the submission's
+    /// id (`s0000000007-…` is #7), the same in `list`, `show`, the transcript and the TUI.
+    pub(crate) fn number(&self) -> u64 {
+        format::sequence_of(&self.id).unwrap_or(self.seq)
+    }
+}
+
 impl Inbox {
     /// The inbox of `home`, created (0700, with its marker) if missing.
     pub(crate) fn open(home: &ReviewHome) -> Result<Inbox, ReviewError> {

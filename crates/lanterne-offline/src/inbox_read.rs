@@ -8,8 +8,10 @@
 //! file under a sanitized name, never over an existing file, with `transcript.txt` beside them.
 //! Everything the source chose (names, types, messages) is escaped before it is printed
 //! ([`shown`], [`scrubbed`]), so it cannot drive the reviewer's terminal. The team's replies
-//! are interleaved with the submissions by the box's sequence (`inbox_replies.rs`), each shown
-//! only if a reviewer pinned on this machine signed it for this source.
+//! go after what their signature says they answer (`thread.rs`), each shown only if a reviewer
+//! pinned on this machine signed it for this source. Submissions are numbered by the box's own
+//! sequence (`s0000000007-…` is #7), and each source is shown with the fingerprint of its
+//! pinned key (`lanterne_core::designation::fingerprint`), for reviewers to compare.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -28,6 +30,7 @@ use crate::inbox_replies::{self, ThreadReply};
 use crate::metadata;
 use crate::names::{sanitize, scrubbed, shown, NameSet};
 use crate::open::{make_private_dir, write_error, Submission};
+use crate::thread::{self, Item};
 use crate::ReviewError;
 
 /// The transcript `export` writes beside the files.
@@ -81,7 +84,7 @@ pub fn list(
     }
     let mut rows = Vec::new();
     for (designation, thread) in by_source {
-        let last = thread.iter().map(|h| h.seq).max().unwrap_or(0);
+        let last = thread.iter().map(Held::number).max().unwrap_or(0);
         let unseen = thread.iter().filter(|h| !h.seen).count();
         let count = thread.len();
         let read = read_all(&inbox, &identities, thread)?;
@@ -97,8 +100,9 @@ pub fn list(
             ' '
         };
         let mut line = format!(
-            "{star} {designation}  {count} submission(s), {unseen} unseen, {files} file(s), \
-             last #{last}"
+            "{star} {designation}  key {}  {count} submission(s), {unseen} unseen, \
+             {files} file(s), last #{last}",
+            key_fingerprint(home, &designation)?
         );
         if unreadable > 0 {
             line.push_str(&format!(
@@ -132,8 +136,9 @@ pub fn show(
     let opened = crate::inbox_key::opened_by(&inbox, &identities, identity_file, &thread)?;
     let read = read_all(&inbox, &identities, thread)?;
     let extra = inspect_in_memory(&inbox, &identities, &read)?;
-    let replies = inbox_replies::read(&inbox, home, &identities, designation)?;
-    let text = render(&inbox, designation, &read, &extra, &replies);
+    let mut replies = inbox_replies::read(&inbox, home, &identities, designation)?;
+    let key = key_fingerprint(home, designation)?;
+    let text = render(&inbox, designation, &key, &read, &extra, &mut replies);
     inbox.mark_seen(&opened)?;
     Ok(text)
 }
@@ -205,9 +210,10 @@ type FileLines = BTreeMap<(usize, usize), Vec<String>>;
 fn render(
     inbox: &Inbox,
     designation: &str,
+    key: &str,
     read: &[Read],
     extra: &FileLines,
-    replies: &[ThreadReply],
+    replies: &mut [ThreadReply],
 ) -> Zeroizing<String> {
     let mut t = Zeroizing::new(String::new());
     let star = if inbox.is_starred(designation) {
@@ -218,23 +224,28 @@ fn render(
     let _ = writeln!(t, "Conversation with {designation}{star}");
     let _ = writeln!(
         t,
-        "Messages, file names and types come from the source: untrusted, shown escaped.\n\
-         Numbers are the order the inbox received them; the box keeps no time but the day.\n\
-         A reply's number is its place in the box's sequence, which orders it among the \
-         submissions."
+        "Key fingerprint: {key} (compare it with the other reviewers)"
     );
-    // Replies go before the first submission the box numbered after them (the server's
-    // number is in its id); submissions keep the inbox's order.
-    let mut pending = replies.iter().peekable();
-    for (i, r) in read.iter().enumerate() {
-        if let Some(seq) = lanterne_core::bundle::sequence_of(&r.held.id) {
-            while let Some(reply) = pending.next_if(|reply| reply.seq < seq) {
-                inbox_replies::render(&mut t, reply);
+    let _ = writeln!(
+        t,
+        "Messages, file names and types come from the source: untrusted, shown escaped.\n\
+         Numbers are the box's, one counter for submissions and replies: #7 is the seventh \
+         thing it received (s0000000007 or r0000000007); it keeps no time but the day.\n\
+         Each reply of the team follows what its signature says it answers."
+    );
+    let ids: Vec<String> = read.iter().map(|r| r.held.id.clone()).collect();
+    for item in thread::place(&ids, replies) {
+        let i = match item {
+            Item::Reply(k) => {
+                inbox_replies::render(&mut t, &replies[k]);
+                continue;
             }
-        }
+            Item::Submission(i) => i,
+        };
+        let r = &read[i];
         let _ = writeln!(t);
         let new = if r.held.seen { "" } else { "  [new]" };
-        let _ = write!(t, "#{} submission {}", r.held.seq, r.held.id);
+        let _ = write!(t, "#{} submission {}", r.held.number(), r.held.id);
         let m = match &r.manifest {
             Ok(m) => m,
             Err(e) => {
@@ -265,10 +276,23 @@ fn render(
             }
         }
     }
-    for reply in pending {
-        inbox_replies::render(&mut t, reply);
-    }
     t
+}
+
+/// The fingerprint of the key pinned for `designation`, as `list` and `show` print it.
+fn key_fingerprint(home: &ReviewHome, designation: &str) -> Result<String, ReviewError> {
+    Ok(pinned_fingerprint(home, designation)?.unwrap_or_else(|| "not pinned yet".to_owned()))
+}
+
+/// The fingerprint of the key pinned for `designation` (`None` if none is pinned).
+pub(crate) fn pinned_fingerprint(
+    home: &ReviewHome,
+    designation: &str,
+) -> Result<Option<String>, ReviewError> {
+    Ok(home
+        .sources()?
+        .get(designation)
+        .map(|r| lanterne_core::designation::fingerprint(r)))
 }
 
 /// What `review export` did.
@@ -326,7 +350,7 @@ pub fn export(
             Err(e) => {
                 report
                     .problems
-                    .push(format!("submission #{}: {e}", r.held.seq));
+                    .push(format!("submission #{}: {e}", r.held.number()));
                 continue;
             }
         };
@@ -363,7 +387,7 @@ pub fn export(
                     report.problems.push(format!(
                         "{} (#{}): {}",
                         shown(&entry.name),
-                        r.held.seq,
+                        r.held.number(),
                         p
                     ));
                 }
@@ -371,8 +395,9 @@ pub fn export(
             extra.insert((i, j), lines);
         }
     }
-    let replies = inbox_replies::read(&inbox, home, &identities, designation)?;
-    let text = render(&inbox, designation, &read, &extra, &replies);
+    let mut replies = inbox_replies::read(&inbox, home, &identities, designation)?;
+    let key = key_fingerprint(home, designation)?;
+    let text = render(&inbox, designation, &key, &read, &extra, &mut replies);
     durable::write_new(&report.transcript, text.as_bytes(), 0o600)
         .map_err(|e| write_error(&report.transcript, e))?;
     crate::open::sync_dir(out);

@@ -7,9 +7,10 @@
 //! reply itself (it has the recipients), move a genuine reply under another source, or change
 //! one. So a reply is shown only when its signature verifies with a signing key **on a card
 //! pinned on this machine** (`review team add`; never a key the bundle or the server gives),
-//! when the signature's trusted comment names the conversation it sits in
-//! (`lanterne-reply v1 designation=…`, `lanterne_core::reply::verify`), and when it decrypts
-//! with the reviewer's identity. Any other reply is listed with a loud warning and **no text**.
+//! when the signature's trusted comment names the conversation it sits in and the source's
+//! pinned recipient (`lanterne_core::reply::Signed`, `lanterne_core::reply::verify`), and when
+//! it decrypts with the reviewer's identity. Any other reply, and one in the first signature
+//! format, is listed with a loud warning and **no text**.
 //!
 //! In the inbox a reply is `sources/<designation>/replies/<id>.age` and its signature
 //! `<id>.age.minisig` (`lanterne_core::bundle::reply_file`), ciphertext only, and is held once
@@ -23,7 +24,7 @@ use std::path::Path;
 use age::secrecy::SecretString;
 use lanterne_core::bundle::{self as format, is_reply_id, sequence_of};
 use lanterne_core::limits::{MAX_REPLY_BYTES, MAX_REPLY_CIPHERTEXT_BYTES};
-use lanterne_core::reply::{ReplyError, MAX_SIGNATURE_BYTES};
+use lanterne_core::reply::{ReplyError, Signed, MAX_SIGNATURE_BYTES};
 use zeroize::Zeroizing;
 
 use crate::bundle::{read_capped, Bundle};
@@ -37,7 +38,8 @@ use crate::ReviewError;
 /// One reply of the team in a conversation, as `review show` and the TUI show it.
 #[derive(Debug)]
 pub struct ThreadReply {
-    /// Its number in the box's sequence (shared with the source's submissions).
+    /// The number the server gave it (in its file name, which nothing signs): it never places
+    /// a trusted reply, only orders two that answer the same thing.
     pub seq: u64,
     /// The server's id, `r<seq>-<hash>`.
     pub id: String,
@@ -47,6 +49,13 @@ pub struct ThreadReply {
     /// The text, only when `author` is `Ok` and it decrypted as UTF-8 text; or why not.
     /// Untrusted text: escape it before printing ([`crate::names::scrubbed`]).
     pub text: Result<Zeroizing<String>, String>,
+    /// What its signature vouches for (its id, what it answers), when `author` is `Ok`.
+    pub signed: Option<Signed>,
+    /// Warnings about where it is: given more than once, or answering what the inbox does not
+    /// hold (`crate::thread`).
+    pub warnings: Vec<String>,
+    /// The SHA-256 of its ciphertext, as `SHA256SUMS` lists it.
+    pub(crate) sha256: Option<[u8; 32]>,
 }
 
 impl ThreadReply {
@@ -201,14 +210,57 @@ pub(crate) fn read(
 ) -> Result<Vec<ThreadReply>, ReviewError> {
     let team = home.team()?;
     let bundle = inbox.as_bundle()?;
-    Ok(held(inbox, designation)
-        .into_iter()
+    let recipient = expected_recipient(home, &bundle, designation)?;
+    Ok(checked(
+        &bundle,
+        &team,
+        designation,
+        recipient.as_deref(),
+        held(inbox, designation),
+        Some(identities),
+    ))
+}
+
+/// The recipient a reply to `designation` must be signed for: the pinned one, else the one
+/// `bundle` gives (which `review reply` would check and pin first).
+pub(crate) fn expected_recipient(
+    home: &ReviewHome,
+    bundle: &Bundle,
+    designation: &str,
+) -> Result<Option<String>, ReviewError> {
+    if let Some(pinned) = home.sources()?.get(designation) {
+        return Ok(Some(pinned.clone()));
+    }
+    Ok(crate::reply::source_recipient(bundle, designation)
+        .ok()
+        .map(|r| r.to_string()))
+}
+
+/// The replies `ids` of `designation` in `bundle` (a bundle or the inbox), each checked
+/// against `team` and `recipient` and, with `identities`, decrypted in memory if trusted.
+pub(crate) fn checked(
+    bundle: &Bundle,
+    team: &[lanterne_core::card::Card],
+    designation: &str,
+    recipient: Option<&str>,
+    ids: Vec<String>,
+    identities: Option<&Identities>,
+) -> Vec<ThreadReply> {
+    ids.into_iter()
         .map(|id| {
-            let (author, text) = match check(&bundle, &team, designation, &id) {
-                Ok((name, ciphertext)) => (Ok(name), decrypt(&ciphertext, identities)),
+            let sha256 = bundle.sums().sum(&format::reply_file(designation, &id));
+            let (author, text, signed) = match check(bundle, team, designation, recipient, &id) {
+                Ok((name, signed, ciphertext)) => {
+                    let text = match identities {
+                        Some(ids) => decrypt(&ciphertext, ids),
+                        None => Err("not decrypted".to_owned()),
+                    };
+                    (Ok(name), text, Some(signed))
+                }
                 Err(why) => (
                     Err(why),
                     Err("not shown: the reply is not trusted".to_owned()),
+                    None,
                 ),
             };
             ThreadReply {
@@ -216,18 +268,23 @@ pub(crate) fn read(
                 id,
                 author,
                 text,
+                signed,
+                warnings: Vec::new(),
+                sha256,
             }
         })
-        .collect())
+        .collect()
 }
 
-/// The reply's ciphertext and the pinned name that signed it for `designation`, or why not.
+/// The reply's ciphertext, the pinned name that signed it for `designation` and `recipient`,
+/// and what it signed; or why not.
 fn check(
     bundle: &Bundle,
     team: &[lanterne_core::card::Card],
     designation: &str,
+    recipient: Option<&str>,
     id: &str,
-) -> Result<(String, Vec<u8>), String> {
+) -> Result<(String, Signed, Vec<u8>), String> {
     let rel = format::reply_file(designation, id);
     let sig_rel = format::reply_signature_file(designation, id);
     let damaged = |what: &str, e: &dyn std::fmt::Display| {
@@ -244,10 +301,16 @@ fn check(
         .map_err(|e| damaged("signature", &e))?;
     let signature = read_capped(&bundle.root().join(&sig_rel), MAX_SIGNATURE_BYTES as u64)
         .map_err(|_| explain(&ReplyError::BadSignatureFile, designation))?;
-    let name = lanterne_core::reply::verify(&ciphertext, &signature, designation, team)
-        .map_err(|e| explain(&e, designation))?
-        .to_owned();
-    Ok((name, ciphertext))
+    let Some(recipient) = recipient else {
+        return Err(format!(
+            "no recipient of {designation} is known here to check it against: import a bundle \
+             that holds the source"
+        ));
+    };
+    let verified =
+        lanterne_core::reply::verify(&ciphertext, &signature, designation, recipient, team)
+            .map_err(|e| explain(&e, designation))?;
+    Ok((verified.signer.to_owned(), verified.signed, ciphertext))
 }
 
 /// Why a reply is not trusted, for the reviewer on the offline machine.
@@ -269,6 +332,19 @@ fn explain(e: &ReplyError, designation: &str) -> String {
             "it was signed for ANOTHER SOURCE ({}), not {designation}: moved into this \
              conversation",
             shown(found)
+        ),
+        ReplyError::WrongRecipient { found, .. } => format!(
+            "it was signed for ANOTHER KEY of {designation} ({}) than the one pinned here: a \
+             reviewer was shown a false key for this source; tell the other reviewers",
+            shown(found)
+        ),
+        ReplyError::OldVersion => "it is signed in the FIRST REPLY FORMAT, which names neither \
+             its id nor what it answers, so it could be a replay: not shown (the box refuses \
+             such replies since)"
+            .into(),
+        ReplyError::BadComment(c) => format!(
+            "its signature's trusted comment is not a lanterne reply's ({})",
+            shown(c)
         ),
         ReplyError::HeaderTooLarge | ReplyError::NotAge | ReplyError::Passphrase => {
             format!("it is not a well-formed reply ({e})")
@@ -296,12 +372,15 @@ fn decrypt(ciphertext: &[u8], identities: &Identities) -> Result<Zeroizing<Strin
     }
 }
 
-/// Writes one reply as `review show` and the transcript print it.
+/// Writes one reply as `review show` and the transcript print it: `reply #N by alice`, where
+/// `N` is the box's number, the one counter submissions share (`#1 submission` is
+/// `s0000000001`), so two reviewers name a reply alike; it places nothing ([`crate::thread`]).
+/// A reply that is not shown also gets the file's id, to find it as evidence.
 pub(crate) fn render(t: &mut String, reply: &ThreadReply) {
     let _ = writeln!(t);
     match (&reply.author, &reply.text) {
         (Ok(name), Ok(text)) => {
-            let _ = writeln!(t, "reply by {} (the team)", scrubbed(name));
+            let _ = writeln!(t, "reply #{} by {}", reply.seq, scrubbed(name));
             for line in text.lines() {
                 let _ = writeln!(t, "  | {}", scrubbed(line));
             }
@@ -309,22 +388,27 @@ pub(crate) fn render(t: &mut String, reply: &ThreadReply) {
         (Ok(name), Err(why)) => {
             let _ = writeln!(
                 t,
-                "reply {} by {}: CANNOT BE READ: {}",
-                reply.id,
+                "reply #{} by {} ({}): CANNOT BE READ: {}",
+                reply.seq,
                 scrubbed(name),
+                reply.id,
                 scrubbed(why)
             );
         }
         (Err(why), _) => {
             let _ = writeln!(
                 t,
-                "reply {}: WARNING, NOT SHOWN: {}. The server, or the way the bundle \
+                "reply #{} ({}): WARNING, NOT SHOWN: {}. The server, or the way the bundle \
                  came, may be compromised: keep the bundle as evidence and tell the other \
                  reviewers",
+                reply.seq,
                 reply.id,
                 scrubbed(why)
             );
         }
+    }
+    for w in &reply.warnings {
+        let _ = writeln!(t, "  WARNING: {}", scrubbed(w));
     }
 }
 

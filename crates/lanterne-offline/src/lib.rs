@@ -23,7 +23,8 @@
 //!   `inbox_read.rs` reads it: [`list`], [`show`] (in memory only), [`export`] (the one place it
 //!   writes plaintext) and [`set_star`]. Both reuse `open.rs`'s manifest and file decryption.
 //!   `inbox_replies.rs` imports the team's replies and reads them ([`thread_replies`],
-//!   [`ThreadReply`]): shown only when signed by a pinned reviewer for that source.
+//!   [`ThreadReply`]): shown only when signed by a pinned reviewer for that source, and placed
+//!   in the conversation after what their signature says they answer (`thread.rs`).
 //!   [`tui`] is `review inbox`, the interactive terminal UI on the same inbox (ratatui on
 //!   termion), which also exports single files and writes replies through `reply.rs`.
 //! - What the commands read and trust: `bundle.rs` reads and verifies a bundle, `identity.rs`
@@ -70,6 +71,7 @@ mod open;
 mod reply;
 mod report;
 mod signing;
+mod thread;
 mod trust;
 pub mod tui;
 
@@ -78,7 +80,7 @@ use std::path::PathBuf;
 pub use age::secrecy::SecretString;
 pub use home::{HomeError, ReviewHome};
 pub use identity::identity_needs_passphrase;
-pub use lanterne_core::reply::trusted_comment;
+pub use lanterne_core::reply::Signed;
 pub use metadata::Finding;
 pub use reply::ReplyRequest;
 pub use report::{FileReport, OpenReport, SubmissionReport, SubmissionStatus};
@@ -197,6 +199,16 @@ pub enum ReviewError {
         recipient: String,
     },
     #[error(
+        "a reply answers a submission id (s0000000001-…, as `review show` prints it) or a \
+         reply's id; {0:?} is neither"
+    )]
+    BadAfter(String),
+    #[error(
+        "the bundle holds nothing of {0} to answer (no submission, no signed reply): name what \
+         the reply answers with --after ID, or use a bundle that holds the conversation"
+    )]
+    NothingToAnswer(String),
+    #[error(
         "refusing to reply: your signing key {0} is on no pinned card, so the server would \
          refuse the reply. Pin your own card (`review team add`), made by `keys new`"
     )]
@@ -250,6 +262,7 @@ mod tests {
         ("keys.rs", include_str!("keys.rs")),
         ("home.rs", include_str!("home.rs")),
         ("signing.rs", include_str!("signing.rs")),
+        ("thread.rs", include_str!("thread.rs")),
         ("trust.rs", include_str!("trust.rs")),
         ("tui/mod.rs", include_str!("tui/mod.rs")),
         ("tui/draw.rs", include_str!("tui/draw.rs")),

@@ -6,7 +6,10 @@
 //! to the team pinned on this machine, only when the bundle's reviewer list matches it, and to
 //! the source's recipient only when it is plain X25519 and matches its pin. The ciphertext is
 //! signed with the reviewer's minisign key (`<identity>.minisign`), which must be on a pinned
-//! card. Both files are written atomically (`lanterne_core::durable::create_atomic`: temp file,
+//! card. The signature's trusted comment (`lanterne_core::reply::Signed`) names the source's
+//! designation and full recipient, a fresh random reply id, and what the reply answers: the
+//! latest submission or signed reply of the conversation in the bundle (`crate::thread`), or
+//! the one the reviewer names. Both files are written atomically (`lanterne_core::durable::create_atomic`: temp file,
 //! fsync, link, never over a file) under a random name,
 //! ready for `lanterne push`: `<id>.age` and its signature `<id>.age.minisig`.
 
@@ -27,8 +30,8 @@ use lanterne_core::designation::is_valid as is_designation;
 use lanterne_core::limits::MAX_REPLY_BYTES;
 use lanterne_core::padding;
 
+use lanterne_core::reply::{is_answerable, Signed};
 // A recipient a reply can be encrypted to, parsed as the server parses its keys dir.
-use lanterne_core::reply::trusted_comment;
 use lanterne_core::seal::Boxed;
 
 /// What `review reply` needs.
@@ -44,6 +47,9 @@ pub struct ReplyRequest<'a> {
     pub out: &'a Path,
     /// The pinned team and sources.
     pub home: &'a ReviewHome,
+    /// What the reply answers (a submission id or a reply's signed id); `None`: the latest
+    /// item of the conversation in the bundle.
+    pub after: Option<&'a str>,
 }
 
 /// `lanterne review reply BUNDLE --source DESIGNATION --message FILE --identity FILE --out DIR`.
@@ -116,6 +122,11 @@ fn seal_reply(
         .iter()
         .map(|c| team_recipient(&c.recipient))
         .collect::<Result<Vec<_>, _>>()?;
+    let after = match req.after {
+        Some(a) if is_answerable(a) => a.to_owned(),
+        Some(a) => return Err(ReviewError::BadAfter(crate::names::shown(a))),
+        None => latest_item(&bundle, &team, designation, &source_text)?,
+    };
     let message = message()?;
 
     let recipients = reviewers
@@ -136,7 +147,15 @@ fn seal_reply(
     w.write_all(&message)
         .and_then(|()| w.finish().map(|_| ()))
         .map_err(ReviewError::EncryptIo)?;
-    let signature = key.sign(&ciphertext, &trusted_comment(designation))?;
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    let signed = Signed {
+        designation: designation.to_owned(),
+        recipient: source_text,
+        id: hex::encode(id),
+        after,
+    };
+    let signature = key.sign(&ciphertext, &signed.comment())?;
 
     let dir = req.out.join(designation);
     std::fs::DirBuilder::new()
@@ -147,13 +166,44 @@ fn seal_reply(
             path: dir.clone(),
             source,
         })?;
-    let mut id = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut id);
-    let path = dir.join(format!("{}.age", hex::encode(id)));
+    let path = dir.join(format!("{}.age", signed.id));
     // The signature first: a crash in between leaves a lone `.minisig`, which push ignores.
     write_new(&signing::signature_path(&path), signature.as_bytes())?;
     write_new(&path, &ciphertext)?;
     Ok(path)
+}
+
+/// The latest item of `designation`'s conversation in `bundle`: its submissions and the
+/// replies signed by `team` for `recipient`, placed as the inbox places them.
+fn latest_item(
+    bundle: &Bundle,
+    team: &[lanterne_core::card::Card],
+    designation: &str,
+    recipient: &str,
+) -> Result<String, ReviewError> {
+    let mut ignored = Vec::new();
+    let submissions = bundle
+        .sources(&mut ignored)?
+        .into_iter()
+        .find(|s| s.designation == designation)
+        .map(|s| s.submissions)
+        .unwrap_or_default();
+    let mut submissions = submissions;
+    submissions.sort_by_key(|id| lanterne_core::bundle::sequence_of(id));
+    let ids: Vec<String> =
+        crate::inbox_replies::reply_ids(bundle.root(), designation, &mut ignored)
+            .into_iter()
+            .filter(|id| {
+                bundle
+                    .sums()
+                    .contains(&lanterne_core::bundle::reply_file(designation, id))
+            })
+            .collect();
+    let mut replies =
+        crate::inbox_replies::checked(bundle, team, designation, Some(recipient), ids, None);
+    replies.sort_by_key(|r| r.seq);
+    crate::thread::latest(&submissions, &mut replies)
+        .ok_or_else(|| ReviewError::NothingToAnswer(designation.to_owned()))
 }
 
 /// Writes a new file atomically (temp file, fsync, link, fsync of the folder; never over a

@@ -6,10 +6,13 @@
 mod support;
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use lanterne_offline::{self as review, ReviewError};
 use support::files::{any_file_contains, walk};
-use support::{sig_path, TestBundle, SOURCE};
+use support::{sig_path, TestBundle, HOME_ENV, SOURCE};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lanterne-review");
 
 fn import(b: &TestBundle) -> Result<review::ImportReport, ReviewError> {
     review::import(&b.root(), &b.key(), None, &b.review_home())
@@ -38,7 +41,7 @@ fn a_genuine_reply_shows_between_the_message_and_the_follow_up_by_its_pinned_aut
     assert_eq!((r.added.len(), r.replies_added.len()), (2, 1), "{r}");
     let text = show(&b, SOURCE);
     let first = text.find("FIRST-MESSAGE-71c2").expect(&text);
-    let by = text.find("reply by reviewer (the team)").expect(&text);
+    let by = text.find("reply #2 by reviewer\n").expect(&text);
     let said = text.find("  | TEAM-REPLY-TEXT-5d0e").expect(&text);
     let follow = text.find("FOLLOW-UP-e83a").expect(&text);
     assert!(
@@ -207,4 +210,55 @@ fn a_bundle_listing_a_held_reply_with_another_hash_is_refused_and_the_inbox_is_u
         .collect();
     assert_eq!(after, before, "the inbox changed");
     assert!(show(&b, SOURCE).contains("FIRST-VERSION-22aa"));
+}
+
+/// Issue 22: README.md says `show` prints a reply `as `reply #N by alice``, numbered as the
+/// submissions around it are (one counter, the box's); the binary printed `reply by alice (the
+/// team)`, with no number. README's own words are read here, so the two cannot drift apart.
+#[test]
+fn the_binary_prints_a_reply_as_the_readme_says_numbered_as_the_submissions() {
+    let b = TestBundle::new();
+    b.add_source(SOURCE);
+    submission(&b, 1, "FIRST-MESSAGE-0c4d");
+    let (reply, sig) = b.genuine_reply(SOURCE, "TEAM-REPLY-9e2f");
+    b.put_reply(SOURCE, 2, &reply, Some(&sig));
+    submission(&b, 3, "FOLLOW-UP-77b0");
+    import(&b).unwrap();
+    let out = Command::new(BIN)
+        .args(["show", SOURCE, "--identity"])
+        .arg(b.key())
+        .env(HOME_ENV, b.home())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let promised = readme
+        .split('`')
+        .find(|s| s.starts_with("reply #"))
+        .expect("README.md shows how a reply is printed, as `reply #N by alice`");
+    // README's example reviewer is alice; this bundle's card is called reviewer.
+    let expected = promised.replace("#N", "#2").replace("alice", "reviewer");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |line: &str| {
+        lines
+            .iter()
+            .position(|l| *l == line)
+            .unwrap_or_else(|| panic!("no line {line:?} in:\n{text}"))
+    };
+    let (first, by, follow) = (
+        lines
+            .iter()
+            .position(|l| l.starts_with("#1 submission s0000000001-"))
+            .expect(&text),
+        at(&expected),
+        lines
+            .iter()
+            .position(|l| l.starts_with("#3 submission s0000000003-"))
+            .expect(&text),
+    );
+    assert!(first < by && by < follow, "out of order:\n{text}");
+    assert_eq!(lines[by + 1], "  | TEAM-REPLY-9e2f", "{text}");
 }

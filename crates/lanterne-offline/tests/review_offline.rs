@@ -397,6 +397,8 @@ fn a_passphrase_protected_identity_opens_the_bundle() {
 fn a_reply_decrypts_with_the_source_and_the_reviewer_identity() {
     let b = TestBundle::new();
     let source = b.add_source(SOURCE);
+    // What the reply answers.
+    b.add_submission_to(SOURCE, "s0000000001-aa", "hello", &[]);
     let message = b.dir.path().join("reply.txt");
     std::fs::write(&message, "Merci. Pouvez-vous préciser la date ?\n").unwrap();
     let replies = b.dir.path().join("replies");

@@ -277,6 +277,8 @@ fn a_designation_not_derived_from_its_recipient_is_refused() {
 fn the_honest_loop_works_with_the_stock_age_and_minisign() {
     let b = TestBundle::new();
     let source = b.add_source(SOURCE);
+    // What the reply answers.
+    b.add_submission_to(SOURCE, "s0000000001-aa", "hello", &[]);
     // A second reviewer, made and pinned through the binary.
     let bob_key = b.dir.path().join("bob.key");
     let bob_card = b.dir.path().join("bob.card");
@@ -351,7 +353,10 @@ fn the_honest_loop_works_with_the_stock_age_and_minisign() {
     assert!(verify.status.success(), "{verify:?}");
     let shown = String::from_utf8_lossy(&verify.stdout);
     assert!(
-        shown.contains(&format!("lanterne-reply v1 designation={SOURCE}")),
+        shown.contains(&format!(
+            "lanterne-reply v2 designation={SOURCE} recipient={} id=",
+            source.to_public()
+        )) && shown.contains(" after=s0000000001-aa"),
         "{shown}"
     );
     // Another reviewer's key does not verify it.

@@ -196,7 +196,11 @@ fn thread_lines(app: &App, width: u16) -> (Vec<String>, Option<(usize, usize)>) 
     let Some(th) = &app.thread else {
         return (Vec::new(), None);
     };
-    let mut lines = vec![t.untrusted.to_owned()];
+    let key = match &th.key {
+        Some(k) => fill(t.key_fingerprint, &[k]),
+        None => t.key_not_pinned.to_owned(),
+    };
+    let mut lines = vec![t.untrusted.to_owned(), key];
     let mut selected = None;
     let room = (width as usize).saturating_sub(2);
     for (i, entry) in th.entries.iter().enumerate() {
@@ -227,12 +231,19 @@ fn thread_lines(app: &App, width: u16) -> (Vec<String>, Option<(usize, usize)>) 
                 ));
                 own.extend(notes.iter().cloned());
             }
-            Entry::Reply { author, text, .. } => {
-                own.push(fill(t.reply, &[&shown(author)]));
+            Entry::Reply {
+                seq,
+                author,
+                text,
+                warnings,
+            } => {
+                own.push(fill(t.reply, &[&seq.to_string(), &shown(author)]));
                 quoted(text, &mut own);
+                own.extend(warnings.iter().map(|w| fill(t.reply_warning, &[w])));
             }
-            Entry::RefusedReply { why, .. } => {
-                own.push(fill(t.reply_refused, &[why]));
+            Entry::RefusedReply { seq, why, warnings } => {
+                own.push(fill(t.reply_refused, &[&seq.to_string(), why]));
+                own.extend(warnings.iter().map(|w| fill(t.reply_warning, &[w])));
             }
             Entry::Unsent { text } => {
                 own.push(t.not_sent.to_owned());

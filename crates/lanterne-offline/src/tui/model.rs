@@ -16,9 +16,11 @@ use super::text::{fill, Lang};
 use crate::home::ReviewHome;
 use crate::identity::Identities;
 use crate::inbox::{Held, Inbox};
+use crate::inbox_replies::ThreadReply;
 use crate::metadata;
 use crate::names::{sanitize, scrubbed, shown, NameSet};
 use crate::open::{make_private_dir, Submission};
+use crate::thread::Item;
 use crate::ReviewError;
 
 /// One source in the list.
@@ -28,7 +30,7 @@ pub(crate) struct SourceRow {
     pub(crate) starred: bool,
     pub(crate) submissions: usize,
     pub(crate) unseen: usize,
-    /// The highest number of the inbox's sequence among its submissions.
+    /// The highest number among its submissions (the box's sequence, as [`Held::number`]).
     pub(crate) last: u64,
 }
 
@@ -58,19 +60,23 @@ pub(crate) enum Entry {
         content_type: String,
         notes: Vec<String>,
     },
-    /// A reply of the team, signed by a reviewer pinned on this machine for this source
-    /// (`seq` in the box's sequence, which places it among the submissions); its text is
-    /// escaped line by line when drawn. Built by [`team_replies`].
+    /// A reply of the team, signed by a reviewer pinned on this machine for this source,
+    /// placed after what its signature says it answers (`crate::thread`); its text is escaped
+    /// line by line when drawn, and `warnings` (escaped) say if it was given more than once.
+    /// Built by [`team_reply`].
     Reply {
+        /// The box's number (`r<seq>-…`): it names the reply, it does not place it.
         seq: u64,
         author: String,
         text: Zeroizing<String>,
+        warnings: Vec<String>,
     },
-    /// A reply that is not shown (forged, moved, changed, unsigned or unreadable), and why
-    /// (escaped): a warning, never its text.
+    /// A reply that is not shown (forged, moved, changed, unsigned, old or unreadable), and
+    /// why (escaped): a warning, never its text.
     RefusedReply {
         seq: u64,
         why: String,
+        warnings: Vec<String>,
     },
     /// A reply written in this session, in the outgoing folder, not pushed by this program;
     /// escaped when drawn.
@@ -82,6 +88,8 @@ pub(crate) enum Entry {
 /// A source's conversation.
 pub(crate) struct Thread {
     pub(crate) designation: String,
+    /// The fingerprint of the key pinned for the source, if one is.
+    pub(crate) key: Option<String>,
     pub(crate) starred: bool,
     pub(crate) entries: Vec<Entry>,
 }
@@ -110,7 +118,7 @@ pub(crate) fn sources(home: &ReviewHome) -> Result<Vec<SourceRow>, ReviewError> 
             });
         row.submissions += 1;
         row.unseen += usize::from(!h.seen);
-        row.last = row.last.max(h.seq);
+        row.last = row.last.max(h.number());
     }
     let mut rows: Vec<SourceRow> = by.into_values().collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.last));
@@ -134,17 +142,10 @@ pub(crate) fn open_thread(
     let mut inbox = Inbox::open(home)?;
     let held = inbox.thread(designation)?;
     let bundle = inbox.as_bundle()?;
-    let mut entries = Vec::new();
-    // The team's replies go before the first submission the box numbered after them.
-    let mut replies = team_replies(&inbox, home, identities, designation)?
-        .into_iter()
-        .peekable();
+    // Each submission's entries, then the team's replies placed among them.
+    let mut groups: Vec<Vec<Entry>> = Vec::new();
     for h in &held {
-        if let Some(seq) = lanterne_core::bundle::sequence_of(&h.id) {
-            while let Some(reply) = replies.next_if(|r| reply_seq(r) < seq) {
-                entries.push(reply);
-            }
-        }
+        let mut entries = Vec::new();
         let sub = Submission {
             bundle: &bundle,
             identities,
@@ -156,14 +157,15 @@ pub(crate) fn open_thread(
             Ok(m) => m,
             Err(why) => {
                 entries.push(Entry::Unreadable {
-                    seq: h.seq,
+                    seq: h.number(),
                     why: scrubbed(&why),
                 });
+                groups.push(entries);
                 continue;
             }
         };
         entries.push(Entry::Submission {
-            seq: h.seq,
+            seq: h.number(),
             new: !h.seen,
             received: shown(&m.received),
         });
@@ -198,10 +200,23 @@ pub(crate) fn open_thread(
                 notes,
             });
         }
+        groups.push(entries);
     }
-    entries.extend(replies);
+    let mut replies = crate::inbox_replies::read(&inbox, home, identities, designation)?;
+    let ids: Vec<String> = held.iter().map(|h| h.id.clone()).collect();
+    let order = crate::thread::place(&ids, &mut replies);
+    let mut groups: Vec<Option<Vec<Entry>>> = groups.into_iter().map(Some).collect();
+    let mut replies: Vec<Option<ThreadReply>> = replies.into_iter().map(Some).collect();
+    let mut entries = Vec::new();
+    for item in order {
+        match item {
+            Item::Submission(i) => entries.extend(groups[i].take().into_iter().flatten()),
+            Item::Reply(i) => entries.extend(replies[i].take().map(team_reply)),
+        }
+    }
     let thread = Thread {
         designation: designation.to_owned(),
+        key: crate::inbox_read::pinned_fingerprint(home, designation)?,
         starred: inbox.is_starred(designation),
         entries,
     };
@@ -209,38 +224,23 @@ pub(crate) fn open_thread(
     Ok(thread)
 }
 
-/// The team's replies to this source that the inbox holds, by number (`inbox_replies.rs`):
+/// A reply of the team as the thread shows it (`inbox_replies.rs` checked it):
 /// [`Entry::Reply`] for one signed by a pinned reviewer for this source that decrypts,
 /// [`Entry::RefusedReply`] with why for any other.
-fn team_replies(
-    inbox: &Inbox,
-    home: &ReviewHome,
-    identities: &Identities,
-    designation: &str,
-) -> Result<Vec<Entry>, ReviewError> {
-    Ok(
-        crate::inbox_replies::read(inbox, home, identities, designation)?
-            .into_iter()
-            .map(|r| match (r.author, r.text) {
-                (Ok(author), Ok(text)) => Entry::Reply {
-                    seq: r.seq,
-                    author,
-                    text,
-                },
-                (Err(why), _) | (Ok(_), Err(why)) => Entry::RefusedReply {
-                    seq: r.seq,
-                    why: scrubbed(&why),
-                },
-            })
-            .collect(),
-    )
-}
-
-/// The box's number of a reply entry.
-fn reply_seq(entry: &Entry) -> u64 {
-    match entry {
-        Entry::Reply { seq, .. } | Entry::RefusedReply { seq, .. } => *seq,
-        _ => 0,
+fn team_reply(r: ThreadReply) -> Entry {
+    let warnings = r.warnings.iter().map(|w| scrubbed(w)).collect();
+    match (r.author, r.text) {
+        (Ok(author), Ok(text)) => Entry::Reply {
+            seq: r.seq,
+            author,
+            text,
+            warnings,
+        },
+        (Err(why), _) | (Ok(_), Err(why)) => Entry::RefusedReply {
+            seq: r.seq,
+            why: scrubbed(&why),
+            warnings,
+        },
     }
 }
 
@@ -308,7 +308,7 @@ pub(crate) fn search(
             if Zeroizing::new(line.to_lowercase()).contains(needle.as_str()) {
                 hits.push(Hit {
                     designation: h.designation.clone(),
-                    seq: h.seq,
+                    seq: h.number(),
                     line: Zeroizing::new(scrubbed(line)),
                 });
             }

@@ -294,6 +294,7 @@ impl App {
                     identity: &self.identity_file,
                     out: &self.out,
                     home: &self.home,
+                    after: None,
                 },
                 &text,
             )

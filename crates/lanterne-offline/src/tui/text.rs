@@ -69,12 +69,17 @@ pub(crate) struct Text {
     pub(crate) source_wrote: &'static str,
     /// `{1}` name, `{2}` type, `{3}` size in bytes.
     pub(crate) file: &'static str,
-    /// `{1}` author. Replies carry no number: the submissions' are the inbox's own, and the
-    /// thread places replies among them by the box's sequence.
+    /// `{1}` the box's number of the reply (the counter submissions share, so `#3` names one
+    /// thing in the box), `{2}` author. The number names the reply; what it answers places it.
     pub(crate) reply: &'static str,
-    /// `{1}` why the reply is not shown (not signed by a pinned reviewer for
-    /// this source, or unreadable).
+    /// `{1}` the box's number of the reply, `{2}` why it is not shown (not signed by a pinned
+    /// reviewer for this source, or unreadable).
     pub(crate) reply_refused: &'static str,
+    /// `{1}` a warning about a reply's place (given twice, answering what is not held).
+    pub(crate) reply_warning: &'static str,
+    /// `{1}` the fingerprint of the source's pinned key (eight groups of four hex digits).
+    pub(crate) key_fingerprint: &'static str,
+    pub(crate) key_not_pinned: &'static str,
     pub(crate) not_sent: &'static str,
     pub(crate) hints_thread: &'static str,
     /// `{1}` a metadata finding.
@@ -136,9 +141,12 @@ static EN: Text = Text {
     no_message: "  (no message)",
     source_wrote: "  The source wrote:",
     file: "  file: {1}, {2}, {3} bytes",
-    reply: "reply from {1}",
-    reply_refused: "reply: WARNING, NOT SHOWN: {1}. The server may be compromised: keep \
+    reply: "reply #{1} by {2}",
+    reply_refused: "reply #{1}: WARNING, NOT SHOWN: {2}. The server may be compromised: keep \
                     the bundle and tell the team",
+    reply_warning: "  WARNING: {1}",
+    key_fingerprint: "Key fingerprint: {1} (compare it with the other reviewers)",
+    key_not_pinned: "Key fingerprint: none yet (this machine has not pinned the source's key)",
     not_sent: "your reply: not sent yet (run `lanterne push`)",
     hints_thread: "↑↓ move  r reply  e editor  x export  s star  Esc back  ? help",
     metadata: "    metadata: {1}",
@@ -202,9 +210,12 @@ static FR: Text = Text {
     no_message: "  (pas de message)",
     source_wrote: "  La source a écrit :",
     file: "  fichier : {1}, {2}, {3} octets",
-    reply: "réponse de {1}",
-    reply_refused: "réponse : ATTENTION, NON AFFICHÉE : {1}. Le serveur est peut-être \
+    reply: "réponse n°{1} de {2}",
+    reply_refused: "réponse n°{1} : ATTENTION, NON AFFICHÉE : {2}. Le serveur est peut-être \
                     compromis : gardez le paquet et prévenez l'équipe",
+    reply_warning: "  ATTENTION : {1}",
+    key_fingerprint: "Empreinte de la clé : {1} (comparez-la avec les autres membres de l'équipe)",
+    key_not_pinned: "Empreinte de la clé : aucune (clé de la source pas encore enregistrée ici)",
     not_sent: "votre réponse : pas encore envoyée (lancez `lanterne push`)",
     hints_thread: "↑↓ choisir  r répondre  e éditeur  x exporter  s étoile  Échap retour",
     metadata: "    métadonnées : {1}",

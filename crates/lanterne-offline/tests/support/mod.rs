@@ -94,6 +94,7 @@ impl TestBundle {
             identity: &self.key(),
             out,
             home: &self.review_home(),
+            after: None,
         })
     }
 
@@ -264,12 +265,58 @@ impl TestBundle {
             .arg(&key)
             .arg("-m")
             .arg(&file)
-            .args(["-t", &lanterne_offline::trusted_comment(designation)])
+            .args(["-t", &self.comment_for(designation)])
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(signed.success());
         (ciphertext, std::fs::read(sig_path(&file)).unwrap())
+    }
+
+    /// A signature of `ciphertext` by the pinned reviewer's own signing key (the stock
+    /// `minisign` CLI), with any trusted comment.
+    pub fn sign_with_comment(&self, ciphertext: &[u8], comment: &str) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("reply.age");
+        std::fs::write(&file, ciphertext).unwrap();
+        let mut key = self.key().into_os_string();
+        key.push(".minisign");
+        let signed = Command::new("minisign")
+            .args(["-S", "-s"])
+            .arg(&key)
+            .arg("-m")
+            .arg(&file)
+            .args(["-t", comment])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("the `minisign` CLI must be installed");
+        assert!(signed.success());
+        std::fs::read(sig_path(&file)).unwrap()
+    }
+
+    /// The trusted comment of a genuine reply to `designation`'s first submission in the bundle,
+    /// signed for the source's recipient in the bundle.
+    pub fn comment_for(&self, designation: &str) -> String {
+        let dir = self.root().join("sources").join(designation);
+        let recipient = std::fs::read_to_string(dir.join("recipient")).unwrap();
+        let mut subs: Vec<String> = std::fs::read_dir(dir.join("submissions"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        subs.sort();
+        lanterne_offline::Signed {
+            designation: designation.to_owned(),
+            recipient: recipient.trim().to_owned(),
+            id: random_hex(),
+            after: subs
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "s0000000001-00".into()),
+        }
+        .comment()
     }
 
     pub fn open(&self) -> lanterne_offline::OpenReport {
