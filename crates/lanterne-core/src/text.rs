@@ -19,6 +19,25 @@ fn is_escaped(c: char) -> bool {
     c.is_control() || is_format_char(c)
 }
 
+/// A manifest's `received` day: as is when it is a day (`YYYY-MM-DD`, digits and dashes only,
+/// nothing to escape), else [`shown`], quoted and escaped like any other untrusted text.
+pub fn shown_day(untrusted: &str) -> String {
+    let b = untrusted.as_bytes();
+    let is_day = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if is_day {
+        untrusted.to_owned()
+    } else {
+        shown(untrusted)
+    }
+}
+
 /// An untrusted string made safe for a terminal or a text file: quoted, control and invisible
 /// characters written as `\u{…}` escapes, cut at 300 characters.
 pub fn shown(untrusted: &str) -> String {
@@ -58,6 +77,14 @@ pub fn scrubbed(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_is_shown_bare_and_anything_else_escaped() {
+        assert_eq!(shown_day("2026-12-07"), "2026-12-07");
+        assert_eq!(shown_day("2026-12-07\u{1b}[2J"), "\"2026-12-07\\u{1b}[2J\"");
+        assert_eq!(shown_day("2026/12/07"), "\"2026/12/07\"");
+        assert_eq!(shown_day("٢٠٢٦-١٢-٠٧"), shown("٢٠٢٦-١٢-٠٧"));
+    }
 
     #[test]
     fn shown_strings_cannot_drive_a_terminal() {

@@ -253,7 +253,11 @@ fn render(
                 continue;
             }
         };
-        let _ = writeln!(t, ", received {}{new}", shown(&m.received));
+        let _ = writeln!(
+            t,
+            ", received {}{new}",
+            lanterne_core::text::shown_day(&m.received)
+        );
         if m.message.is_empty() {
             let _ = writeln!(t, "  (no message)");
         } else {

@@ -184,6 +184,30 @@ fn opening_a_thread_marks_it_seen() {
     assert!(row(SOURCE).contains("1 submission(s), 1 unseen"));
 }
 
+/// A colleague's key (or an old one) opens nothing here: the thread shows every submission as
+/// unreadable and marks none of them seen for the reviewer whose key does open them.
+#[test]
+fn a_key_that_opens_nothing_marks_nothing_seen() {
+    let b = inbox();
+    let other = b.dir.path().join("colleague.key");
+    let key = age::x25519::Identity::generate();
+    use age::secrecy::ExposeSecret;
+    std::fs::write(&other, format!("{}\n", key.to_string().expose_secret())).unwrap();
+    let state = || std::fs::read(b.home().join("inbox/state.json")).unwrap();
+    let before = state();
+    let mut a = App::new(b.review_home(), &other, None, outgoing(&b), Lang::En).unwrap();
+    keys(&mut a, &[Key::Char('\n')]);
+    assert!(screen(&a).contains("CANNOT BE READ"), "{}", screen(&a));
+    keys(&mut a, &[Key::Esc]);
+    assert_eq!(
+        state(),
+        before,
+        "the thread was marked seen with a key that opens nothing"
+    );
+    let list = review_list(&b);
+    assert!(list.contains("1 submission(s), 1 unseen"), "{list}");
+}
+
 #[test]
 fn a_risky_file_is_flagged_in_the_thread_in_both_languages() {
     let b = TestBundle::new();

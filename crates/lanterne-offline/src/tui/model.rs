@@ -142,8 +142,11 @@ pub(crate) fn open_thread(
     let mut inbox = Inbox::open(home)?;
     let held = inbox.thread(designation)?;
     let bundle = inbox.as_bundle()?;
-    // Each submission's entries, then the team's replies placed among them.
+    // Each submission's entries, then the team's replies placed among them. Only what this
+    // identity opened is marked seen: a key that opens nothing leaves every submission unseen
+    // for the reviewer it belongs to (issue 22).
     let mut groups: Vec<Vec<Entry>> = Vec::new();
+    let mut opened: Vec<Held> = Vec::new();
     for h in &held {
         let mut entries = Vec::new();
         let sub = Submission {
@@ -164,10 +167,11 @@ pub(crate) fn open_thread(
                 continue;
             }
         };
+        opened.push(h.clone());
         entries.push(Entry::Submission {
             seq: h.number(),
             new: !h.seen,
-            received: shown(&m.received),
+            received: lanterne_core::text::shown_day(&m.received),
         });
         if m.message.trim().is_empty() {
             entries.push(Entry::NoMessage);
@@ -220,7 +224,7 @@ pub(crate) fn open_thread(
         starred: inbox.is_starred(designation),
         entries,
     };
-    inbox.mark_seen(&held)?;
+    inbox.mark_seen(&opened)?;
     Ok(thread)
 }
 
