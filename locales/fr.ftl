@@ -68,7 +68,7 @@ login-word-count = Un code compte { $words } mots. Vérifiez qu'il n'en manque a
 
 inbox-title = Nos réponses
 inbox-none = Pas encore de réponse. Revenez dans quelques jours.
-inbox-lead = Ces messages vous sont destinés. Supprimez chacun après l'avoir lu.
+inbox-lead = Ces messages vous sont destinés. Supprimez chacun d'eux une fois que vous l'avez lu.
 inbox-delete = Supprimer cette réponse
 inbox-unreadable = { $count ->
     [one] Une réponse n'a pas pu être lue.
@@ -86,7 +86,7 @@ logout-close = Puis fermez le navigateur.
 
 error-not-found-title = Page introuvable
 error-not-found-body = Cette page n'existe pas.
-error-method-title = Action non permise
+error-method-title = Action non autorisée
 error-method-body = Cette page ne peut pas être utilisée ainsi.
 error-session-title = Votre session a pris fin
 error-session-body = Pour votre sécurité, les sessions expirent au bout d'un moment. Rien n'a été envoyé. Recommencez, ou saisissez votre code.
