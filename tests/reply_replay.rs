@@ -134,6 +134,45 @@ fn a_reply_its_source_deleted_cannot_be_pushed_again_through_another_credential(
     assert!(!page.body.contains("REPLAYED-ANSWER"), "{}", page.body);
 }
 
+/// A crash between storing a reply and recording its id (the server writes the reply first, so
+/// that a crash never loses an honest one) leaves a stored reply whose id is not recorded. The
+/// source then reads and deletes it: the deletion records the id from the stored signature, so
+/// a replay is still refused.
+#[test]
+fn a_reply_whose_id_a_crash_left_unrecorded_still_cannot_be_replayed_after_its_deletion() {
+    let setup = setup();
+    let outgoing = setup.server.dir.path().join("outgoing");
+    let text = "CRASH-WINDOW-5d21: yes.";
+    reply_and_push(
+        &setup.server,
+        &setup.bundle,
+        &setup.designation,
+        text,
+        &setup.ws1,
+        &outgoing,
+    );
+    // What a crash right after the reply's files were renamed in place leaves.
+    let ids = setup.server.sources()[0].join("reply-ids");
+    assert!(ids.exists(), "no reply-ids record");
+    std::fs::remove_file(&ids).unwrap();
+    let b = setup.server.browser();
+    let inbox = b.login(&setup.code);
+    assert!(inbox.body.contains(text), "{}", inbox.body);
+    let id = between(&inbox.body, "name=\"reply\" value=\"", "\"").unwrap();
+    let gone = b.post_form("/reply/delete", &[("csrf", &inbox.csrf()), ("reply", &id)]);
+    assert_eq!(gone.status, 200);
+    assert!(stored(&setup.server).is_empty());
+
+    let replay = copy_sent(&setup, &outgoing, "replay");
+    let (ok, printed) = push(&setup, &setup.ws2, &replay);
+    assert!(
+        !ok,
+        "the replay was accepted after a crash and a deletion: {printed}"
+    );
+    assert!(printed.contains("409"), "{printed}");
+    assert!(stored(&setup.server).is_empty(), "stored again");
+}
+
 #[test]
 fn the_same_reply_pushed_twice_is_refused_and_refreshes_nothing() {
     let setup = setup();

@@ -42,7 +42,11 @@ fn three_files_and_a_message_are_stored_encrypted_and_decrypt_with_the_age_cli()
     ];
     let done = b.submit(&code_page, &files, &message);
     assert_eq!(done.status, 200, "{}", done.body);
-    assert!(done.body.contains("3 files arrived"), "{}", done.body);
+    assert!(
+        done.body.contains("3 files and your message arrived"),
+        "{}",
+        done.body
+    );
 
     let subs = server.submissions();
     assert_eq!(subs.len(), 1);
@@ -137,14 +141,17 @@ fn code_login_shows_replies_wrong_codes_fail_alike_and_delete_removes() {
         inbox.body
     );
 
-    // Wrong codes: a well-formed one, a malformed one, garbage: the same answer.
+    // Wrong codes: two well-formed ones (this code's words reversed, and a code no source
+    // ever used) get the same answer, so a page never tells whether a code has a folder;
+    // typed text that cannot be a code is told what to fix (the lists are public), never more.
     let other = server.browser();
     let wrong = {
         let mut words: Vec<&str> = code.split(' ').collect();
         words.reverse();
         words.join(" ")
     };
-    let answers: Vec<Page> = [wrong.as_str(), "not a code at all", &"x".repeat(5000)]
+    let unused = server.browser().new_code().code();
+    let answers: Vec<Page> = [wrong.as_str(), unused.as_str()]
         .iter()
         .map(|c| other.login(c))
         .collect();
@@ -155,7 +162,16 @@ fn code_login_shows_replies_wrong_codes_fail_alike_and_delete_removes() {
     }
     let strip = |p: &Page| p.body.replace(&p.csrf(), "");
     assert_eq!(strip(&answers[0]), strip(&answers[1]));
-    assert_eq!(strip(&answers[1]), strip(&answers[2]));
+    for malformed in ["not a code at all", &"x".repeat(5000)] {
+        let a = other.login(malformed);
+        assert_eq!(a.status, 403);
+        assert!(!a.body.contains("That did not work"), "{}", a.body);
+        assert!(
+            a.body.contains("is not in our list of words") || a.body.contains("A code has 7 words"),
+            "{}",
+            a.body
+        );
+    }
 
     // Delete the reply.
     let reply_id = between(&inbox.body, "name=\"reply\" value=\"", "\"").unwrap();

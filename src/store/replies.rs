@@ -4,7 +4,8 @@
 //! A reply is named `r<seq>-<hash>.age`, where `<hash>` is the start of the ciphertext's SHA-256.
 //! Its signature names a random reply id (`lanterne_core::reply::Signed`), and the source's
 //! folder keeps every id it ever stored in `reply-ids` (written durably before the push is
-//! answered, removed only with the folder): a second push of an id stores nothing and touches
+//! answered, and again from the stored signature when a reply is deleted, in case a crash came
+//! between the reply and its id; removed only with the folder): a second push of an id stores nothing and touches
 //! nothing, even after the source deleted the reply, so a credential cannot deliver an old
 //! answer again at a time it picks. Its signature by a reviewer (checked before it
 //! is stored, `lanterne_core::reply`) is kept beside it as `r<seq>-<hash>.age.minisig`, written
@@ -160,6 +161,35 @@ impl Store {
         Ok(Pushed::Stored(id))
     }
 
+    /// Before a stored reply goes, makes sure its signed id is in `reply-ids`. `put_reply`
+    /// records the id after the reply's files are in place (so that a crash never loses an
+    /// honest reply), and a crash in between leaves a stored reply whose id is not recorded;
+    /// a replay after the source deleted it would then be stored again. The id is read from
+    /// the stored signature, checked when it was pushed.
+    fn record_signed_id(&self, lookup: &LookupId, path: &Path) -> io::Result<()> {
+        let mut sig = path.as_os_str().to_owned();
+        sig.push(SIGNATURE_SUFFIX);
+        let mut signature = Vec::new();
+        match File::open(PathBuf::from(sig)) {
+            Ok(f) => {
+                let cap = lanterne_core::reply::MAX_SIGNATURE_BYTES as u64;
+                f.take(cap + 1).read_to_end(&mut signature)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let Some(id) = lanterne_core::reply::signed_id(&signature) else {
+            return Ok(());
+        };
+        let _pushing = self.pushing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids = self.reply_ids(lookup)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+            self.write_reply_ids(lookup, &ids)?;
+        }
+        Ok(())
+    }
+
     /// The signed ids of every reply this source's folder ever stored.
     fn reply_ids(&self, lookup: &LookupId) -> io::Result<Vec<String>> {
         match fs::read_to_string(self.source_dir(lookup).join(REPLY_IDS)) {
@@ -188,6 +218,7 @@ impl Store {
     /// Deletes a reply's file (its [`Store::reply_path`]) and its signature, leaving its
     /// retention line. Returns whether the reply existed.
     pub(super) fn remove_reply_file(&self, lookup: &LookupId, path: &Path) -> io::Result<bool> {
+        self.record_signed_id(lookup, path)?;
         let existed = match fs::remove_file(path) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,

@@ -95,6 +95,20 @@ impl Signed {
     }
 }
 
+/// The [`Signed::id`] named in a `.minisig` file's trusted comment, without checking the
+/// signature: for the server's own stored signatures, each checked by [`verify`] when it was
+/// pushed. `None` for anything that is not a current reply signature.
+pub fn signed_id(signature: &[u8]) -> Option<String> {
+    if signature.len() > MAX_SIGNATURE_BYTES {
+        return None;
+    }
+    let text = std::str::from_utf8(signature).ok()?;
+    let signature = minisign_verify::Signature::decode(text).ok()?;
+    Signed::parse(signature.trusted_comment())
+        .ok()
+        .map(|s| s.id)
+}
+
 /// Whether `s` is a reply id as [`Signed::id`] holds it: 32 lower-case hex digits.
 pub fn is_reply_key(s: &str) -> bool {
     s.len() == 32
