@@ -96,20 +96,7 @@ impl Store {
             id,
             lanterne_core::limits::MAX_REPLY_CIPHERTEXT_BYTES,
         )?;
-        let mut sig = self.reply_path(lookup, id)?.into_os_string();
-        sig.push(SIGNATURE_SUFFIX);
-        let mut signature = Vec::new();
-        match File::open(PathBuf::from(sig)) {
-            Ok(f) => {
-                let cap = lanterne_core::reply::MAX_SIGNATURE_BYTES as u64;
-                f.take(cap + 1).read_to_end(&mut signature)?;
-                if signature.len() as u64 > cap {
-                    signature.clear();
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
+        let signature = read_signature(&self.reply_path(lookup, id)?)?;
         Ok((ciphertext, signature))
     }
 
@@ -167,18 +154,7 @@ impl Store {
     /// a replay after the source deleted it would then be stored again. The id is read from
     /// the stored signature, checked when it was pushed.
     fn record_signed_id(&self, lookup: &LookupId, path: &Path) -> io::Result<()> {
-        let mut sig = path.as_os_str().to_owned();
-        sig.push(SIGNATURE_SUFFIX);
-        let mut signature = Vec::new();
-        match File::open(PathBuf::from(sig)) {
-            Ok(f) => {
-                let cap = lanterne_core::reply::MAX_SIGNATURE_BYTES as u64;
-                f.take(cap + 1).read_to_end(&mut signature)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        let Some(id) = lanterne_core::reply::signed_id(&signature) else {
+        let Some(id) = lanterne_core::reply::signed_id(&read_signature(path)?) else {
             return Ok(());
         };
         let _pushing = self.pushing.lock().unwrap_or_else(|p| p.into_inner());
@@ -250,6 +226,26 @@ impl Store {
             .join(REPLIES)
             .join(format!("{id}.age")))
     }
+}
+
+/// The signature stored beside the reply at `path`: empty when there is none or it is larger
+/// than any signature the server accepts.
+fn read_signature(path: &Path) -> io::Result<Vec<u8>> {
+    let mut sig = path.as_os_str().to_owned();
+    sig.push(SIGNATURE_SUFFIX);
+    let mut signature = Vec::new();
+    match File::open(PathBuf::from(sig)) {
+        Ok(f) => {
+            let cap = lanterne_core::reply::MAX_SIGNATURE_BYTES as u64;
+            f.take(cap + 1).read_to_end(&mut signature)?;
+            if signature.len() as u64 > cap {
+                signature.clear();
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(signature)
 }
 
 #[cfg(test)]
