@@ -102,7 +102,7 @@ fn setup() -> Fixture {
     config.sessions.max_sessions = 64;
     config.sessions.idle_timeout_secs = 30 * 24 * 3600;
     let config = config.validated().expect("fuzz config is valid");
-    let state = AppState::open(config).expect("app state");
+    let state = AppState::open(config, lanterne::code::ListVersion::CURRENT).expect("app state");
     let app = router(state);
 
     let rt = tokio::runtime::Builder::new_current_thread()
