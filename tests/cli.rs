@@ -63,9 +63,9 @@ fn serve_refuses_to_start_without_keys_or_on_a_public_address() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
 
-#[test]
-fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
-    let dir = tempfile::tempdir().unwrap();
+/// `lanterne demo` under `dir`, on loopback ports of its own: the child (stderr piped) and the
+/// base URL it prints first.
+fn start_demo(dir: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "demo",
@@ -73,9 +73,9 @@ fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
             "127.0.0.1:0",
             "--reviewer-listen",
             "127.0.0.1:0",
-            "--dir",
         ])
-        .arg(dir.path().join("demo"))
+        .arg("--dir")
+        .arg(dir.join("demo"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -89,6 +89,13 @@ fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
         .strip_prefix("listening on ")
         .unwrap()
         .to_owned();
+    (child, base)
+}
+
+#[test]
+fn demo_serves_with_a_generated_key_that_decrypts_submissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = start_demo(dir.path());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -397,29 +404,7 @@ fn expand(pattern: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn the_demo_names_the_folder_of_its_stored_age_files() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--reviewer-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--dir")
-        .arg(dir.path().join("demo"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut child, base) = start_demo(dir.path());
     let b = Browser::new(&base, None);
     let page = b.new_code();
     let file = Upload {
